@@ -1,0 +1,133 @@
+#include "common/flags.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+
+namespace azwi {
+
+FlagSet::FlagSet(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {
+  flags_.push_back({"help", Kind::boolean, "show this help and exit", "", [](std::string_view) { return true; }, ""});
+}
+
+void FlagSet::add_string(std::string name, std::string* target, std::string help) {
+  std::string def = target->empty() ? "" : "\"" + *target + "\"";
+  flags_.push_back({std::move(name), Kind::string, std::move(help), def,
+                    [target](std::string_view v) {
+                      *target = std::string(v);
+                      return true;
+                    },
+                    "string"});
+}
+
+void FlagSet::add_int(std::string name, int* target, std::string help, int min, int max) {
+  flags_.push_back({std::move(name), Kind::integer, std::move(help), std::to_string(*target),
+                    [target, min, max](std::string_view v) {
+                      int x = 0;
+                      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+                      if (ec != std::errc() || p != v.data() + v.size() || x < min || x > max) return false;
+                      *target = x;
+                      return true;
+                    },
+                    "int"});
+  flags_.back().value_hint = "int " + std::to_string(min) + ".." + std::to_string(max);
+}
+
+void FlagSet::add_bool(std::string name, bool* target, std::string help) {
+  flags_.push_back({std::move(name), Kind::boolean, std::move(help), *target ? "true" : "",
+                    [target](std::string_view v) {
+                      if (v == "true" || v == "1" || v.empty()) {
+                        *target = true;
+                      } else if (v == "false" || v == "0") {
+                        *target = false;
+                      } else {
+                        return false;
+                      }
+                      return true;
+                    },
+                    ""});
+}
+
+void FlagSet::add_env(std::string name, std::string help) { env_.emplace_back(std::move(name), std::move(help)); }
+
+const FlagSet::Flag* FlagSet::find(std::string_view name) const {
+  for (const auto& f : flags_)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+FlagSet::Result FlagSet::parse(int argc, const char* const* argv) const {
+  Result r{Outcome::run, "", {}};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") {
+      for (++i; i < argc; ++i) r.positional.emplace_back(argv[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      r.positional.emplace_back(arg);
+      continue;
+    }
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    std::string_view name = arg;
+    std::string_view value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    if (name == "help" || name == "h") return {Outcome::help, usage(), {}};
+    const Flag* flag = find(name);
+    if (!flag) return {Outcome::error, "unknown flag --" + std::string(name) + " (see --help)", {}};
+    if (!has_value && flag->kind != Kind::boolean) {
+      if (i + 1 >= argc) return {Outcome::error, "flag --" + std::string(name) + " needs a value", {}};
+      value = argv[++i];
+    }
+    if (!flag->set(value)) {
+      std::string expected = flag->kind == Kind::boolean ? "true or false" : flag->value_hint;
+      return {Outcome::error,
+              "invalid value \"" + std::string(value) + "\" for flag --" + std::string(name) + ": expected " + expected,
+              {}};
+    }
+  }
+  return r;
+}
+
+std::string FlagSet::usage() const {
+  std::string out = "Usage: " + program_ + " [flags]\n\n" + summary_ + "\n\nFlags:\n";
+  for (const auto& f : flags_) {
+    std::string left = "  --" + f.name;
+    if (f.kind != Kind::boolean) left += "=" + (f.kind == Kind::integer ? std::string("int") : std::string("string"));
+    out += left;
+    out += std::string(left.size() < 30 ? 30 - left.size() : 1, ' ');
+    out += f.help;
+    if (!f.default_text.empty()) out += " (default " + f.default_text + ")";
+    out += '\n';
+  }
+  if (!env_.empty()) {
+    out += "\nEnvironment:\n";
+    for (const auto& [name, help] : env_) {
+      std::string left = "  " + name;
+      out += left;
+      out += std::string(left.size() < 30 ? 30 - left.size() : 1, ' ');
+      out += help + '\n';
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> parse_flags_or_exit(const FlagSet& flags, int argc, const char* const* argv) {
+  auto r = flags.parse(argc, argv);
+  if (r.outcome == FlagSet::Outcome::help) {
+    std::fputs(r.message.c_str(), stdout);
+    std::exit(0);
+  }
+  if (r.outcome == FlagSet::Outcome::error) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], r.message.c_str());
+    std::exit(2);
+  }
+  return r.positional;
+}
+
+}  // namespace azwi

@@ -1,0 +1,144 @@
+#include "common/log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+#include "common/json_text.hpp"
+
+namespace azwi::log {
+namespace {
+std::atomic<int> g_level{static_cast<int>(Level::info)};
+std::atomic<Format> g_format{Format::json};
+std::mutex g_write_mutex;
+
+std::string_view level_name(Level l) {
+  switch (l) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
+  std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+void append_value(std::string& out, const Field::Value& v, bool quote_strings) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          out += x ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::int64_t>) {
+          out += std::to_string(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%.6g", x);
+          out += buf;
+        } else {
+          if (quote_strings) {
+            json_text::append_quoted(out, x);
+          } else {
+            out += x;
+          }
+        }
+      },
+      v);
+}
+}  // namespace
+
+std::optional<Level> parse_level(std::string_view s) {
+  if (s == "debug" || s == "trace") return Level::debug;
+  if (s == "info" || s.empty()) return Level::info;
+  if (s == "warn" || s == "warning") return Level::warn;
+  if (s == "error") return Level::error;
+  return std::nullopt;
+}
+
+std::optional<Format> parse_format(std::string_view s) {
+  if (s == "json") return Format::json;
+  if (s == "text") return Format::text;
+  return std::nullopt;
+}
+
+void configure(Level level, Format format) {
+  g_level = static_cast<int>(level);
+  g_format = format;
+}
+
+bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+
+std::string render(Format format, Level level, std::string_view logger, std::string_view msg, Fields fields,
+                   std::string_view ts) {
+  std::string out;
+  out.reserve(160);
+  if (format == Format::json) {
+    out += "{\"level\":\"";
+    out += level_name(level);
+    out += "\",\"ts\":\"";
+    out += ts;
+    out += "\",\"logger\":";
+    json_text::append_quoted(out, logger);
+    out += ",\"msg\":";
+    json_text::append_quoted(out, msg);
+    for (const auto& f : fields) {
+      out += ',';
+      json_text::append_quoted(out, f.key);
+      out += ':';
+      append_value(out, f.value, true);
+    }
+    out += "}\n";
+  } else {
+    out += ts;
+    out += ' ';
+    out += level_name(level);
+    out += ' ';
+    out += logger;
+    out += ": ";
+    out += msg;
+    for (const auto& f : fields) {
+      out += ' ';
+      out += f.key;
+      out += '=';
+      // Quote only strings that would otherwise be ambiguous to read.
+      bool is_string = std::holds_alternative<std::string_view>(f.value) || std::holds_alternative<std::string>(f.value);
+      if (is_string) {
+        std::string plain;
+        append_value(plain, f.value, false);
+        if (plain.empty() || plain.find_first_of(" \"=\t\n") != std::string::npos) {
+          json_text::append_quoted(out, plain);
+        } else {
+          out += plain;
+        }
+      } else {
+        append_value(out, f.value, false);
+      }
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+void Logger::write(Level level, std::string_view msg, Fields fields) const {
+  if (!enabled(level)) return;
+  std::string line = render(g_format.load(std::memory_order_relaxed), level, name_, msg, fields, now_rfc3339());
+  std::lock_guard lock(g_write_mutex);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace azwi::log

@@ -1,0 +1,79 @@
+#include "http/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <stdexcept>
+#include <system_error>
+
+namespace azwi::http {
+namespace asio = boost::asio;
+
+std::optional<TlsVersion> parse_tls_version(std::string_view s) {
+  if (s == "1.2" || s == "VersionTLS12") return TlsVersion::v1_2;
+  if (s == "1.3" || s == "VersionTLS13") return TlsVersion::v1_3;
+  return std::nullopt;
+}
+
+std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& cert_file, const std::string& key_file,
+                                                            TlsVersion min_version) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* raw = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(raw, min_version == TlsVersion::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  auto fail = [](const std::string& what, const std::string& file) {
+    unsigned long e = ERR_get_error();
+    char reason[256] = "unknown error";
+    if (e) ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    throw std::runtime_error("cannot load " + what + " from " + file + ": " + reason);
+  };
+  if (SSL_CTX_use_certificate_chain_file(raw, cert_file.c_str()) != 1) fail("certificate chain", cert_file);
+  if (SSL_CTX_use_PrivateKey_file(raw, key_file.c_str(), SSL_FILETYPE_PEM) != 1) fail("private key", key_file);
+  if (SSL_CTX_check_private_key(raw) != 1) fail("a private key matching the certificate", key_file);
+  return ctx;
+}
+
+ReloadingTlsProvider::ReloadingTlsProvider(std::string cert_file, std::string key_file, TlsVersion min_version,
+                                           std::chrono::milliseconds check_interval)
+    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), min_version_(min_version),
+      check_interval_(check_interval) {}
+
+std::shared_ptr<asio::ssl::context> ReloadingTlsProvider::current() {
+  std::lock_guard lock(mutex_);
+  auto now = std::chrono::steady_clock::now();
+  if (ctx_ && now < next_check_) return ctx_;
+  next_check_ = now + check_interval_;
+  std::error_code ec1, ec2;
+  namespace fs = std::filesystem;
+  auto t1 = fs::last_write_time(cert_file_, ec1);
+  auto t2 = fs::last_write_time(key_file_, ec2);
+  auto s1 = fs::file_size(cert_file_, ec1);
+  auto s2 = fs::file_size(key_file_, ec2);
+  if (ec1 || ec2) {
+    error_ = "certificate files " + cert_file_ + " / " + key_file_ + " are not readable";
+    return ctx_;
+  }
+  std::string stamp = std::to_string(t1.time_since_epoch().count()) + "/" + std::to_string(s1) + "/" +
+                      std::to_string(t2.time_since_epoch().count()) + "/" + std::to_string(s2);
+  if (ctx_ && stamp == stamp_) return ctx_;
+  try {
+    ctx_ = make_server_tls_context(cert_file_, key_file_, min_version_);
+    stamp_ = stamp;
+    error_.clear();
+  } catch (const std::exception& e) {
+    error_ = e.what();
+  }
+  return ctx_;
+}
+
+std::string ReloadingTlsProvider::last_error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
+TlsContextProvider ReloadingTlsProvider::provider() {
+  return [this] { return current(); };
+}
+
+}  // namespace azwi::http
