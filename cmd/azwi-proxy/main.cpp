@@ -1,0 +1,124 @@
+// azwi-proxy: serves the IMDS managed-identity token API on 127.0.0.1 from workload identity federation.
+#include <malloc.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <optional>
+
+#include "common/clock.hpp"
+#include "common/flags.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "identity/entra_exchanger.hpp"
+#include "identity/token_cache.hpp"
+#include "identity/worker_token_source.hpp"
+#include "proxy/config.hpp"
+#include "proxy/imds_proxy.hpp"
+#include "proxy/passthrough.hpp"
+#include "proxy/probe.hpp"
+
+using namespace azwi;
+namespace asio = boost::asio;
+
+int main(int argc, char** argv) {
+  // Few threads, small heap: keep glibc from creating an arena per thread.
+  mallopt(M_ARENA_MAX, 2);
+  proxy::Config config;
+  FlagSet flags("azwi-proxy",
+                "Serves the Azure Instance Metadata Service token API on 127.0.0.1 for applications written for\n"
+                "managed identity, exchanging the pod's service account token with Microsoft Entra ID.");
+  proxy::register_flags(flags, config);
+  parse_flags_or_exit(flags, argc, argv);
+  if (config.version) {
+    std::printf("azwi-proxy %s\n", AZWI_VERSION);
+    return 0;
+  }
+  auto level = log::parse_level(config.log_level);
+  auto format = log::parse_format(config.log_format);
+  if (!level || !format) {
+    std::fprintf(stderr, "azwi-proxy: invalid %s (see --help)\n", !level ? "--log-level" : "--log-format");
+    return 2;
+  }
+  log::configure(*level, *format);
+  log::Logger log("proxy");
+
+  if (config.probe) return proxy::run_probe(static_cast<std::uint16_t>(config.port));
+
+  if (auto problem = proxy::load_environment(config)) {
+    log.error("cannot start", {{"reason", *problem}});
+    return 1;
+  }
+  std::optional<proxy::UpstreamEndpoint> upstream;
+  try {
+    upstream = proxy::parse_upstream(config.imds_endpoint);
+  } catch (const std::exception& e) {
+    log.error("cannot start", {{"reason", e.what()}});
+    return 2;
+  }
+
+  asio::io_context io(1);
+  SystemClock clock;
+  metrics::Registry registry;
+  identity::CurlTransport transport(http::client_options_from_env(proxy::user_agent()));
+  identity::EntraExchanger exchanger(clock, transport, {config.authority_host, config.token_file, {}});
+  identity::WorkerTokenSource source(exchanger, clock, &registry);
+  identity::TokenCache cache(clock, source);
+  proxy::Passthrough passthrough(io, *upstream);
+  proxy::ImdsProxy imds(proxy::ImdsProxyConfig{config.tenant_id, config.client_id}, cache, passthrough, clock,
+                        registry);
+
+  http::ServerOptions options;
+  options.error_response = [](unsigned status, std::string_view message) {
+    return proxy::imds_error_response(status, "invalid_request", std::string(message));
+  };
+  http::Server server(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), config.port),
+                      [&imds](http::Request req, http::Responder respond) {
+                        imds.handle(std::move(req), std::move(respond));
+                      },
+                      options);
+  std::optional<http::Server> metrics_server;
+  try {
+    server.start();
+    if (!config.metrics_addr.empty()) {
+      metrics_server.emplace(io, http::parse_endpoint(config.metrics_addr),
+                             [&registry](http::Request req, http::Responder respond) {
+                               http::Response res{boost::beast::http::status::ok, 11};
+                               if (req.target() != "/metrics") res.result(boost::beast::http::status::not_found);
+                               res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
+                               res.body() = req.target() == "/metrics" ? registry.render() : "not found\n";
+                               respond(std::move(res));
+                             });
+      metrics_server->start();
+    }
+  } catch (const std::exception& e) {
+    log.error("cannot listen", {{"port", config.port}, {"metricsAddr", config.metrics_addr}, {"reason", e.what()}});
+    return 1;
+  }
+  imds.set_ready(true);
+  log.info("starting the proxy server", {{"port", config.port},
+                                         {"userAgent", proxy::user_agent()},
+                                         {"tenantID", config.tenant_id},
+                                         {"clientID", config.client_id},
+                                         {"authorityHost", config.authority_host},
+                                         {"imdsEndpoint", config.imds_endpoint}});
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    imds.set_ready(false);
+    if (metrics_server) metrics_server->shutdown(std::chrono::milliseconds(0), nullptr);
+    server.shutdown(std::chrono::seconds(5), [&] {
+      log.info("stopped");
+      io.stop();
+    });
+  });
+  io.run();
+  std::fflush(nullptr);
+  // Worker threads may still wait on Entra ID; nothing they hold needs an orderly teardown.
+  _exit(0);
+}

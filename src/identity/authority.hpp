@@ -1,0 +1,16 @@
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace azwi::identity {
+
+// IMDS takes a resource; Entra's v2 endpoint takes a scope: the resource with "/.default" appended unless it is
+// already there ("http://database.windows.net/" -> "http://database.windows.net//.default", as Entra expects).
+std::string scope_for_resource(std::string_view resource);
+
+// {authority_host}{tenant}/oauth2/v2.0/token; a missing trailing slash on the host is tolerated.
+std::string token_endpoint(std::string_view authority_host, std::string_view tenant);
+
+constexpr std::string_view kDefaultAuthorityHost = "https://login.microsoftonline.com/";
+
+}  // namespace azwi::identity

@@ -1,0 +1,195 @@
+#include "identity/entra_exchanger.hpp"
+
+#include <openssl/evp.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "identity/authority.hpp"
+
+namespace azwi::identity {
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+http::ClientResult CurlTransport::perform(const http::ClientRequest& request) {
+  thread_local std::unique_ptr<http::Client> client;
+  if (!client) client = std::make_unique<http::Client>(options_);
+  return client->perform(request);
+}
+
+std::variant<std::string, std::string> read_token_file(const std::string& path) {
+  if (path.empty()) return std::variant<std::string, std::string>(std::in_place_index<1>, "AZURE_FEDERATED_TOKEN_FILE is not set");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::variant<std::string, std::string>(
+        std::in_place_index<1>, "cannot read the federated token file " + path + ": " + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) {
+    return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                  "the federated token file " + path + " is empty");
+  }
+  return std::variant<std::string, std::string>(std::in_place_index<0>, std::move(token));
+}
+
+std::string fingerprint(std::string_view secret) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(secret.data(), secret.size(), digest, &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < 6 && i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+namespace {
+std::optional<std::chrono::seconds> seconds_field(const json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return std::nullopt;
+  const json::value& v = it->value();
+  if (v.is_int64()) return std::chrono::seconds(v.get_int64());
+  if (v.is_uint64()) return std::chrono::seconds(static_cast<long long>(v.get_uint64()));
+  if (v.is_string()) {  // the v1 endpoint writes numbers as strings
+    long long n = 0;
+    auto s = v.get_string();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc() && p == s.data() + s.size()) return std::chrono::seconds(n);
+  }
+  return std::nullopt;
+}
+
+std::string string_field(const json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end() || !it->value().is_string()) return "";
+  return std::string(it->value().get_string());
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(const http::ClientResponse& r) {
+  auto h = r.header("retry-after");
+  if (!h) return std::nullopt;
+  long long secs = 0;
+  auto [p, ec] = std::from_chars(h->data(), h->data() + h->size(), secs);
+  if (ec != std::errc() || p != h->data() + h->size() || secs < 0) return std::nullopt;
+  return std::chrono::milliseconds(std::min<long long>(secs, 3600) * 1000);
+}
+}  // namespace
+
+EntraExchanger::EntraExchanger(Clock& clock, HttpTransport& transport, ExchangeConfig config)
+    : clock_(clock), transport_(transport), config_(std::move(config)) {}
+
+FetchResult EntraExchanger::exchange(const TokenKey& key) {
+  auto start = clock_.now();
+  for (int attempts = 1;; ++attempts) {
+    // The kubelet rotates the file: read it for every attempt, never keep it.
+    auto file = read_token_file(config_.token_file);
+    if (file.index() == 1) {
+      auto reason = std::get<1>(file);
+      log_.error("cannot read the service account token", {{"clientID", key.client_id}, {"reason", reason}});
+      return TokenError{TokenError::Kind::local, "invalid_request", reason, std::nullopt};
+    }
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start);
+    auto budget = config_.retry.deadline - elapsed;
+    Attempt a = attempt(key, std::get<0>(file), budget);
+    if (!a.retryable) return std::move(a.result);
+    elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start);
+    auto delay = next_retry_delay(config_.retry, attempts, a.retry_after, elapsed);
+    const auto& err = std::get<TokenError>(a.result);
+    if (!delay) {
+      log_.error("giving up on the token request", {{"clientID", key.client_id},
+                                                    {"scope", key.scope},
+                                                    {"attempts", attempts},
+                                                    {"reason", err.description}});
+      return std::move(a.result);
+    }
+    log_.warn("token request failed, retrying", {{"clientID", key.client_id},
+                                                 {"attempt", attempts},
+                                                 {"status", a.status},
+                                                 {"reason", err.description},
+                                                 {"retryInMs", static_cast<std::int64_t>(delay->count())}});
+    clock_.sleep_for(*delay);
+  }
+}
+
+EntraExchanger::Attempt EntraExchanger::attempt(const TokenKey& key, const std::string& assertion,
+                                                std::chrono::milliseconds budget) {
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = token_endpoint(config_.authority_host, key.tenant);
+  req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  req.body = "client_id=" + http::form_encode(key.client_id) + "&scope=" + http::form_encode(key.scope) +
+             "&grant_type=client_credentials"
+             "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+             "&client_assertion=" +
+             http::form_encode(assertion);
+  req.timeout = std::max(std::min(config_.attempt_timeout, budget), std::chrono::milliseconds(100));
+  req.connect_timeout = std::min(config_.connect_timeout, req.timeout);
+
+  auto issued_at = clock_.now();
+  http::ClientResult res = transport_.perform(req);
+  Attempt a{TokenError{}, false, std::nullopt, 0};
+  if (res.error) {
+    bool timeout = res.error->kind == http::ClientError::Kind::timeout;
+    bool tls = res.error->kind == http::ClientError::Kind::tls;
+    std::string description = (timeout ? "Entra ID did not answer in time: " : "cannot reach Entra ID at ") +
+                              req.url + ": " + res.error->message;
+    if (tls) description += " (is the authority's CA trusted? see SSL_CERT_FILE / SSL_CERT_DIR)";
+    a.result = TokenError{timeout ? TokenError::Kind::timeout : TokenError::Kind::unavailable,
+                          timeout ? "timeout" : "service_unavailable", description, std::nullopt};
+    a.retryable = !tls;
+    return a;
+  }
+  const auto& r = res.response;
+  a.status = r.status;
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  const json::object* obj = (!ec && body.is_object()) ? &body.get_object() : nullptr;
+
+  if (r.status == 200) {
+    std::string token = obj ? string_field(*obj, "access_token") : "";
+    auto expires_in = obj ? seconds_field(*obj, "expires_in") : std::nullopt;
+    if (token.empty() || !expires_in || *expires_in <= 0s) {
+      a.result = TokenError{TokenError::Kind::unavailable, "invalid_response",
+                            "Entra ID answered 200 without an access token and a positive expires_in", std::nullopt};
+      return a;
+    }
+    a.result = make_access_token(std::move(token), issued_at, *expires_in, seconds_field(*obj, "ext_expires_in"),
+                                 seconds_field(*obj, "refresh_in"));
+    return a;
+  }
+
+  std::string error = obj ? string_field(*obj, "error") : "";
+  std::string description = obj ? string_field(*obj, "error_description") : "";
+  if (description.empty()) {
+    std::string snippet = r.body.substr(0, 200);
+    description = "Entra ID answered HTTP " + std::to_string(r.status) + (snippet.empty() ? "" : ": " + snippet);
+  }
+  a.retry_after = parse_retry_after(r);
+  std::optional<std::chrono::seconds> retry_after_s;
+  if (a.retry_after) retry_after_s = std::chrono::duration_cast<std::chrono::seconds>(*a.retry_after);
+  if (r.status == 429) {
+    a.result = TokenError{TokenError::Kind::throttled, error.empty() ? "too_many_requests" : error, description,
+                          retry_after_s};
+    a.retryable = true;
+  } else if (r.status >= 500 || r.status == 408) {
+    a.result = TokenError{TokenError::Kind::unavailable, error.empty() ? "service_unavailable" : error, description,
+                          retry_after_s};
+    a.retryable = true;
+  } else {
+    a.result = TokenError{TokenError::Kind::rejected, error.empty() ? "invalid_request" : error, description,
+                          std::nullopt};
+  }
+  return a;
+}
+
+}  // namespace azwi::identity

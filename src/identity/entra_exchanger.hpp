@@ -1,0 +1,68 @@
+#pragma once
+// The client-assertion exchange with Entra ID: one POST to {authority}{tenant}/oauth2/v2.0/token per attempt, the
+// projected service-account token read afresh each time, transient failures retried with backoff on the Clock.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "http/client.hpp"
+#include "identity/retry.hpp"
+#include "identity/token.hpp"
+
+namespace azwi::identity {
+
+// The HTTP exchange behind the token requests; the real one is libcurl, unit tests script the answers.
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  virtual http::ClientResult perform(const http::ClientRequest& request) = 0;
+};
+
+// libcurl, one connection-keeping client per calling thread.
+class CurlTransport final : public HttpTransport {
+ public:
+  explicit CurlTransport(http::ClientOptions options) : options_(std::move(options)) {}
+  http::ClientResult perform(const http::ClientRequest& request) override;
+
+ private:
+  http::ClientOptions options_;
+};
+
+struct ExchangeConfig {
+  std::string authority_host;
+  std::string token_file;
+  RetryPolicy retry;
+  std::chrono::milliseconds attempt_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+};
+
+class EntraExchanger {
+ public:
+  EntraExchanger(Clock& clock, HttpTransport& transport, ExchangeConfig config);
+  // Blocks for the whole exchange, retries included (call it on a worker thread).
+  FetchResult exchange(const TokenKey& key);
+
+ private:
+  struct Attempt {
+    FetchResult result;
+    bool retryable = false;
+    std::optional<std::chrono::milliseconds> retry_after;
+    long status = 0;
+  };
+  Attempt attempt(const TokenKey& key, const std::string& assertion, std::chrono::milliseconds budget);
+
+  Clock& clock_;
+  HttpTransport& transport_;
+  ExchangeConfig config_;
+  log::Logger log_{"token-exchange"};
+};
+
+// Reads the whole file; a short error text (naming the file and the reason) instead when that fails.
+std::variant<std::string, std::string> read_token_file(const std::string& path);
+
+// A short, non-reversible fingerprint of a secret for logs: the first 12 hex digits of its SHA-256.
+std::string fingerprint(std::string_view secret);
+
+}  // namespace azwi::identity

@@ -1,0 +1,44 @@
+#include "proxy/config.hpp"
+
+#include "common/env.hpp"
+#include "identity/authority.hpp"
+
+namespace azwi::proxy {
+
+void register_flags(FlagSet& f, Config& c) {
+  f.add_int("proxy-port", &c.port, "port to serve the IMDS token API on, on 127.0.0.1", 1, 65535);
+  f.add_bool("probe", &c.probe,
+             "check that a proxy answers on --proxy-port (7 tries, 1 s apart) and exit 0 or 1; for the postStart hook");
+  f.add_string("log-level", &c.log_level, "debug, info, warn or error");
+  f.add_string("log-format", &c.log_format, "json or text");
+  f.add_string("metrics-addr", &c.metrics_addr,
+               "host:port to serve Prometheus metrics on at /metrics; empty turns metrics off");
+  f.add_string("imds-endpoint", &c.imds_endpoint, "where requests for other IMDS paths are passed through");
+  f.add_bool("version", &c.version, "print the version and exit");
+  f.add_env("AZURE_TENANT_ID", "required: tenant of the identities the proxy serves");
+  f.add_env("AZURE_CLIENT_ID", "client ID used when a request names no client_id");
+  f.add_env("AZURE_FEDERATED_TOKEN_FILE", "projected service account token, read afresh for every exchange");
+  f.add_env("AZURE_AUTHORITY_HOST", "Entra ID authority (default https://login.microsoftonline.com/)");
+  f.add_env("HTTPS_PROXY, NO_PROXY", "egress proxy for the calls to Entra ID");
+  f.add_env("SSL_CERT_FILE, SSL_CERT_DIR", "trust store for the calls to Entra ID");
+}
+
+std::optional<std::string> load_environment(Config& c) {
+  c.tenant_id = env_or("AZURE_TENANT_ID", "");
+  c.client_id = env_or("AZURE_CLIENT_ID", "");
+  c.token_file = env_or("AZURE_FEDERATED_TOKEN_FILE", "");
+  c.authority_host = env_or("AZURE_AUTHORITY_HOST", std::string(identity::kDefaultAuthorityHost));
+  if (c.tenant_id.empty()) {
+    return "AZURE_TENANT_ID is not set: the proxy needs the tenant of the identities it serves "
+           "(the webhook injects it; set it in the container's environment)";
+  }
+  if (!c.authority_host.starts_with("https://") && !c.authority_host.starts_with("http://")) {
+    return "AZURE_AUTHORITY_HOST \"" + c.authority_host + "\" is not an http(s) URL";
+  }
+  if (c.authority_host.back() != '/') c.authority_host += '/';
+  return std::nullopt;
+}
+
+std::string user_agent() { return std::string("azwi-proxy/") + AZWI_VERSION; }
+
+}  // namespace azwi::proxy

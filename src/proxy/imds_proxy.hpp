@@ -1,0 +1,44 @@
+#pragma once
+// The sidecar's request routing: the IMDS token API answered from the token cache, health endpoints,
+// and everything else passed through to the real IMDS.
+#include <atomic>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "http/server.hpp"
+#include "identity/token_cache.hpp"
+#include "proxy/passthrough.hpp"
+
+namespace azwi::proxy {
+
+struct ImdsProxyConfig {
+  std::string tenant_id;
+  std::string default_client_id;
+};
+
+class ImdsProxy {
+ public:
+  ImdsProxy(ImdsProxyConfig config, identity::TokenCache& cache, Passthrough& passthrough, Clock& clock,
+            metrics::Registry& metrics);
+  void handle(http::Request request, http::Responder respond);
+  void set_ready(bool ready) { ready_ = ready; }
+
+ private:
+  void handle_token(const http::Request& request, http::Responder respond);
+  http::Responder counted(std::string_view route, http::Responder respond);
+
+  ImdsProxyConfig config_;
+  identity::TokenCache& cache_;
+  Passthrough& passthrough_;
+  Clock& clock_;
+  metrics::Registry& metrics_;
+  std::atomic<bool> ready_{false};
+  log::Logger log_{"proxy"};
+};
+
+// An IMDS-style JSON error answer (also used for malformed HTTP).
+http::Response imds_error_response(unsigned status, std::string error, std::string description);
+
+}  // namespace azwi::proxy
