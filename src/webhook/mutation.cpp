@@ -1,0 +1,410 @@
+#include "webhook/mutation.hpp"
+
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <optional>
+#include <set>
+
+namespace azwi::webhook {
+namespace json = boost::json;
+
+namespace {
+
+// A structural problem in the pod that makes it impossible to mutate: becomes a 400 denial.
+struct Deny {
+  std::string message;
+};
+
+const json::object* object_at(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_object() ? &v->get_object() : nullptr;
+}
+
+std::optional<std::string_view> string_at(const json::object* o, std::string_view key) {
+  if (!o) return std::nullopt;
+  auto* v = o->if_contains(key);
+  if (!v || !v->is_string()) return std::nullopt;
+  return std::string_view(v->get_string());
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Digits only, like Go's strconv.Atoi without a sign: "0x10", " 8000" and "8000.0" are all refused.
+std::optional<long long> parse_decimal(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.front() == '-') return std::nullopt;
+  return v;
+}
+
+std::string quoted(std::string_view s) {
+  std::string out(1, '"');
+  out.append(s);
+  out += '"';
+  return out;
+}
+
+class PatchWriter {
+ public:
+  explicit PatchWriter(json::array& ops) : ops_(ops) {}
+  void add(const std::string& path, json::value value) { op("add", path, std::move(value)); }
+  void replace(const std::string& path, json::value value) { op("replace", path, std::move(value)); }
+
+ private:
+  void op(std::string_view name, const std::string& path, json::value value) {
+    json::object o;
+    o.reserve(3);
+    o.emplace("op", name);
+    o.emplace("path", path);
+    o.emplace("value", std::move(value));
+    ops_.emplace_back(std::move(o));
+  }
+  json::array& ops_;
+};
+
+json::object env_var(std::string_view name, std::string_view value) {
+  json::object o;
+  o.emplace("name", name);
+  o.emplace("value", value);
+  return o;
+}
+
+json::object token_mount() {
+  json::object m;
+  m.emplace("name", kTokenVolumeName);
+  m.emplace("mountPath", kTokenMountPath);
+  m.emplace("readOnly", true);
+  return m;
+}
+
+json::array token_sources(int expiration, std::string_view audience) {
+  json::object token;
+  token.emplace("path", kTokenVolumeName);
+  token.emplace("expirationSeconds", expiration);
+  token.emplace("audience", audience);
+  json::object source;
+  source.emplace("serviceAccountToken", std::move(token));
+  return json::array{std::move(source)};
+}
+
+using EnvList = std::vector<std::pair<std::string_view, std::string>>;
+
+std::string container_label(const json::object& c, std::size_t index) {
+  if (auto n = string_at(&c, "name")) return std::string(*n);
+  std::string out(1, '#');
+  out += std::to_string(index);
+  return out;
+}
+
+// Adds the identity environment and the token mount to one container. `patch` null: change the object only
+// (used for a container that is itself about to be added). Returns whether anything changed.
+bool mutate_container(json::object& c, const std::string& path, const EnvList& env, PatchWriter* patch) {
+  bool changed = false;
+  json::value* env_value = c.if_contains("env");
+  if (!env_value || env_value->is_null()) {
+    json::array list;
+    for (const auto& [name, value] : env) list.emplace_back(env_var(name, value));
+    if (!list.empty()) {
+      if (patch) patch->add(path + "/env", list);
+      c["env"] = std::move(list);
+      changed = true;
+    }
+  } else if (env_value->is_array()) {
+    json::array& list = env_value->get_array();
+    for (const auto& [name, value] : env) {
+      bool present = false;
+      for (const auto& e : list)
+        if (e.is_object() && string_at(&e.get_object(), "name") == name) present = true;
+      if (present) continue;
+      auto entry = env_var(name, value);
+      if (patch) patch->add(path + "/env/-", entry);
+      list.emplace_back(std::move(entry));
+      changed = true;
+    }
+  } else {
+    throw Deny{"container " + container_label(c, 0) + ": env is not a list"};
+  }
+
+  json::object mount = token_mount();
+  json::value* mounts_value = c.if_contains("volumeMounts");
+  if (!mounts_value || mounts_value->is_null()) {
+    json::array list{mount};
+    if (patch) patch->add(path + "/volumeMounts", list);
+    c["volumeMounts"] = std::move(list);
+    changed = true;
+  } else if (mounts_value->is_array()) {
+    json::array& list = mounts_value->get_array();
+    std::optional<std::size_t> found;
+    for (std::size_t i = 0; i < list.size(); ++i)
+      if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
+    if (!found) {
+      if (patch) patch->add(path + "/volumeMounts/-", mount);
+      list.emplace_back(std::move(mount));
+      changed = true;
+    } else if (list[*found] != json::value(mount)) {
+      if (patch) patch->replace(path + "/volumeMounts/" + std::to_string(*found), mount);
+      list[*found] = std::move(mount);
+      changed = true;
+    }
+  } else {
+    throw Deny{"container " + container_label(c, 0) + ": volumeMounts is not a list"};
+  }
+  return changed;
+}
+
+// The container list at spec[key]; null when absent. A non-list is a malformed pod.
+json::array* container_list(json::object& spec, std::string_view key) {
+  json::value* v = spec.if_contains(key);
+  if (!v || v->is_null()) return nullptr;
+  if (!v->is_array()) throw Deny{"spec." + std::string(key) + " is not a list"};
+  for (const auto& c : v->get_array())
+    if (!c.is_object()) throw Deny{"spec." + std::string(key) + " holds an entry that is not an object"};
+  return &v->get_array();
+}
+
+std::optional<std::size_t> index_of(const json::array* list, std::string_view name) {
+  if (!list) return std::nullopt;
+  for (std::size_t i = 0; i < list->size(); ++i)
+    if (string_at(&(*list)[i].get_object(), "name") == name) return i;
+  return std::nullopt;
+}
+
+// Inserts `value` at `index` of spec[key] (index == size appends), creating the list when absent.
+void insert_container(json::object& spec, std::string_view key, std::size_t index, json::object value,
+                      PatchWriter& patch) {
+  std::string path = "/spec/" + std::string(key);
+  json::array* list = container_list(spec, key);
+  if (!list) {
+    json::array fresh{value};
+    patch.add(path, fresh);
+    spec[key] = std::move(fresh);
+    return;
+  }
+  patch.add(index >= list->size() ? path + "/-" : path + "/" + std::to_string(index), value);
+  if (index >= list->size()) {
+    list->emplace_back(std::move(value));
+  } else {
+    list->insert(list->begin() + static_cast<std::ptrdiff_t>(index), std::move(value));
+  }
+}
+
+json::object proxy_init_container(const Config& config, int port) {
+  json::object sc;
+  sc.emplace("capabilities", json::object{{"add", json::array{"NET_ADMIN"}}, {"drop", json::array{"ALL"}}});
+  sc.emplace("privileged", true);
+  sc.emplace("runAsNonRoot", false);
+  sc.emplace("runAsUser", 0);
+  json::object c;
+  c.emplace("name", kProxyInitName);
+  c.emplace("image", config.proxy_init_image);
+  c.emplace("imagePullPolicy", "IfNotPresent");
+  c.emplace("env", json::array{env_var("PROXY_PORT", std::to_string(port))});
+  c.emplace("securityContext", std::move(sc));
+  return c;
+}
+
+json::object proxy_container(const Config& config, int port, bool native) {
+  std::string port_arg = "--proxy-port=" + std::to_string(port);
+  json::object sc;
+  sc.emplace("allowPrivilegeEscalation", false);
+  sc.emplace("capabilities", json::object{{"drop", json::array{"ALL"}}});
+  sc.emplace("privileged", false);
+  sc.emplace("readOnlyRootFilesystem", true);
+  sc.emplace("runAsNonRoot", true);
+  // The init container's rules let exactly this UID's traffic reach the real metadata endpoint.
+  sc.emplace("runAsUser", kProxyUid);
+  json::object c;
+  c.emplace("name", kProxyName);
+  c.emplace("image", config.proxy_image);
+  c.emplace("imagePullPolicy", "IfNotPresent");
+  c.emplace("args", json::array{port_arg, "--log-level=" + config.proxy_log_level});
+  c.emplace("ports", json::array{json::object{{"containerPort", port}}});
+  // The application starts only once the proxy answers: the kubelet runs postStart before the next container.
+  c.emplace("lifecycle",
+            json::object{{"postStart",
+                          json::object{{"exec", json::object{{"command", json::array{kProxyBinary, "--probe", port_arg}}}}}}});
+  c.emplace("securityContext", std::move(sc));
+  if (native) c.emplace("restartPolicy", "Always");
+  return c;
+}
+
+}  // namespace
+
+std::string service_account_name(const json::object& pod) {
+  const json::object* spec = object_at(pod, "spec");
+  auto name = string_at(spec, "serviceAccountName");
+  if (name && !name->empty()) return std::string(*name);
+  return "default";
+}
+
+bool pod_opted_in(const json::object& pod) {
+  const json::object* meta = object_at(pod, "metadata");
+  const json::object* labels = meta ? object_at(*meta, "labels") : nullptr;
+  return string_at(labels, kUseLabel) == std::string_view("true");
+}
+
+Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa, const Config& config,
+                    ClusterVersion version) {
+  Mutation m;
+  m.pod = original;
+  PatchWriter patch(m.patch);
+  auto deny = [&](unsigned code, std::string message) {
+    m.allowed = false;
+    m.code = code;
+    m.message = std::move(message);
+    m.patch.clear();
+    m.pod = original;
+    return std::move(m);
+  };
+
+  const json::object* meta = object_at(original, "metadata");
+  const json::object* annotations = meta ? object_at(*meta, "annotations") : nullptr;
+
+  // Token lifetime: the pod's annotation wins over the service account's.
+  std::optional<std::string_view> expiration_text = string_at(annotations, kTokenExpirationAnnotation);
+  if (!expiration_text) {
+    if (auto* s = sa.annotation(kTokenExpirationAnnotation)) expiration_text = *s;
+  }
+  m.token_expiration = kDefaultTokenExpiration;
+  if (expiration_text) {
+    auto v = parse_decimal(*expiration_text);
+    if (!v || *v < kMinTokenExpiration || *v > kMaxTokenExpiration)
+      return deny(400, "invalid value " + quoted(*expiration_text) + " for annotation " +
+                           std::string(kTokenExpirationAnnotation) + ": expected a whole number of seconds from " +
+                           std::to_string(kMinTokenExpiration) + " to " + std::to_string(kMaxTokenExpiration));
+    m.token_expiration = static_cast<int>(*v);
+  }
+
+  // As upstream: the annotation's presence asks for the proxy, whatever its value.
+  bool inject_proxy = annotations && annotations->contains(kInjectProxyAnnotation);
+  int port = kDefaultProxyPort;
+  if (inject_proxy) {
+    if (auto text = string_at(annotations, kProxyPortAnnotation)) {
+      auto v = parse_decimal(*text);
+      if (!v || *v < 1 || *v > 65535)
+        return deny(400, "invalid value " + quoted(*text) + " for annotation " + std::string(kProxyPortAnnotation) +
+                             ": expected a port number from 1 to 65535");
+      port = static_cast<int>(*v);
+    }
+  }
+
+  std::set<std::string, std::less<>> skip;
+  if (auto text = string_at(annotations, kSkipContainersAnnotation)) {
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      auto name = trim(rest.substr(0, semi));
+      if (!name.empty()) skip.emplace(name);
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+    }
+  }
+  // The init container only installs iptables rules and never needs the identity; leaving it alone also keeps
+  // the mutation idempotent when it is reinvoked on its own output.
+  skip.emplace(kProxyInitName);
+
+  EnvList env;
+  if (auto* id = sa.annotation(kClientIdAnnotation); id && !id->empty()) env.emplace_back("AZURE_CLIENT_ID", *id);
+  const std::string* tenant = sa.annotation(kTenantIdAnnotation);
+  std::string tenant_id = tenant && !tenant->empty() ? *tenant : config.tenant_id;
+  if (!tenant_id.empty()) env.emplace_back("AZURE_TENANT_ID", tenant_id);
+  env.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
+  if (!config.authority_host.empty()) env.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
+
+  try {
+    json::value* spec_value = m.pod.if_contains("spec");
+    if (!spec_value || !spec_value->is_object()) return deny(400, "the pod has no spec");
+    json::object& spec = spec_value->get_object();
+
+    if (inject_proxy) {
+      const json::value* host_network = spec.if_contains("hostNetwork");
+      if (host_network && host_network->is_bool() && host_network->get_bool())
+        return deny(400, "the proxy sidecar cannot be injected into a pod with hostNetwork: true, because its "
+                         "iptables rules would redirect the node's own metadata traffic; remove the annotation " +
+                             std::string(kInjectProxyAnnotation) + " or hostNetwork");
+    }
+
+    for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
+      json::array* list = container_list(spec, key);
+      if (!list) continue;
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        json::object& c = (*list)[i].get_object();
+        std::string name = container_label(c, i);
+        if (skip.contains(name)) continue;
+        try {
+          if (mutate_container(c, "/spec/" + std::string(key) + "/" + std::to_string(i), env, &patch))
+            m.containers.push_back(name);
+        } catch (Deny& d) {
+          d.message = "spec." + std::string(key) + "[" + std::to_string(i) + "]: " + d.message;
+          throw;
+        }
+      }
+    }
+
+    if (inject_proxy) {
+      bool native = version.native_sidecars();
+      auto exists = [&](std::string_view name) {
+        return index_of(container_list(spec, "initContainers"), name) ||
+               index_of(container_list(spec, "containers"), name);
+      };
+      if (!exists(kProxyInitName)) {
+        std::size_t at = native ? 0 : (container_list(spec, "initContainers") ? container_list(spec, "initContainers")->size() : 0);
+        insert_container(spec, "initContainers", at, proxy_init_container(config, port), patch);
+      }
+      if (!exists(kProxyName)) {
+        json::object proxy = proxy_container(config, port, native);
+        if (!skip.contains(kProxyName)) {
+          mutate_container(proxy, "", env, nullptr);
+          m.containers.emplace_back(kProxyName);
+        }
+        if (native) {
+          auto init_at = index_of(container_list(spec, "initContainers"), kProxyInitName);
+          insert_container(spec, "initContainers", init_at ? *init_at + 1 : 0, std::move(proxy), patch);
+        } else {
+          insert_container(spec, "containers", 0, std::move(proxy), patch);
+        }
+        m.proxy = native ? "native-sidecar" : "sidecar";
+      }
+    }
+
+    json::object volume;
+    volume.emplace("name", kTokenVolumeName);
+    json::array sources = token_sources(m.token_expiration, config.audience);
+    volume.emplace("projected", json::object{{"sources", sources}});
+    json::value* volumes_value = spec.if_contains("volumes");
+    if (!volumes_value || volumes_value->is_null()) {
+      json::array list{volume};
+      patch.add("/spec/volumes", list);
+      spec["volumes"] = std::move(list);
+    } else if (volumes_value->is_array()) {
+      json::array& list = volumes_value->get_array();
+      std::optional<std::size_t> found;
+      for (std::size_t i = 0; i < list.size(); ++i)
+        if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
+      if (!found) {
+        patch.add("/spec/volumes/-", volume);
+        list.emplace_back(std::move(volume));
+      } else {
+        // Compare only the sources: the API server adds defaultMode to what we wrote, and a reinvocation must
+        // not rewrite the volume over that.
+        const json::object* existing = object_at(list[*found].get_object(), "projected");
+        const json::value* existing_sources = existing ? existing->if_contains("sources") : nullptr;
+        if (!existing_sources || *existing_sources != json::value(sources)) {
+          patch.replace("/spec/volumes/" + std::to_string(*found), volume);
+          list[*found] = std::move(volume);
+        }
+      }
+    } else {
+      return deny(400, "spec.volumes is not a list");
+    }
+  } catch (const Deny& d) {
+    return deny(400, "malformed pod: " + d.message);
+  }
+  return m;
+}
+
+}  // namespace azwi::webhook

@@ -1,0 +1,66 @@
+#pragma once
+// The pod mutation as a pure function: (pod, service account, configuration, cluster version) -> an RFC 6902 patch
+// and the pod it produces, or a denial. No I/O, no clock: everything it needs is in its arguments.
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kube/service_account.hpp"
+#include "webhook/config.hpp"
+
+namespace azwi::webhook {
+
+// Names shared with the upstream webhook, so existing manifests keep working.
+inline constexpr std::string_view kUseLabel = "azure.workload.identity/use";
+inline constexpr std::string_view kClientIdAnnotation = "azure.workload.identity/client-id";
+inline constexpr std::string_view kTenantIdAnnotation = "azure.workload.identity/tenant-id";
+inline constexpr std::string_view kTokenExpirationAnnotation = "azure.workload.identity/service-account-token-expiration";
+inline constexpr std::string_view kSkipContainersAnnotation = "azure.workload.identity/skip-containers";
+inline constexpr std::string_view kInjectProxyAnnotation = "azure.workload.identity/inject-proxy-sidecar";
+inline constexpr std::string_view kProxyPortAnnotation = "azure.workload.identity/proxy-sidecar-port";
+
+inline constexpr std::string_view kTokenVolumeName = "azure-identity-token";
+inline constexpr std::string_view kTokenMountPath = "/var/run/secrets/azure/tokens";
+inline constexpr std::string_view kTokenFile = "/var/run/secrets/azure/tokens/azure-identity-token";
+inline constexpr std::string_view kProxyInitName = "azwi-proxy-init";
+inline constexpr std::string_view kProxyName = "azwi-proxy";
+// Where the proxy image installs its binary; the postStart hook runs it with --probe.
+inline constexpr std::string_view kProxyBinary = "/usr/local/bin/azwi-proxy";
+inline constexpr int kProxyUid = 1501;
+inline constexpr int kDefaultProxyPort = 8000;
+inline constexpr int kDefaultTokenExpiration = 3600;
+inline constexpr int kMinTokenExpiration = 3600;
+inline constexpr int kMaxTokenExpiration = 86400;
+
+struct ClusterVersion {
+  int major = 0;
+  int minor = 0;
+  // Native sidecars (init containers with restartPolicy: Always) are on by default from Kubernetes 1.32.
+  bool native_sidecars() const { return major > 1 || (major == 1 && minor >= 32); }
+};
+
+struct Mutation {
+  bool allowed = true;
+  unsigned code = 200;   // on denial: 400 for a pod or annotation at fault, 500 for the webhook's own failures
+  std::string message;   // why it was denied
+  boost::json::array patch;  // RFC 6902 operations, in order; empty when the pod already has everything
+  boost::json::object pod;   // the mutated pod (equal to the input when the patch is empty)
+  // For the log line: which containers received the identity, and what proxy (if any) was added.
+  std::vector<std::string> containers;
+  std::string proxy;  // "", "sidecar" or "native-sidecar"
+  int token_expiration = 0;
+};
+
+// The service account name the pod runs as: spec.serviceAccountName, or "default".
+std::string service_account_name(const boost::json::object& pod);
+
+// True when the pod carries azure.workload.identity/use: "true" (the webhook's objectSelector); other pods are
+// let through untouched even if a misconfigured webhook configuration sends them.
+bool pod_opted_in(const boost::json::object& pod);
+
+Mutation mutate_pod(const boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
+                    ClusterVersion version);
+
+}  // namespace azwi::webhook

@@ -1,0 +1,413 @@
+// Table-driven tests of the pod mutation: one row per rule of webhook-behaviour.md. Every allowed row also checks
+// idempotence (the mutation of its own output is empty), and all rows' patches are applied by python3-jsonpatch.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "webhook/mutation.hpp"
+
+namespace json = boost::json;
+using namespace azwi::webhook;
+
+namespace {
+
+const std::map<std::string, std::string> kMacros = {
+    {"$ENV",
+     R"({"name":"AZURE_CLIENT_ID","value":"client-1"},{"name":"AZURE_TENANT_ID","value":"tenant-1"},)"
+     R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},)"
+     R"({"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"})"},
+    {"$MOUNT", R"({"name":"azure-identity-token","mountPath":"/var/run/secrets/azure/tokens","readOnly":true})"},
+    {"$VOL",
+     R"({"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",)"
+     R"("expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}}]}})"},
+    {"$PROXY_INIT",
+     R"({"name":"azwi-proxy-init","image":"example.test/proxy-init:1","imagePullPolicy":"IfNotPresent",)"
+     R"("env":[{"name":"PROXY_PORT","value":"8000"}],)"
+     R"("securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}})"},
+    {"$PROXY_BODY",
+     R"("name":"azwi-proxy","image":"example.test/proxy:1","imagePullPolicy":"IfNotPresent",)"
+     R"("args":["--proxy-port=8000","--log-level=info"],"ports":[{"containerPort":8000}],)"
+     R"("lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},)"
+     R"("securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,)"
+     R"("readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1501})"},
+};
+
+std::string expand(std::string text) {
+  // $PROXY_BODY must expand before shorter names that prefix it; none do, but order longest first anyway.
+  for (int pass = 0; pass < 3; ++pass)
+    for (const auto& [k, v] : kMacros)
+      for (auto at = text.find(k); at != std::string::npos; at = text.find(k, at + v.size())) text.replace(at, k.size(), v);
+  return text;
+}
+
+json::object parse_object(const std::string& text) { return json::parse(expand(text)).as_object(); }
+
+struct Row {
+  std::string name;
+  std::string pod;
+  std::map<std::string, std::string> sa = {{"azure.workload.identity/client-id", "client-1"}};
+  ClusterVersion version{1, 31};
+  std::string expected;  // the mutated pod; empty for a denial
+  unsigned deny_code = 0;
+  std::string deny_contains;
+  std::function<void(Config&)> tweak = nullptr;
+};
+
+Config base_config() {
+  Config c;
+  c.tenant_id = "tenant-1";
+  c.authority_host = "https://login.microsoftonline.com/";
+  c.proxy_image = "example.test/proxy:1";
+  c.proxy_init_image = "example.test/proxy-init:1";
+  return c;
+}
+
+azwi::kube::ServiceAccount make_sa(const Row& r) {
+  azwi::kube::ServiceAccount sa;
+  sa.ns = "ns1";
+  sa.name = "app";
+  for (const auto& [k, v] : r.sa) sa.annotations.emplace(k, v);
+  return sa;
+}
+
+const std::string kSimplePod = R"({"metadata":{"name":"p","labels":{"azure.workload.identity/use":"true"}},
+  "spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"busybox"}]}})";
+const std::string kSimpleExpected = R"({"metadata":{"name":"p","labels":{"azure.workload.identity/use":"true"}},
+  "spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"busybox","env":[$ENV],"volumeMounts":[$MOUNT]}],
+  "volumes":[$VOL]}})";
+
+std::string with_annotations(const std::string& annotations, const std::string& spec) {
+  return R"({"metadata":{"name":"p","annotations":)" + annotations + R"(},"spec":)" + spec + "}";
+}
+
+std::vector<Row> rows() {
+  std::vector<Row> r;
+  r.push_back({"basic", kSimplePod, {{"azure.workload.identity/client-id", "client-1"}}, {1, 31}, kSimpleExpected});
+  r.push_back({"no_client_id_annotation_adds_no_client_id", R"({"spec":{"containers":[{"name":"a"}]}})", {}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_TENANT_ID","value":"tenant-1"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"empty_client_id_annotation_adds_no_client_id", R"({"spec":{"containers":[{"name":"a","env":[]}]}})",
+               {{"azure.workload.identity/client-id", ""}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_TENANT_ID","value":"tenant-1"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"service_account_tenant_wins_over_webhook_tenant", R"({"spec":{"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/client-id", "c2"}, {"azure.workload.identity/tenant-id", "tenant-sa"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_CLIENT_ID","value":"c2"},{"name":"AZURE_TENANT_ID","value":"tenant-sa"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"china_cloud_authority_and_custom_audience", R"({"spec":{"containers":[{"name":"a"}]}})", {}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_TENANT_ID","value":"tenant-1"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.chinacloudapi.cn/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[{"name":"azure-identity-token","projected":{"sources":[
+                 {"serviceAccountToken":{"path":"azure-identity-token","expirationSeconds":3600,"audience":"api://custom"}}]}}]}})",
+               0, "", [](Config& c) {
+                 c.authority_host = *authority_host_for("AzureChinaCloud");
+                 c.audience = "api://custom";
+               }});
+  r.push_back({"existing_env_vars_are_kept", R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_CLIENT_ID","value":"mine"},{"name":"OTHER","value":"x"}]}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_CLIENT_ID","value":"mine"},{"name":"OTHER","value":"x"},
+                 {"name":"AZURE_TENANT_ID","value":"tenant-1"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"env_from_value_from_counts_as_present", R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_TENANT_ID","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}]}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[
+                 {"name":"AZURE_TENANT_ID","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},
+                 {"name":"AZURE_CLIENT_ID","value":"client-1"},
+                 {"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},
+                 {"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"}],
+                 "volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"mount_of_same_name_is_replaced_others_kept", R"({"spec":{"containers":[{"name":"a","volumeMounts":[
+                 {"name":"data","mountPath":"/data"},{"name":"azure-identity-token","mountPath":"/wrong"}]}],
+                 "volumes":[{"name":"data","emptyDir":{}}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[
+                 {"name":"data","mountPath":"/data"},$MOUNT]}],"volumes":[{"name":"data","emptyDir":{}},$VOL]}})"});
+  r.push_back({"volume_of_same_name_is_replaced", R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[{"name":"azure-identity-token","emptyDir":{}},{"name":"z","emptyDir":{}}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[$VOL,{"name":"z","emptyDir":{}}]}})"});
+  r.push_back({"already_mutated_pod_with_api_defaults_is_left_alone",
+               R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[{"name":"azure-identity-token","projected":{"defaultMode":420,"sources":[{"serviceAccountToken":
+                 {"path":"azure-identity-token","expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}}]}}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[{"name":"azure-identity-token","projected":{"defaultMode":420,"sources":[{"serviceAccountToken":
+                 {"path":"azure-identity-token","expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}}]}}]}})"});
+  r.push_back({"init_containers_are_mutated_too", R"({"spec":{"initContainers":[{"name":"i"}],"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"initContainers":[{"name":"i","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  r.push_back({"skip_containers_trimmed_names",
+               with_annotations(R"({"azure.workload.identity/skip-containers":" a ;i;; "})",
+                                R"({"initContainers":[{"name":"i"}],"containers":[{"name":"a"},{"name":"b"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/skip-containers":" a ;i;; "})",
+                                R"({"initContainers":[{"name":"i"}],"containers":[{"name":"a"},
+                                  {"name":"b","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  // Token expiration: service account annotation, pod annotation (wins), bounds.
+  r.push_back({"service_account_token_expiration", R"({"spec":{"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/client-id", "client-1"},
+                {"azure.workload.identity/service-account-token-expiration", "7200"}},
+               {1, 31},
+               R"({"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[{"name":"azure-identity-token",
+                 "projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token","expirationSeconds":7200,
+                 "audience":"api://AzureADTokenExchange"}}]}}]}})"});
+  r.push_back({"pod_token_expiration_wins",
+               with_annotations(R"({"azure.workload.identity/service-account-token-expiration":"86400"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"},
+                {"azure.workload.identity/service-account-token-expiration", "not-a-number"}},
+               {1, 31},
+               with_annotations(R"({"azure.workload.identity/service-account-token-expiration":"86400"})",
+                                R"({"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[{"name":"azure-identity-token",
+                 "projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token","expirationSeconds":86400,
+                 "audience":"api://AzureADTokenExchange"}}]}}]})")});
+  for (std::string bad : {"3599", "86401", "abc", "", "36OO", "-3600", "3600.0", " 3600"}) {
+    r.push_back({"bad_pod_token_expiration_" + std::to_string(r.size()),
+                 with_annotations(R"({"azure.workload.identity/service-account-token-expiration":")" + bad + R"("})",
+                                  R"({"containers":[{"name":"a"}]})"),
+                 {}, {1, 31}, "", 400, "service-account-token-expiration"});
+  }
+  r.push_back({"bad_service_account_token_expiration", R"({"spec":{"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/service-account-token-expiration", "100"}}, {1, 31}, "", 400,
+               "expected a whole number of seconds from 3600 to 86400"});
+  // Proxy injection, upstream order (API server older than 1.32).
+  r.push_back({"proxy_legacy_order",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i"}],"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i","env":[$ENV],"volumeMounts":[$MOUNT]},$PROXY_INIT],
+                 "containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[$VOL]})")});
+  r.push_back({"proxy_legacy_without_init_containers",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":""})", R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 27},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":""})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[$PROXY_INIT],"volumes":[$VOL]})")});
+  r.push_back({"proxy_annotation_false_still_injects_as_upstream",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"false"})", R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"false"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[$PROXY_INIT],"volumes":[$VOL]})")});
+  // Native sidecars (1.32+): proxy-init then the proxy at the start of initContainers.
+  for (ClusterVersion v : {ClusterVersion{1, 32}, ClusterVersion{1, 33}, ClusterVersion{2, 0}}) {
+    r.push_back({"proxy_native_order_" + std::to_string(v.major) + "_" + std::to_string(v.minor),
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                  R"({"initContainers":[{"name":"i1"},{"name":"i2"}],"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, v,
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                  R"({"initContainers":[$PROXY_INIT,{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]},
+                   {"name":"i1","env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"i2","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                   "containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  }
+  r.push_back({"proxy_native_without_init_containers",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})", R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[$PROXY_INIT,{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "volumes":[$VOL]})")});
+  r.push_back({"proxy_native_after_existing_proxy_init",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i1"},{"name":"azwi-proxy-init","image":"mine"}],"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i1","env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"azwi-proxy-init","image":"mine"},
+                 {$PROXY_BODY,"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  r.push_back({"proxy_existing_sidecar_not_duplicated",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"containers":[{"name":"azwi-proxy","image":"mine"},{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"containers":[{"name":"azwi-proxy","image":"mine","env":[$ENV],"volumeMounts":[$MOUNT]},
+                 {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"initContainers":[$PROXY_INIT],"volumes":[$VOL]})")});
+  r.push_back({"proxy_custom_port_and_skipped_sidecar",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-port":"9000",
+                                   "azure.workload.identity/skip-containers":"azwi-proxy"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-port":"9000",
+                                   "azure.workload.identity/skip-containers":"azwi-proxy"})",
+                                R"({"containers":[{"name":"azwi-proxy","image":"example.test/proxy:1","imagePullPolicy":"IfNotPresent",
+                 "args":["--proxy-port=9000","--log-level=debug"],"ports":[{"containerPort":9000}],
+                 "lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=9000"]}}},
+                 "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,
+                 "readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1501}},
+                 {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[{"name":"azwi-proxy-init","image":"example.test/proxy-init:1","imagePullPolicy":"IfNotPresent",
+                 "env":[{"name":"PROXY_PORT","value":"9000"}],"securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},
+                 "privileged":true,"runAsNonRoot":false,"runAsUser":0}}],"volumes":[$VOL]})"),
+               0, "", [](Config& c) { c.proxy_log_level = "debug"; }});
+  for (std::string bad : {"abc", "0", "65536", "-1", "80.5", ""}) {
+    r.push_back({"bad_proxy_port_" + std::to_string(r.size()),
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-port":")" +
+                                      bad + R"("})",
+                                  R"({"containers":[{"name":"a"}]})"),
+                 {}, {1, 31}, "", 400, "proxy-sidecar-port"});
+  }
+  r.push_back({"bad_proxy_port_ignored_without_injection",
+               with_annotations(R"({"azure.workload.identity/proxy-sidecar-port":"abc"})", R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/proxy-sidecar-port":"abc"})",
+                                R"({"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  r.push_back({"host_network_refuses_proxy",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"hostNetwork":true,"containers":[{"name":"a"}]})"),
+               {}, {1, 31}, "", 400, "hostNetwork"});
+  r.push_back({"host_network_without_proxy_is_fine", R"({"spec":{"hostNetwork":true,"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"spec":{"hostNetwork":true,"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  // Malformed pods are refused, never crash.
+  r.push_back({"no_spec", R"({"metadata":{"name":"p"}})", {}, {1, 31}, "", 400, "no spec"});
+  r.push_back({"containers_not_a_list", R"({"spec":{"containers":{"name":"a"}}})", {}, {1, 31}, "", 400, "not a list"});
+  r.push_back({"container_not_an_object", R"({"spec":{"containers":["a"]}})", {}, {1, 31}, "", 400, "not an object"});
+  r.push_back({"env_not_a_list", R"({"spec":{"containers":[{"name":"a","env":"x"}]}})", {}, {1, 31}, "", 400,
+               "spec.containers[0]"});
+  r.push_back({"volumes_not_a_list", R"({"spec":{"containers":[{"name":"a"}],"volumes":7}})", {}, {1, 31}, "", 400,
+               "volumes"});
+  r.push_back({"no_containers_still_gets_volume", R"({"spec":{}})", {}, {1, 31}, R"({"spec":{"volumes":[$VOL]}})"});
+  return r;
+}
+
+// Keeps test names and failure output readable (the default prints the row's bytes).
+void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
+
+class MutationTable : public ::testing::TestWithParam<Row> {};
+
+TEST_P(MutationTable, ProducesExpectedPodAndIsIdempotent) {
+  const Row& row = GetParam();
+  Config config = base_config();
+  if (row.tweak) row.tweak(config);
+  json::object pod = parse_object(row.pod);
+  Mutation m = mutate_pod(pod, make_sa(row), config, row.version);
+  if (row.expected.empty()) {
+    EXPECT_FALSE(m.allowed);
+    EXPECT_EQ(m.code, row.deny_code);
+    EXPECT_NE(m.message.find(row.deny_contains), std::string::npos) << m.message;
+    EXPECT_TRUE(m.patch.empty());
+    return;
+  }
+  ASSERT_TRUE(m.allowed) << m.message;
+  json::object expected = parse_object(row.expected);
+  EXPECT_EQ(json::value(m.pod), json::value(expected)) << "got " << json::serialize(m.pod);
+  EXPECT_EQ(m.patch.empty(), pod == expected) << json::serialize(m.patch);
+
+  Mutation again = mutate_pod(m.pod, make_sa(row), config, row.version);
+  ASSERT_TRUE(again.allowed);
+  EXPECT_TRUE(again.patch.empty()) << "reinvocation changed the pod: " << json::serialize(again.patch);
+  EXPECT_EQ(json::value(again.pod), json::value(m.pod));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, MutationTable, ::testing::ValuesIn(rows()),
+                         [](const auto& info) { return info.param.name; });
+
+// Every row's patch, applied by python3-jsonpatch to the original pod, must give the expected pod.
+TEST(MutationPatch, IndependentJsonPatchImplementationAgrees) {
+  json::array cases;
+  for (const Row& row : rows()) {
+    if (row.expected.empty()) continue;
+    Config config = base_config();
+    if (row.tweak) row.tweak(config);
+    json::object pod = parse_object(row.pod);
+    Mutation m = mutate_pod(pod, make_sa(row), config, row.version);
+    cases.push_back(json::object{{"name", row.name}, {"original", pod}, {"patch", m.patch},
+                                 {"expected", parse_object(row.expected)}});
+  }
+  std::string path = ::testing::TempDir() + "/webhook_patch_cases.json";
+  {
+    std::ofstream out(path);
+    out << json::serialize(cases);
+  }
+  std::string cmd = std::string(DEBIAN_PYTHON) + " " + APPLY_SCRIPT + " " + path + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) output.append(buf, n);
+  int status = pclose(p);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find(std::to_string(cases.size()) + " passed, 0 failed"), std::string::npos) << output;
+}
+
+TEST(MutationHelpers, ServiceAccountNameDefaults) {
+  EXPECT_EQ(service_account_name(parse_object(R"({"spec":{"serviceAccountName":"x"}})")), "x");
+  EXPECT_EQ(service_account_name(parse_object(R"({"spec":{"serviceAccountName":""}})")), "default");
+  EXPECT_EQ(service_account_name(parse_object(R"({"spec":{}})")), "default");
+  EXPECT_EQ(service_account_name(parse_object(R"({})")), "default");
+}
+
+TEST(MutationHelpers, OptInLabel) {
+  EXPECT_TRUE(pod_opted_in(parse_object(R"({"metadata":{"labels":{"azure.workload.identity/use":"true"}}})")));
+  EXPECT_FALSE(pod_opted_in(parse_object(R"({"metadata":{"labels":{"azure.workload.identity/use":"false"}}})")));
+  EXPECT_FALSE(pod_opted_in(parse_object(R"({"metadata":{}})")));
+  EXPECT_FALSE(pod_opted_in(parse_object(R"({"metadata":{"labels":[]}})")));
+}
+
+TEST(MutationHelpers, NativeSidecarsFrom132) {
+  EXPECT_FALSE((ClusterVersion{1, 31}).native_sidecars());
+  EXPECT_TRUE((ClusterVersion{1, 32}).native_sidecars());
+  EXPECT_FALSE((ClusterVersion{0, 0}).native_sidecars());
+}
+
+TEST(Config, AuthorityHosts) {
+  EXPECT_EQ(authority_host_for(""), "https://login.microsoftonline.com/");
+  EXPECT_EQ(authority_host_for("azurepubliccloud"), "https://login.microsoftonline.com/");
+  EXPECT_EQ(authority_host_for("AzureUSGovernmentCloud"), "https://login.microsoftonline.us/");
+  EXPECT_EQ(authority_host_for("AzureChinaCloud"), "https://login.chinacloudapi.cn/");
+  EXPECT_FALSE(authority_host_for("AzureGermanCloud"));
+}
+
+TEST(Config, FromEnvironment) {
+  unsetenv("AZURE_TENANT_ID");
+  try {
+    config_from_env();
+    FAIL() << "a missing tenant must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("AZURE_TENANT_ID"), std::string::npos);
+  }
+  setenv("AZURE_TENANT_ID", "t", 1);
+  setenv("AZURE_ENVIRONMENT", "Mars", 1);
+  try {
+    config_from_env();
+    FAIL() << "an unknown cloud must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("AZURE_ENVIRONMENT"), std::string::npos);
+  }
+  setenv("AZURE_ENVIRONMENT", "AzureUSGovernmentCloud", 1);
+  unsetenv("PROXY_IMAGE");
+  setenv("PROXY_INIT_IMAGE", "registry.test/init:2", 1);
+  Config c = config_from_env();
+  EXPECT_EQ(c.tenant_id, "t");
+  EXPECT_EQ(c.authority_host, "https://login.microsoftonline.us/");
+  EXPECT_EQ(c.proxy_image, std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION);
+  EXPECT_EQ(c.proxy_init_image, "registry.test/init:2");
+}
+
+}  // namespace
