@@ -29,7 +29,6 @@ void TokenCache::get(const TokenKey& key, Callback cb) {
     if (it == entries_.end()) {
       lru_.push_front(id);
       it = entries_.emplace(id, Entry{key, nullptr, false, {}, {}, lru_.begin()}).first;
-      evict_locked();
     } else {
       lru_.splice(lru_.begin(), lru_, it->second.lru_pos);
     }
@@ -51,6 +50,7 @@ void TokenCache::get(const TokenKey& key, Callback cb) {
         fetch = true;
       }
     }
+    evict_locked();  // after the decision: the entry just used is the most recent and has a fetch or a token
   }
   if (token) cb(Lookup{std::move(token), std::nullopt, outcome});
   if (fetch) start_fetch(id, key);
@@ -86,7 +86,8 @@ void TokenCache::on_fetched(const std::string& id, FetchResult result) {
 
 void TokenCache::evict_locked() {
   auto pos = lru_.end();
-  while (entries_.size() > options_.capacity && pos != lru_.begin()) {
+  // Never the front entry: it is the one the caller is using right now.
+  while (entries_.size() > options_.capacity && pos != std::next(lru_.begin())) {
     --pos;
     auto it = entries_.find(*pos);
     if (it->second.in_flight) continue;

@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "common/flags.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "http/address.hpp"
+
+using namespace azwi;
+
+TEST(Log, JsonLineHasLevelTsLoggerMsgThenFields) {
+  auto line = log::render(log::Format::json, log::Level::info, "proxy", "starting \"x\"",
+                          {{"port", 8000}, {"ok", true}, {"name", "a\nb"}}, "2026-01-01T00:00:00.000Z");
+  ASSERT_EQ(line.back(), '\n');
+  auto v = boost::json::parse(line).as_object();
+  EXPECT_EQ(v.at("level").as_string(), "info");
+  EXPECT_EQ(v.at("logger").as_string(), "proxy");
+  EXPECT_EQ(v.at("msg").as_string(), "starting \"x\"");
+  EXPECT_EQ(v.at("port").as_int64(), 8000);
+  EXPECT_EQ(v.at("ok").as_bool(), true);
+  EXPECT_EQ(v.at("name").as_string(), "a\nb");
+  EXPECT_EQ(line.find("{\"level\""), 0u);
+}
+
+TEST(Log, TextLineQuotesOnlyWhatNeedsIt) {
+  auto line = log::render(log::Format::text, log::Level::warn, "p", "m", {{"a", "plain"}, {"b", "two words"}}, "T");
+  EXPECT_EQ(line, "T warn p: m a=plain b=\"two words\"\n");
+}
+
+TEST(Log, LevelsParse) {
+  EXPECT_EQ(log::parse_level("debug"), log::Level::debug);
+  EXPECT_EQ(log::parse_level("error"), log::Level::error);
+  EXPECT_FALSE(log::parse_level("loud"));
+  EXPECT_FALSE(log::parse_format("xml"));
+}
+
+TEST(Flags, GoStyleForms) {
+  int port = 8000;
+  bool probe = false;
+  std::string level = "info";
+  FlagSet f("p", "s");
+  f.add_int("proxy-port", &port, "port", 1, 65535);
+  f.add_bool("probe", &probe, "probe");
+  f.add_string("log-level", &level, "level");
+  const char* argv[] = {"p", "--proxy-port=9000", "-probe", "--log-level", "debug", "rest"};
+  auto r = f.parse(6, argv);
+  ASSERT_EQ(r.outcome, FlagSet::Outcome::run) << r.message;
+  EXPECT_EQ(port, 9000);
+  EXPECT_TRUE(probe);
+  EXPECT_EQ(level, "debug");
+  ASSERT_EQ(r.positional.size(), 1u);
+}
+
+TEST(Flags, ErrorsNameTheFlag) {
+  int port = 8000;
+  FlagSet f("p", "s");
+  f.add_int("proxy-port", &port, "port", 1, 65535);
+  const char* bad[] = {"p", "--proxy-port=70000"};
+  auto r = f.parse(2, bad);
+  EXPECT_EQ(r.outcome, FlagSet::Outcome::error);
+  EXPECT_NE(r.message.find("--proxy-port"), std::string::npos);
+  const char* unknown[] = {"p", "--nope"};
+  r = f.parse(2, unknown);
+  EXPECT_NE(r.message.find("unknown flag --nope"), std::string::npos);
+  const char* missing[] = {"p", "--proxy-port"};
+  EXPECT_EQ(f.parse(2, missing).outcome, FlagSet::Outcome::error);
+  const char* help[] = {"p", "--help"};
+  r = f.parse(2, help);
+  EXPECT_EQ(r.outcome, FlagSet::Outcome::help);
+  EXPECT_NE(r.message.find("--proxy-port=int"), std::string::npos);
+  EXPECT_NE(r.message.find("(default 8000)"), std::string::npos);
+}
+
+TEST(Metrics, PrometheusTextFormat) {
+  metrics::Registry r;
+  r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}).inc(3);
+  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(0.5);
+  auto text = r.render();
+  EXPECT_NE(text.find("# TYPE req_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("req_total{route=\"token\",code=\"200\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("lat_seconds_bucket{le=\"0.1\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("lat_seconds_bucket{le=\"1\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lat_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lat_seconds_count 1\n"), std::string::npos);
+}
+
+TEST(Address, HostPortForms) {
+  auto a = http::parse_host_port(":9443");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "");
+  EXPECT_EQ(a->port, 9443);
+  a = http::parse_host_port("[::1]:80");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "::1");
+  EXPECT_FALSE(http::parse_host_port("9443"));
+  EXPECT_FALSE(http::parse_host_port("h:99999"));
+  EXPECT_FALSE(http::parse_host_port("::1:80"));
+}
