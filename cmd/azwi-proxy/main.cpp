@@ -64,7 +64,9 @@ int main(int argc, char** argv) {
   SystemClock clock;
   metrics::Registry registry;
   identity::CurlTransport transport(http::client_options_from_env(proxy::user_agent()));
-  identity::EntraExchanger exchanger(clock, transport, {config.authority_host, config.token_file, {}});
+  identity::RetryPolicy retry;
+  retry.deadline = std::chrono::seconds(config.entra_timeout_seconds);
+  identity::EntraExchanger exchanger(clock, transport, {config.authority_host, config.token_file, retry});
   identity::WorkerTokenSource source(exchanger, clock, &registry);
   identity::TokenCache cache(clock, source);
   proxy::Passthrough passthrough(io, *upstream);

@@ -14,6 +14,9 @@ void register_flags(FlagSet& f, Config& c) {
   f.add_string("metrics-addr", &c.metrics_addr,
                "host:port to serve Prometheus metrics on at /metrics; empty turns metrics off");
   f.add_string("imds-endpoint", &c.imds_endpoint, "where requests for other IMDS paths are passed through");
+  f.add_int("entra-timeout", &c.entra_timeout_seconds,
+            "seconds one token request may spend on Entra ID, retries included, before the caller gets an error", 1,
+            600);
   f.add_bool("version", &c.version, "print the version and exit");
   f.add_env("AZURE_TENANT_ID", "required: tenant of the identities the proxy serves");
   f.add_env("AZURE_CLIENT_ID", "client ID used when a request names no client_id");

@@ -16,6 +16,7 @@ struct Config {
   std::string log_format = "json";
   std::string metrics_addr;
   std::string imds_endpoint = "http://169.254.169.254";
+  int entra_timeout_seconds = 20;
   // environment
   std::string tenant_id;
   std::string client_id;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs (Debian packages, the npm packages of the SDK tests), builds, and runs
+# every test: unit, integration (real processes and TLS), and network-namespace tests (those need root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+for setup in tests/*/setup.sh; do
+  [ -x "$setup" ] && "$setup"
+done
+scripts/build.sh
+build=${AZWI_BUILD_DIR:-build}
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
