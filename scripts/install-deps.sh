@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   # tests and demo: real processes, TLS tools, network namespaces, iptables
   openssl curl ca-certificates iproute2 iptables procps python3
+  util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN
   python3-jsonpatch  # webhook tests: an independent RFC 6902 implementation applies the webhook's patches
   # benchmarks
   nginx-light wrk
