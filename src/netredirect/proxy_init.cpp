@@ -138,7 +138,7 @@ Failure describe_failure(const std::vector<std::string>& argv, const CommandResu
             kNetAdminHint};
   if (contains(r.err, "Table does not exist") || contains(r.err, "insmod") || contains(r.err, "kernel module") ||
       contains(r.err, "Couldn't load target `REDIRECT'") || contains(r.err, "Couldn't load match `owner'") ||
-      contains(r.err, "Protocol not supported") || contains(r.err, "not supported"))
+      contains(r.err, "not supported"))
     return {kExitMissingPrerequisite, "the kernel lacks support the " + std::string(backend_name(backend)) +
                                           " backend needs: " + what,
             backend == Backend::nft
@@ -230,10 +230,11 @@ int run_proxy_init(const Options& options, const Config& config, const Host& hos
     log.debug("applying", {{"backend", backend_name(backend)}, {"input", plan.restore_input}});
     CommandResult r = host.run(argv, plan.restore_input);
     if (r.ok()) {
+      // "previous" lists our rules as they were; the transaction replaced all of them.
       log.info(options.cleanup ? "removed the redirect rules" : "installed the redirect rules",
                {{"backend", backend_name(backend)},
-                {"removed", join(plan.removing, "; ")},
-                {"added", join(plan.adding, "; ")}});
+                {"previous", join(plan.removing, "; ")},
+                {"rules", join(plan.adding, "; ")}});
       break;
     }
     Failure f = describe_failure(argv, r, net_admin, backend);

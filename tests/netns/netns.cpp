@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -171,26 +170,42 @@ const std::string& unavailable_reason() {
   return reason;
 }
 
-void remove_stale_namespaces() {
-  DIR* d = ::opendir(kNetnsDir);
-  if (!d) return;
-  std::vector<std::string> stale;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.rfind("azwi-", 0) != 0) continue;
-    // azwi-<tag>-<pid>-<n>
-    auto last = name.rfind('-');
-    if (last == std::string::npos || last == 0) continue;
-    auto before = name.rfind('-', last - 1);
-    if (before == std::string::npos) continue;
-    std::string pid_text = name.substr(before + 1, last - before - 1);
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
-    stale.push_back(name);
+namespace {
+// For "azwi-<tag>-<pid>-<n>": whether <pid> is a process that no longer exists.
+bool owner_is_gone(const std::string& name) {
+  if (name.rfind("azwi-", 0) != 0) return false;
+  auto last = name.rfind('-');
+  if (last == std::string::npos || last == 0) return false;
+  auto before = name.rfind('-', last - 1);
+  if (before == std::string::npos) return false;
+  std::string pid_text = name.substr(before + 1, last - before - 1);
+  std::string n_text = name.substr(last + 1);
+  for (const auto* t : {&pid_text, &n_text})
+    if (t->empty() || t->size() > 9 || t->find_first_not_of("0123456789") != std::string::npos) return false;
+  return ::kill(static_cast<pid_t>(std::stol(pid_text)), 0) != 0 && errno == ESRCH;
+}
+
+std::vector<std::string> entries(const char* dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir)) {
+    while (dirent* e = ::readdir(d)) out.emplace_back(e->d_name);
+    ::closedir(d);
   }
-  ::closedir(d);
-  for (const auto& name : stale) delete_namespace(name);
+  return out;
+}
+}  // namespace
+
+void remove_stale_namespaces() {
+  for (const auto& name : entries(kNetnsDir))
+    if (owner_is_gone(name)) delete_namespace(name);
+  // Scratch directories are /tmp/<namespace name>-XXXXXX.
+  for (const auto& name : entries("/tmp")) {
+    auto dash = name.rfind('-');
+    if (dash == std::string::npos || name.size() - dash != 7) continue;
+    if (!owner_is_gone(name.substr(0, dash))) continue;
+    std::error_code ec;
+    std::filesystem::remove_all("/tmp/" + name, ec);
+  }
 }
 
 void write_file(const std::string& path, const std::string& content) {

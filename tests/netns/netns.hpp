@@ -139,7 +139,8 @@ class Netns {
 void create_veth_pair(const Netns& a, const std::string& a_dev, const std::string& a_cidr, const Netns& b,
                       const std::string& b_dev, const std::string& b_cidr);
 
-// Deletes namespaces named azwi-*-<pid>-<n> whose creating process no longer exists (left by a killed test run).
+// Deletes namespaces named azwi-<tag>-<pid>-<n> whose creating process no longer exists (left by a killed test
+// run), and their scratch directories. The first Netns of each process calls it.
 void remove_stale_namespaces();
 
 // Writes a file (creating directories as needed) readable by every UID.

@@ -157,4 +157,14 @@ TEST(NetnsHarness, NamespaceIsDeletedWhenTheTestProcessIsKilledBySignal) {
   bool gone = !namespace_exists(name);
   if (!gone) azwi::netredirect::run_command({"ip", "netns", "del", name});
   EXPECT_TRUE(gone) << name;
+  // The handler cannot remove the scratch directory; the sweep of the next run does.
+  auto scratch_dirs = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+      n += e.path().filename().string().rfind(name + "-", 0) == 0;
+    return n;
+  };
+  EXPECT_EQ(scratch_dirs(), 1);
+  remove_stale_namespaces();
+  EXPECT_EQ(scratch_dirs(), 0);
 }
