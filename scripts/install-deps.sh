@@ -7,6 +7,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
+  libyaml-cpp-dev  # azwi-webhook reads kubeconfig files
   # tests and demo: real processes, TLS tools, network namespaces, iptables
   openssl curl ca-certificates iproute2 iptables procps python3
   util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN

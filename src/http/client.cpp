@@ -60,7 +60,11 @@ std::optional<std::string> ClientResponse::header(std::string_view lower_name) c
 }
 
 ClientOptions client_options_from_env(std::string user_agent) {
-  return {std::move(user_agent), env_or("SSL_CERT_FILE", ""), env_or("SSL_CERT_DIR", "")};
+  ClientOptions o;
+  o.user_agent = std::move(user_agent);
+  o.ca_file = env_or("SSL_CERT_FILE", "");
+  o.ca_dir = env_or("SSL_CERT_DIR", "");
+  return o;
 }
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
@@ -85,6 +89,27 @@ ClientResult Client::perform(const ClientRequest& req) {
   if (!options_.user_agent.empty()) curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
   if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
   if (!options_.ca_dir.empty()) curl_easy_setopt(c, CURLOPT_CAPATH, options_.ca_dir.c_str());
+  auto blob = [](const std::string& s) {
+    return curl_blob{const_cast<char*>(s.data()), s.size(), CURL_BLOB_COPY};
+  };
+  if (!options_.ca_pem.empty()) {
+    curl_blob b = blob(options_.ca_pem);
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
+  }
+  if (!options_.client_cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+  if (!options_.client_key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  if (!options_.client_cert_pem.empty()) {
+    curl_blob b = blob(options_.client_cert_pem);
+    curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
+  }
+  if (!options_.client_key_pem.empty()) {
+    curl_blob b = blob(options_.client_key_pem);
+    curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
+  }
+  if (options_.insecure_skip_verify) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (req.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {

@@ -43,6 +43,12 @@ struct ClientOptions {
   std::string user_agent;
   std::string ca_file;  // PEM bundle; empty: the system default
   std::string ca_dir;
+  // Optional extras for clients of APIs such as Kubernetes: a CA bundle held in memory (used instead of ca_file),
+  // a client certificate and key (mutual TLS) from files or memory, and skipping server verification.
+  std::string ca_pem;
+  std::string client_cert_file, client_key_file;
+  std::string client_cert_pem, client_key_pem;
+  bool insecure_skip_verify = false;
 };
 
 // SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL and Go programs read them.

@@ -3,6 +3,7 @@
 // kept, so that a cache of every service account in a large cluster stays small.
 #include <boost/json/fwd.hpp>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,25 @@ struct ServiceAccount {
     return it == annotations.end() ? nullptr : &it->second;
   }
   bool operator==(const ServiceAccount&) const = default;
+};
+
+using ServiceAccountPtr = std::shared_ptr<const ServiceAccount>;
+
+// The answer of one direct lookup: the account, or not found, or why the API server could not tell.
+struct FetchResult {
+  ServiceAccountPtr sa;
+  bool not_found = false;
+  std::string error;  // set when neither sa nor not_found
+};
+
+// Where the webhook gets service accounts: memory first, the API server on a miss.
+class ServiceAccountSource {
+ public:
+  virtual ~ServiceAccountSource() = default;
+  // Never blocks: nullptr when the account is not in memory.
+  virtual ServiceAccountPtr cached(std::string_view ns, std::string_view name) const = 0;
+  // One call to the API server; blocks up to the client's timeout. Call off the I/O threads.
+  virtual FetchResult fetch(std::string_view ns, std::string_view name) = 0;
 };
 
 // Reads a ServiceAccount object as the API server sends it; nullopt when metadata.name is missing.

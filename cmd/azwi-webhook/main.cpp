@@ -1,0 +1,163 @@
+// azwi-webhook: the mutating admission webhook that injects the workload identity environment, the projected
+// service account token and, on request, the IMDS proxy into pods.
+#include <malloc.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "common/flags.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "http/server.hpp"
+#include "http/tls.hpp"
+#include "kube/cache.hpp"
+#include "kube/client.hpp"
+#include "kube/cluster_config.hpp"
+#include "webhook/config.hpp"
+#include "webhook/service.hpp"
+
+using namespace azwi;
+namespace asio = boost::asio;
+
+int main(int argc, char** argv) {
+  // A handful of threads and a small heap: keep glibc from growing one arena per thread.
+  mallopt(M_ARENA_MAX, 2);
+  std::string webhook_addr = ":9443", cert_dir = "/certs", tls_min = "1.3",
+              audience(webhook::kDefaultAudience), health_addr = ":9440", metrics_addr = ":8095", kubeconfig,
+              log_level = "info", log_format = "json";
+  bool show_version = false, disable_cert_rotation = false;
+  FlagSet flags("azwi-webhook",
+                "Mutating admission webhook for Azure AD Workload Identity: injects the identity environment, the\n"
+                "projected service account token and, when a pod asks for it, the IMDS proxy.");
+  flags.add_string("webhook-addr", &webhook_addr, "address the HTTPS admission endpoint (POST /mutate-v1-pod) listens on");
+  flags.add_string("webhook-cert-dir", &cert_dir, "directory holding tls.crt and tls.key; reloaded when they change");
+  flags.add_string("tls-min-version", &tls_min, "minimum TLS version of the admission endpoint: 1.2 or 1.3");
+  flags.add_string("audience", &audience, "audience of the projected service account token");
+  flags.add_string("health-addr", &health_addr, "address of /healthz and /readyz (plain HTTP)");
+  flags.add_string("metrics-addr", &metrics_addr, "address of the Prometheus /metrics endpoint (plain HTTP)");
+  flags.add_string("kubeconfig", &kubeconfig,
+                   "kubeconfig file for running outside a cluster (default: $KUBECONFIG, else in-cluster)");
+  flags.add_string("log-level", &log_level, "debug, info, warn or error; also passed to injected proxy sidecars");
+  flags.add_string("log-format", &log_format, "json or text");
+  flags.add_bool("version", &show_version, "print the version and exit");
+  flags.add_bool("disable-cert-rotation", &disable_cert_rotation,
+                 "do not generate or rotate the serving certificate (accepted for compatibility; this build only "
+                 "reads certificates from --webhook-cert-dir)");
+  flags.add_env("AZURE_TENANT_ID", "required: default tenant of the injected identities");
+  flags.add_env("AZURE_ENVIRONMENT", "AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud");
+  flags.add_env("PROXY_IMAGE", "image of the injected proxy sidecar (default " + webhook::default_proxy_image() + ")");
+  flags.add_env("PROXY_INIT_IMAGE",
+                "image of the injected proxy init container (default " + webhook::default_proxy_init_image() + ")");
+  parse_flags_or_exit(flags, argc, argv);
+  if (show_version) {
+    std::printf("azwi-webhook %s\n", AZWI_VERSION);
+    return 0;
+  }
+  auto level = log::parse_level(log_level);
+  auto format = log::parse_format(log_format);
+  if (!level || !format) {
+    std::fprintf(stderr, "azwi-webhook: invalid %s (see --help)\n", !level ? "--log-level" : "--log-format");
+    return 2;
+  }
+  log::configure(*level, *format);
+  log::Logger log("webhook");
+
+  auto min_version = http::parse_tls_version(tls_min);
+  if (!min_version) {
+    std::fprintf(stderr, "azwi-webhook: invalid --tls-min-version \"%s\": use 1.2 or 1.3\n", tls_min.c_str());
+    return 2;
+  }
+  webhook::Config config;
+  kube::ClusterConfig cluster;
+  asio::ip::tcp::endpoint webhook_ep, health_ep, metrics_ep;
+  try {
+    config = webhook::config_from_env();
+    config.audience = audience;
+    config.proxy_log_level = log_level;
+    webhook_ep = http::parse_endpoint(webhook_addr);
+    health_ep = http::parse_endpoint(health_addr);
+    metrics_ep = http::parse_endpoint(metrics_addr);
+    cluster = kube::resolve_cluster_config(kubeconfig);
+  } catch (const std::exception& e) {
+    log.error("cannot start", {{"reason", e.what()}});
+    std::fprintf(stderr, "azwi-webhook: %s\n", e.what());
+    return 1;
+  }
+
+  http::ReloadingTlsProvider tls(cert_dir + "/tls.crt", cert_dir + "/tls.key", *min_version);
+  if (!tls.current()) log.warn("serving certificate not loaded yet; not ready until it is", {{"reason", tls.last_error()}});
+
+  metrics::Registry registry;
+  kube::ApiClient api(cluster);
+  kube::ServiceAccountCache accounts(api, &registry);
+  kube::VersionTracker versions(api);
+  accounts.start();
+  versions.start();
+  auto cluster_version = [&versions] {
+    auto v = versions.current();
+    // Unknown version: the upstream order works on every cluster.
+    return v ? webhook::ClusterVersion{v->major, v->minor} : webhook::ClusterVersion{};
+  };
+  webhook::AdmissionService service(config, accounts, cluster_version, registry);
+
+  auto unready = [&]() -> std::optional<std::string> {
+    if (!tls.current()) return "serving certificate not loaded: " + tls.last_error();
+    if (!accounts.synced()) return "service account cache not synced: " + accounts.last_error();
+    if (!versions.current()) return "API server version unknown: " + versions.last_error();
+    return std::nullopt;
+  };
+
+  unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
+  asio::io_context io(static_cast<int>(threads));
+  http::ServerOptions webhook_options;
+  webhook_options.body_limit = 3 * 1024 * 1024;  // the API server's own request limit
+  webhook_options.header_timeout = std::chrono::seconds(10);
+  webhook_options.idle_timeout = std::chrono::seconds(90);
+  webhook_options.tls = tls.provider();
+  http::Server webhook_server(io, webhook_ep, service.handler(), webhook_options);
+  http::ServerOptions plain;
+  plain.body_limit = 1024;
+  http::Server health_server(io, health_ep, webhook::health_handler(unready), plain);
+  http::Server metrics_server(io, metrics_ep, webhook::metrics_handler(registry), plain);
+  try {
+    webhook_server.start();
+    health_server.start();
+    metrics_server.start();
+  } catch (const std::exception& e) {
+    log.error("cannot listen", {{"reason", e.what()}});
+    std::fprintf(stderr, "azwi-webhook: cannot listen: %s\n", e.what());
+    return 1;
+  }
+  log.info("serving", {{"webhook_port", webhook_server.port()}, {"health_port", health_server.port()},
+                       {"metrics_port", metrics_server.port()}, {"api_server", cluster.server},
+                       {"cluster_config", cluster.source}, {"tls_min_version", tls_min}, {"audience", config.audience},
+                       {"proxy_image", config.proxy_image}, {"proxy_init_image", config.proxy_init_image},
+                       {"version", AZWI_VERSION}});
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", sig}});
+    auto remaining = std::make_shared<std::atomic<int>>(3);
+    auto done = [&io, remaining] {
+      if (--*remaining == 0) io.stop();
+    };
+    webhook_server.shutdown(std::chrono::seconds(5), done);
+    health_server.shutdown(std::chrono::seconds(1), done);
+    metrics_server.shutdown(std::chrono::seconds(1), done);
+  });
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  accounts.stop();
+  versions.stop();
+  log.info("stopped");
+  return 0;
+}

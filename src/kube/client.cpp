@@ -1,0 +1,395 @@
+#include "kube/client.hpp"
+
+#include <curl/curl.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "http/client.hpp"
+
+namespace azwi::kube {
+namespace json = boost::json;
+
+namespace {
+constexpr std::size_t kMaxWatchLine = 16 * 1024 * 1024;
+constexpr const char* kUserAgent = "azwi-webhook/" AZWI_VERSION;
+
+std::string path_escape(std::string_view s) { return http::form_encode(s); }
+
+int leading_int(std::string_view s) {
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// The message of a Kubernetes Status body, or the start of the body.
+std::string status_message(long status, const std::string& body) {
+  std::string text = "HTTP " + std::to_string(status);
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    if (auto* m = v.get_object().if_contains("message"); m && m->is_string())
+      return text + ": " + std::string(m->get_string());
+  }
+  if (!body.empty()) text += ": " + body.substr(0, 200);
+  return text;
+}
+
+http::ClientOptions client_options(const ClusterConfig& c) {
+  http::ClientOptions o;
+  o.user_agent = kUserAgent;
+  o.ca_file = c.ca_file;
+  o.ca_pem = c.ca_pem;
+  o.insecure_skip_verify = c.insecure_skip_verify;
+  o.client_cert_file = c.client_cert_file;
+  o.client_key_file = c.client_key_file;
+  o.client_cert_pem = c.client_cert_pem;
+  o.client_key_pem = c.client_key_pem;
+  return o;
+}
+
+void apply_tls(CURL* curl, const ClusterConfig& c) {
+  auto blob = [](const std::string& s) { return curl_blob{const_cast<char*>(s.data()), s.size(), CURL_BLOB_COPY}; };
+  if (!c.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, c.ca_file.c_str());
+  if (!c.ca_pem.empty()) {
+    curl_blob b = blob(c.ca_pem);
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &b);
+  }
+  if (!c.client_cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, c.client_cert_file.c_str());
+  if (!c.client_key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, c.client_key_file.c_str());
+  if (!c.client_cert_pem.empty()) {
+    curl_blob b = blob(c.client_cert_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &b);
+  }
+  if (!c.client_key_pem.empty()) {
+    curl_blob b = blob(c.client_key_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &b);
+  }
+  if (c.insecure_skip_verify) {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
+struct WatchState {
+  CURL* curl = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  const std::function<void(const WatchEvent&)>* on_event = nullptr;
+  long status = 0;
+  std::string pending;     // bytes after the last complete line
+  std::string error_body;  // the body of a non-200 answer
+  bool gone = false;
+  std::string error;
+
+  // false: stop reading (gone or an error is set)
+  bool line(std::string_view text) {
+    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+    if (text.empty()) return true;
+    json::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec || !v.is_object()) {
+      error = "malformed watch event (" + (ec ? ec.message() : std::string("not an object")) + ")";
+      return false;
+    }
+    const json::object& o = v.get_object();
+    const json::value* type = o.if_contains("type");
+    const json::value* object = o.if_contains("object");
+    if (!type || !type->is_string() || !object) {
+      error = "watch event without type or object";
+      return false;
+    }
+    std::string_view t = type->get_string();
+    if (t == "ERROR") {
+      const json::value* code = object->is_object() ? object->get_object().if_contains("code") : nullptr;
+      if (code && code->is_number() && code->to_number<int>() == 410) {
+        gone = true;
+      } else {
+        const json::value* msg = object->is_object() ? object->get_object().if_contains("message") : nullptr;
+        error = "watch error event: " + (msg && msg->is_string() ? std::string(msg->get_string()) : json::serialize(*object));
+      }
+      return false;
+    }
+    WatchEvent event{WatchEvent::Type::added, {}};
+    if (t == "ADDED") {
+      event.type = WatchEvent::Type::added;
+    } else if (t == "MODIFIED") {
+      event.type = WatchEvent::Type::modified;
+    } else if (t == "DELETED") {
+      event.type = WatchEvent::Type::deleted;
+    } else if (t == "BOOKMARK") {
+      event.type = WatchEvent::Type::bookmark;
+      const json::value* meta = object->is_object() ? object->get_object().if_contains("metadata") : nullptr;
+      const json::value* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
+      if (rv && rv->is_string()) event.object.resource_version = std::string(rv->get_string());
+      (*on_event)(event);
+      return true;
+    } else {
+      return true;  // a type this client does not know: ignore, as client-go does not rely on more
+    }
+    auto sa = service_account_from_json(*object);
+    if (!sa) {
+      error = "watch event whose object is not a service account";
+      return false;
+    }
+    event.object = std::move(*sa);
+    (*on_event)(event);
+    return true;
+  }
+};
+
+size_t on_watch_data(char* data, size_t size, size_t n, void* user) {
+  auto* st = static_cast<WatchState*>(user);
+  size_t len = size * n;
+  if (st->status == 0) curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &st->status);
+  if (st->status != 200) {
+    if (st->error_body.size() < 4096) st->error_body.append(data, std::min<size_t>(len, 4096));
+    return len;
+  }
+  st->pending.append(data, len);
+  std::size_t start = 0;
+  for (;;) {
+    auto nl = st->pending.find('\n', start);
+    if (nl == std::string::npos) break;
+    if (!st->line(std::string_view(st->pending).substr(start, nl - start))) return 0;
+    start = nl + 1;
+  }
+  st->pending.erase(0, start);
+  if (st->pending.size() > kMaxWatchLine) {
+    st->error = "a watch event is larger than 16 MiB";
+    return 0;
+  }
+  return len;
+}
+
+int on_watch_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<WatchState*>(user)->stop->load() ? 1 : 0;
+}
+}  // namespace
+
+std::optional<ServerVersion> parse_server_version(std::string_view body) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::object& o = v.get_object();
+  auto field = [&](std::string_view k) -> std::string {
+    const json::value* f = o.if_contains(k);
+    return f && f->is_string() ? std::string(f->get_string()) : std::string();
+  };
+  ServerVersion sv;
+  sv.git_version = field("gitVersion");
+  std::string_view g = sv.git_version;
+  if (g.starts_with('v')) {
+    g.remove_prefix(1);
+    auto dot = g.find('.');
+    if (dot != std::string_view::npos) {
+      sv.major = leading_int(g.substr(0, dot));
+      sv.minor = leading_int(g.substr(dot + 1));
+    }
+  }
+  if (sv.major == 0) {
+    sv.major = leading_int(field("major"));
+    sv.minor = leading_int(field("minor"));
+  }
+  if (sv.major == 0) return std::nullopt;
+  return sv;
+}
+
+struct ApiClient::Lease {
+  ApiClient* owner;
+  std::unique_ptr<http::Client> client;
+  ~Lease() {
+    if (!client) return;
+    std::lock_guard lock(owner->mutex_);
+    owner->idle_.push_back(std::move(client));
+  }
+};
+
+ApiClient::ApiClient(ClusterConfig config) : config_(std::move(config)) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+ApiClient::~ApiClient() = default;
+
+ApiClient::Lease ApiClient::borrow() {
+  std::lock_guard lock(mutex_);
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease{this, std::move(c)};
+  }
+  return Lease{this, std::make_unique<http::Client>(client_options(config_))};
+}
+
+std::string ApiClient::bearer_token() {
+  if (!config_.token.empty()) return config_.token;
+  if (config_.token_file.empty()) return {};
+  std::lock_guard lock(mutex_);
+  auto now = std::chrono::steady_clock::now();
+  if (token_.empty() || now - token_read_ >= config_.token_reload) {
+    std::ifstream in(config_.token_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string t = ss.str();
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+    if (!t.empty()) {  // keep the last good token while the kubelet swaps the file
+      token_ = std::move(t);
+      token_read_ = now;
+    }
+  }
+  return token_;
+}
+
+ApiClient::GetResult ApiClient::get(const std::string& path) {
+  http::ClientRequest req;
+  req.url = config_.server + path;
+  req.headers.emplace_back("Accept", "application/json");
+  if (auto token = bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+  req.timeout = std::chrono::milliseconds(10'000);
+  req.connect_timeout = std::chrono::milliseconds(3'000);
+  Lease lease = borrow();
+  auto r = lease.client->perform(req);
+  GetResult out;
+  if (r.error) {
+    out.error = "cannot reach the API server at " + config_.server + ": " + r.error->message;
+    return out;
+  }
+  out.status = r.response.status;
+  out.body = std::move(r.response.body);
+  return out;
+}
+
+std::optional<ServerVersion> ApiClient::version(std::string* error) {
+  auto r = get("/version");
+  if (!r.error.empty()) {
+    if (error) *error = r.error;
+    return std::nullopt;
+  }
+  if (r.status != 200) {
+    if (error) *error = "GET /version: " + status_message(r.status, r.body);
+    return std::nullopt;
+  }
+  auto v = parse_server_version(r.body);
+  if (!v && error) *error = "GET /version: the answer has no version";
+  return v;
+}
+
+FetchResult ApiClient::get_service_account(std::string_view ns, std::string_view name) {
+  auto r = get("/api/v1/namespaces/" + path_escape(ns) + "/serviceaccounts/" + path_escape(name));
+  FetchResult out;
+  if (!r.error.empty()) {
+    out.error = r.error;
+  } else if (r.status == 404) {
+    out.not_found = true;
+  } else if (r.status != 200) {
+    out.error = status_message(r.status, r.body);
+  } else {
+    json::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    auto sa = ec ? std::nullopt : service_account_from_json(v);
+    if (sa) {
+      out.sa = std::make_shared<const ServiceAccount>(std::move(*sa));
+    } else {
+      out.error = "the API server's answer is not a service account";
+    }
+  }
+  return out;
+}
+
+ListResult ApiClient::list_service_accounts(int page_size) {
+  ListResult out;
+  std::string cont;
+  for (int page = 0; page < 100'000; ++page) {
+    std::string path = "/api/v1/serviceaccounts?limit=" + std::to_string(page_size);
+    if (!cont.empty()) path += "&continue=" + path_escape(cont);
+    auto r = get(path);
+    if (!r.error.empty()) {
+      out.error = r.error;
+      return out;
+    }
+    if (r.status != 200) {
+      out.error = "list service accounts: " + status_message(r.status, r.body);
+      return out;
+    }
+    json::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object()) {
+      out.error = "list service accounts: the answer is not JSON";
+      return out;
+    }
+    const json::object& o = v.get_object();
+    if (const json::value* items = o.if_contains("items"); items && items->is_array()) {
+      for (const auto& item : items->get_array())
+        if (auto sa = service_account_from_json(item)) out.items.push_back(std::move(*sa));
+    }
+    cont.clear();
+    if (const json::value* meta = o.if_contains("metadata"); meta && meta->is_object()) {
+      const json::object& m = meta->get_object();
+      if (auto* rv = m.if_contains("resourceVersion"); rv && rv->is_string())
+        out.resource_version = std::string(rv->get_string());
+      if (auto* c = m.if_contains("continue"); c && c->is_string()) cont = std::string(c->get_string());
+    }
+    if (cont.empty()) return out;
+  }
+  out.error = "list service accounts: too many pages";
+  return out;
+}
+
+WatchEnd ApiClient::watch_service_accounts(const std::string& resource_version, int timeout_seconds,
+                                           const std::function<void(const WatchEvent&)>& on_event,
+                                           const std::atomic<bool>& stop, std::string* error) {
+  CURL* curl = curl_easy_init();
+  if (!curl) {
+    if (error) *error = "cannot create a libcurl handle";
+    return WatchEnd::failed;
+  }
+  std::string url = config_.server + "/api/v1/serviceaccounts?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
+                    std::to_string(timeout_seconds) + "&resourceVersion=" + path_escape(resource_version);
+  WatchState st;
+  st.curl = curl;
+  st.stop = &stop;
+  st.on_event = &on_event;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  std::string auth;
+  if (auto token = bearer_token(); !token.empty()) {
+    auth = "Authorization: Bearer " + token;
+    headers = curl_slist_append(headers, auth.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, kUserAgent);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+  // The server closes the stream after timeoutSeconds; the margin covers a server that silently went away.
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_seconds + 30) * 1000L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_watch_data);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_watch_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
+  apply_tls(curl, config_);
+  CURLcode rc = curl_easy_perform(curl);
+  if (st.status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &st.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+
+  auto fail = [&](std::string why) {
+    if (error) *error = std::move(why);
+    return WatchEnd::failed;
+  };
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return WatchEnd::stopped;
+  if (st.gone || st.status == 410) {
+    if (error) *error = "resourceVersion " + resource_version + " is too old (410 Gone)";
+    return WatchEnd::gone;
+  }
+  if (!st.error.empty()) return fail(st.error);
+  if (rc != CURLE_OK) return fail("watch: " + std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+  if (st.status != 200) return fail("watch: " + status_message(st.status, st.error_body));
+  return WatchEnd::closed;
+}
+
+}  // namespace azwi::kube

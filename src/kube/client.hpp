@@ -1,0 +1,88 @@
+#pragma once
+// A minimal Kubernetes API client: the server version, and ServiceAccounts by get, list and watch. GETs go through
+// azwi::http::Client; a watch is a long libcurl transfer whose newline-delimited JSON events are handed over as
+// they arrive. Thread-safe: GETs borrow a client from a small pool.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kube/cluster_config.hpp"
+#include "kube/service_account.hpp"
+
+namespace azwi::http {
+class Client;
+}
+
+namespace azwi::kube {
+
+struct ServerVersion {
+  int major = 0;
+  int minor = 0;
+  std::string git_version;
+};
+// From a /version body: gitVersion "v1.32.1-eks-..." first, else the major/minor fields ("1", "32+").
+std::optional<ServerVersion> parse_server_version(std::string_view body);
+
+struct ListResult {
+  std::vector<ServiceAccount> items;
+  std::string resource_version;
+  std::string error;  // set: the list failed
+};
+
+struct WatchEvent {
+  enum class Type { added, modified, deleted, bookmark } type;
+  ServiceAccount object;
+};
+
+enum class WatchEnd {
+  closed,   // the server ended the stream (timeoutSeconds reached): watch again from the last resourceVersion
+  gone,     // 410: the resourceVersion is too old; list again
+  failed,   // connection or HTTP error: back off, then watch again
+  stopped,  // the stop flag was raised
+};
+
+class ApiClient {
+ public:
+  explicit ApiClient(ClusterConfig config);
+  ~ApiClient();
+  ApiClient(const ApiClient&) = delete;
+  ApiClient& operator=(const ApiClient&) = delete;
+
+  const ClusterConfig& config() const { return config_; }
+
+  // Errors are returned as text (nullopt version with `error` set).
+  std::optional<ServerVersion> version(std::string* error);
+  FetchResult get_service_account(std::string_view ns, std::string_view name);
+  // All service accounts in the cluster, in pages of `page_size`.
+  ListResult list_service_accounts(int page_size = 500);
+  // Blocks until the stream ends; calls on_event for each event in order. `error` receives the reason of
+  // failed/gone ends.
+  WatchEnd watch_service_accounts(const std::string& resource_version, int timeout_seconds,
+                                  const std::function<void(const WatchEvent&)>& on_event, const std::atomic<bool>& stop,
+                                  std::string* error);
+
+  // The current bearer token (re-read from token_file as it rotates); empty when none.
+  std::string bearer_token();
+
+ private:
+  struct Lease;
+  Lease borrow();
+  struct GetResult {
+    long status = 0;
+    std::string body;
+    std::string error;
+  };
+  GetResult get(const std::string& path);
+
+  ClusterConfig config_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<http::Client>> idle_;
+  std::string token_;
+  std::chrono::steady_clock::time_point token_read_{};
+};
+
+}  // namespace azwi::kube

@@ -1,0 +1,171 @@
+#include "webhook/service.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+
+#include "common/log.hpp"
+
+namespace azwi::webhook {
+namespace bhttp = boost::beast::http;
+
+namespace {
+http::Response text_response(bhttp::status status, std::string body) {
+  http::Response res{status, 11};
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::move(body);
+  return res;
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ',';
+    out += n;
+  }
+  return out;
+}
+}  // namespace
+
+struct AdmissionService::Impl {
+  Impl(Config c, kube::ServiceAccountSource& a, std::function<ClusterVersion()> v, metrics::Registry& r,
+       ServiceOptions o)
+      : config(std::move(c)), accounts(a), version(std::move(v)), registry(r), options(o),
+        pool(static_cast<std::size_t>(std::max(1, o.lookup_threads))),
+        latency(r.histogram("azwi_webhook_admission_duration_seconds",
+                            "Time from receiving an AdmissionReview to having its answer", metrics::latency_buckets())),
+        lookups(r.counter("azwi_webhook_serviceaccount_lookups_total",
+                          "Service accounts read from the API server because they were not in the cache")) {}
+
+  Config config;
+  kube::ServiceAccountSource& accounts;
+  std::function<ClusterVersion()> version;
+  metrics::Registry& registry;
+  ServiceOptions options;
+  boost::asio::thread_pool pool;
+  std::atomic<std::size_t> pending{0};
+  metrics::Histogram& latency;
+  metrics::Counter& lookups;
+  log::Logger log{"admission"};
+
+  void finish(const Review* review, const Answer& answer, std::chrono::steady_clock::time_point start,
+              const http::Responder& respond) {
+    http::Response res{static_cast<bhttp::status>(answer.http_status), 11};
+    res.set(bhttp::field::content_type, answer.content_type);
+    res.body() = answer.body;
+    respond(std::move(res));
+
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    latency.observe(seconds);
+    std::string ns = review ? review->ns : std::string();
+    registry
+        .counter("azwi_webhook_admission_requests_total", "AdmissionReviews answered, by namespace and result",
+                 {{"namespace", ns}, {"result", answer.result}})
+        .inc();
+    auto level = answer.result == "error" || answer.result == "malformed" ? log::Level::warn : log::Level::info;
+    if (!log::enabled(level)) return;
+    if (!review) {
+      log.write(level, "admission refused", {{"result", answer.result}, {"reason", answer.message}});
+      return;
+    }
+    log.write(level, "admission",
+              {{"uid", review->uid},
+               {"pod", review->pod_name},
+               {"namespace", review->ns},
+               {"service_account", review->service_account},
+               {"operation", review->operation},
+               {"dry_run", review->dry_run},
+               {"result", answer.result},
+               {"injected_into", joined(answer.containers)},
+               {"proxy", answer.proxy},
+               {"token_expiration", answer.token_expiration},
+               {"patch_ops", answer.patch_ops},
+               {"reason", answer.message},
+               {"duration_ms", seconds * 1000.0}});
+  }
+};
+
+AdmissionService::AdmissionService(Config config, kube::ServiceAccountSource& accounts,
+                                   std::function<ClusterVersion()> version, metrics::Registry& registry,
+                                   ServiceOptions options)
+    : impl_(std::make_shared<Impl>(std::move(config), accounts, std::move(version), registry, options)) {}
+
+AdmissionService::~AdmissionService() {
+  impl_->pool.join();
+}
+
+void AdmissionService::handle(http::Request req, http::Responder respond) {
+  auto start = std::chrono::steady_clock::now();
+  std::string_view path = path_of(req.target());
+  if (path != "/mutate-v1-pod") {
+    return respond(text_response(bhttp::status::not_found, "no such path; the webhook serves POST /mutate-v1-pod\n"));
+  }
+  if (req.method() != bhttp::verb::post) {
+    auto res = text_response(bhttp::status::method_not_allowed, "use POST with an AdmissionReview\n");
+    res.set(bhttp::field::allow, "POST");
+    return respond(std::move(res));
+  }
+  auto type = req[bhttp::field::content_type];
+  if (!type.empty() && type.find("json") == std::string_view::npos) {
+    return respond(text_response(bhttp::status::unsupported_media_type,
+                                 "content type must be application/json, not " + std::string(type) + "\n"));
+  }
+
+  auto parsed = parse_review(req.body());
+  if (auto* refusal = std::get_if<Answer>(&parsed)) return impl_->finish(nullptr, *refusal, start, respond);
+  auto review = std::make_shared<Review>(std::move(std::get<Review>(parsed)));
+  if (auto early = precheck(*review)) return impl_->finish(review.get(), *early, start, respond);
+
+  if (auto sa = impl_->accounts.cached(review->ns, review->service_account)) {
+    kube::FetchResult hit;
+    hit.sa = std::move(sa);
+    return impl_->finish(review.get(), decide(*review, hit, impl_->config, impl_->version()), start, respond);
+  }
+  if (impl_->pending.fetch_add(1) >= impl_->options.max_pending_lookups) {
+    impl_->pending.fetch_sub(1);
+    kube::FetchResult busy;
+    busy.error = "too many service account lookups are already waiting for the API server";
+    return impl_->finish(review.get(), decide(*review, busy, impl_->config, impl_->version()), start, respond);
+  }
+  boost::asio::post(impl_->pool, [impl = impl_, review, respond = std::move(respond), start]() {
+    impl->lookups.inc();
+    kube::FetchResult result;
+    try {
+      result = impl->accounts.fetch(review->ns, review->service_account);
+    } catch (const std::exception& e) {
+      result.error = e.what();
+    }
+    impl->pending.fetch_sub(1);
+    impl->finish(review.get(), decide(*review, result, impl->config, impl->version()), start, respond);
+  });
+}
+
+http::Handler health_handler(std::function<std::optional<std::string>()> unready_reason) {
+  return [unready_reason = std::move(unready_reason)](http::Request req, http::Responder respond) {
+    std::string_view path = path_of(req.target());
+    if (path == "/healthz") return respond(text_response(bhttp::status::ok, "ok\n"));
+    if (path == "/readyz") {
+      if (auto reason = unready_reason()) {
+        return respond(text_response(bhttp::status::service_unavailable, "not ready: " + *reason + "\n"));
+      }
+      return respond(text_response(bhttp::status::ok, "ok\n"));
+    }
+    respond(text_response(bhttp::status::not_found, "serves /healthz and /readyz\n"));
+  };
+}
+
+http::Handler metrics_handler(metrics::Registry& registry) {
+  return [&registry](http::Request req, http::Responder respond) {
+    if (path_of(req.target()) != "/metrics") {
+      return respond(text_response(bhttp::status::not_found, "serves /metrics\n"));
+    }
+    http::Response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = registry.render();
+    respond(std::move(res));
+  };
+}
+
+}  // namespace azwi::webhook

@@ -1,0 +1,259 @@
+#!/usr/bin/python3
+"""A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate)
+authentication, /version, and ServiceAccount get, list (paginated) and watch (chunked, newline-delimited JSON events,
+each event deliberately split across two chunks, bookmarks, 410 Gone after a compaction).
+
+Test control endpoints (same authentication):
+  POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
+  DELETE /__test__/serviceaccounts/NS/NAME    deletes it (DELETED event)
+  POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
+  GET    /__test__/stats                      counts of get/list/watch/version requests served
+Standard library only; prints "listening on PORT" once it accepts connections.
+"""
+import argparse
+import json
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.accounts = {}  # (ns, name) -> object
+        # Like etcd's revision, resourceVersions keep growing across restarts of the server.
+        self.rv = int(time.time() * 1000)
+        self.events = []  # (rv, type, object)
+        self.compacted_below = 0  # watches from an older resourceVersion get 410
+        self.generation = 0  # bumped by compact: open watches end
+        self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
+
+    def put(self, obj):
+        with self.lock:
+            meta = obj.setdefault("metadata", {})
+            meta.setdefault("namespace", "default")
+            key = (meta["namespace"], meta["name"])
+            self.rv += 1
+            meta["resourceVersion"] = str(self.rv)
+            obj.setdefault("apiVersion", "v1")
+            obj.setdefault("kind", "ServiceAccount")
+            kind = "MODIFIED" if key in self.accounts else "ADDED"
+            self.accounts[key] = obj
+            self.events.append((self.rv, kind, json.loads(json.dumps(obj))))
+            self.lock.notify_all()
+            return obj
+
+    def delete(self, ns, name):
+        with self.lock:
+            obj = self.accounts.pop((ns, name), None)
+            if obj is None:
+                return False
+            self.rv += 1
+            obj = json.loads(json.dumps(obj))
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            self.events.append((self.rv, "DELETED", obj))
+            self.lock.notify_all()
+            return True
+
+    def compact(self):
+        with self.lock:
+            self.rv += 1
+            self.compacted_below = self.rv
+            self.events = []
+            self.generation += 1
+            self.lock.notify_all()
+
+
+def status(code, reason, message):
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+def make_handler(state, args):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *a):
+            if args.verbose:
+                sys.stderr.write("fake-apiserver: " + (fmt % a) + "\n")
+
+        def send_json(self, code, obj):
+            body = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def authenticated(self):
+            if args.client_ca and self.connection.getpeercert():
+                return True
+            expected = args.token
+            if args.token_file:
+                with open(args.token_file, encoding="utf-8") as f:
+                    expected = f.read().strip()
+            if expected and self.headers.get("Authorization") == "Bearer " + expected:
+                return True
+            self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+            return False
+
+        def read_body(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n else b""
+
+        def do_GET(self):
+            if not self.authenticated():
+                return
+            url = urllib.parse.urlsplit(self.path)
+            q = dict(urllib.parse.parse_qsl(url.query))
+            parts = [p for p in url.path.split("/") if p]
+            if url.path == "/version":
+                state.stats["version"] += 1
+                major, minor = args.version.lstrip("v").split(".")[:2]
+                return self.send_json(200, {"major": major, "minor": minor, "gitVersion": args.version,
+                                            "platform": "linux/amd64"})
+            if url.path == "/__test__/stats":
+                return self.send_json(200, state.stats)
+            if url.path == "/api/v1/serviceaccounts":
+                if q.get("watch") in ("1", "true"):
+                    return self.watch(q)
+                return self.list(q)
+            if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
+                state.stats["get"] += 1
+                with state.lock:
+                    obj = state.accounts.get((parts[3], parts[5]))
+                if obj is None:
+                    return self.send_json(404, status(404, "NotFound",
+                                                      f'serviceaccounts "{parts[5]}" not found'))
+                return self.send_json(200, obj)
+            self.send_json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+        def list(self, q):
+            state.stats["list"] += 1
+            limit = int(q.get("limit") or 0)
+            start = int(q.get("continue") or 0)
+            with state.lock:
+                items = [state.accounts[k] for k in sorted(state.accounts)]
+                rv = str(state.rv)
+            meta = {"resourceVersion": rv}
+            if limit and start + limit < len(items):
+                meta["continue"] = str(start + limit)
+                items = items[start:start + limit]
+            else:
+                items = items[start:]
+            self.send_json(200, {"kind": "ServiceAccountList", "apiVersion": "v1", "metadata": meta, "items": items})
+
+        def chunk(self, data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def send_event(self, kind, obj):
+            line = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+            half = len(line) // 2  # one event over two chunks: the client must reassemble lines
+            self.chunk(line[:half])
+            self.chunk(line[half:])
+
+        def watch(self, q):
+            state.stats["watch"] += 1
+            since = int(q.get("resourceVersion") or 0)
+            timeout = min(int(q.get("timeoutSeconds") or 30), args.max_watch_seconds)
+            deadline = time.monotonic() + timeout
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                with state.lock:
+                    generation = state.generation
+                    if since and since < state.compacted_below:
+                        obj = status(410, "Expired", f"too old resource version: {since} ({state.compacted_below})")
+                        self.send_event("ERROR", obj)
+                        self.chunk(b"")
+                        return
+                    last = since
+                    next_bookmark = time.monotonic() + args.bookmark_seconds
+                    while True:
+                        pending = [e for e in state.events if e[0] > last]
+                        for rv, kind, obj in pending:
+                            self.send_event(kind, obj)
+                            last = rv
+                        now = time.monotonic()
+                        if now >= deadline or state.generation != generation:
+                            break
+                        if now >= next_bookmark:
+                            self.send_event("BOOKMARK", {"kind": "ServiceAccount", "apiVersion": "v1",
+                                                         "metadata": {"resourceVersion": str(state.rv)}})
+                            last = max(last, state.rv)
+                            next_bookmark = now + args.bookmark_seconds
+                        state.lock.wait(min(deadline, next_bookmark) - now)
+                self.chunk(b"")
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                pass
+
+        def do_POST(self):
+            if not self.authenticated():
+                return
+            if self.path == "/__test__/serviceaccounts":
+                return self.send_json(201, state.put(json.loads(self.read_body())))
+            if self.path == "/__test__/compact":
+                state.compact()
+                return self.send_json(200, {})
+            self.send_json(404, status(404, "NotFound", "no such path"))
+
+        def do_DELETE(self):
+            if not self.authenticated():
+                return
+            parts = [p for p in self.path.split("/") if p]
+            if len(parts) == 4 and parts[:2] == ["__test__", "serviceaccounts"]:
+                ok = state.delete(parts[2], parts[3])
+                return self.send_json(200 if ok else 404, {})
+            self.send_json(404, status(404, "NotFound", "no such path"))
+
+    return Handler
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--token", default="")
+    p.add_argument("--token-file", default="", help="expected token, re-read on every request (rotation tests)")
+    p.add_argument("--client-ca", default="", help="accept client certificates signed by this CA")
+    p.add_argument("--version", default="v1.32.0")
+    p.add_argument("--seed", default="", help="JSON file with a list of ServiceAccounts to start with")
+    p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
+    p.add_argument("--max-watch-seconds", type=int, default=600)
+    p.add_argument("--bookmark-seconds", type=float, default=5)
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+
+    state = State()
+    if args.seed:
+        with open(args.seed, encoding="utf-8") as f:
+            for obj in json.load(f):
+                state.put(obj)
+    for i in range(args.seed_count):
+        state.put({"metadata": {"name": f"filler-{i}", "namespace": f"ns-{i % 50}",
+                                "annotations": {"azure.workload.identity/client-id": f"client-{i}"}}})
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    if args.client_ca:
+        ctx.load_verify_locations(args.client_ca)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state, args))
+    server.daemon_threads = True
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    print(f"listening on {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+// The Kubernetes client and service-account cache against the stand-in API server (real HTTPS, real processes),
+// plus unit tests of version and kubeconfig parsing.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <boost/json.hpp>
+
+#include "http/client.hpp"
+#include "kube/cache.hpp"
+#include "kube/client.hpp"
+#include "kube/cluster_config.hpp"
+#include "support.hpp"
+
+using namespace azwi;
+using namespace azwi::testing;
+
+namespace {
+
+TEST(ServerVersion, ParsesGitVersionAndFallsBackToFields) {
+  auto v = kube::parse_server_version(R"({"major":"1","minor":"28+","gitVersion":"v1.32.3-eks-1234"})");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->major, 1);
+  EXPECT_EQ(v->minor, 32);
+  v = kube::parse_server_version(R"({"major":"1","minor":"31+"})");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->minor, 31);
+  EXPECT_FALSE(kube::parse_server_version("not json"));
+  EXPECT_FALSE(kube::parse_server_version(R"({"gitVersion":"garbage"})"));
+}
+
+TEST(ServiceAccountJson, KeepsOnlyWorkloadIdentityAnnotations) {
+  auto sa = kube::service_account_from_json(boost::json::parse(
+      R"({"metadata":{"name":"a","namespace":"n","resourceVersion":"7","annotations":{
+          "azure.workload.identity/client-id":"c","kubectl.kubernetes.io/last-applied-configuration":"{}"}}})"));
+  ASSERT_TRUE(sa);
+  EXPECT_EQ(sa->annotations.size(), 1u);
+  EXPECT_EQ(*sa->annotation("azure.workload.identity/client-id"), "c");
+  EXPECT_EQ(sa->resource_version, "7");
+  EXPECT_FALSE(kube::service_account_from_json(boost::json::parse(R"({"metadata":{}})")));
+  EXPECT_FALSE(kube::service_account_from_json(boost::json::parse(R"([1])")));
+}
+
+class KubeconfigTest : public ::testing::Test {
+ protected:
+  std::string dir = make_temp_dir("azwi-kubeconfig");
+  void TearDown() override { std::filesystem::remove_all(dir); }
+};
+
+TEST_F(KubeconfigTest, TokenFileAndRelativePaths) {
+  write_file(dir + "/config", kubeconfig_yaml("https://10.0.0.1:6443/", "ca.pem", "    tokenFile: tok\n"));
+  auto c = kube::kubeconfig_config(dir + "/config");
+  EXPECT_EQ(c.server, "https://10.0.0.1:6443");
+  EXPECT_EQ(c.ca_file, dir + "/ca.pem");
+  EXPECT_EQ(c.token_file, dir + "/tok");
+}
+
+TEST_F(KubeconfigTest, EmbeddedClientCertificate) {
+  write_file(dir + "/config",
+             kubeconfig_yaml("https://h:1", "/abs/ca.pem",
+                             "    client-certificate-data: " "Q0VSVA==\n    client-key-data: S0VZ\n"));
+  auto c = kube::kubeconfig_config(dir + "/config");
+  EXPECT_EQ(c.ca_file, "/abs/ca.pem");
+  EXPECT_EQ(c.client_cert_pem, "CERT");
+  EXPECT_EQ(c.client_key_pem, "KEY");
+}
+
+TEST_F(KubeconfigTest, ErrorsNameTheProblem) {
+  auto message = [&](const std::string& text) {
+    write_file(dir + "/config", text);
+    try {
+      kube::kubeconfig_config(dir + "/config");
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("current-context: x\n").find("no context named \"x\""), std::string::npos);
+  EXPECT_NE(message(kubeconfig_yaml("https://h:1", "ca", "    exec:\n      command: aws\n")).find("\"exec\" is not supported"),
+            std::string::npos);
+  EXPECT_NE(message(kubeconfig_yaml("https://h:1", "ca", "    client-certificate: c.pem\n")).find("needs its key"),
+            std::string::npos);
+  EXPECT_NE(message("a: [unclosed\n").find("cannot read kubeconfig"), std::string::npos);
+  EXPECT_NE(message(kubeconfig_yaml("https://h:1", "ca", "    token: t\n") + "  bad: [\n").find("kubeconfig"),
+            std::string::npos);
+  try {
+    kube::kubeconfig_config(dir + "/missing");
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/missing"), std::string::npos);
+  }
+}
+
+TEST(InClusterConfig, RequiresServiceEnvironment) {
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  try {
+    kube::in_cluster_config("/nonexistent");
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--kubeconfig"), std::string::npos);
+  }
+}
+
+// The stand-in API server with a throw-away PKI; control requests go through the same HTTPS.
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = make_temp_dir("azwi-kube");
+    make_ca(dir);
+    make_cert(dir, "server", "localhost");
+  }
+  void TearDown() override {
+    api.reset();
+    std::filesystem::remove_all(dir);
+  }
+  void start(std::vector<std::string> extra) { api = std::make_unique<FakeApiServer>(dir, std::move(extra)); }
+  kube::ClusterConfig token_config() { return token_config_for(api->port()); }
+  kube::ClusterConfig token_config_for(int port) {
+    kube::ClusterConfig c;
+    c.server = "https://127.0.0.1:" + std::to_string(port);
+    c.ca_file = dir + "/ca.crt";
+    c.token = "t0ken";
+    return c;
+  }
+  http::ClientResult control(const std::string& method, const std::string& path, const std::string& body = "") {
+    http::ClientOptions o;
+    o.ca_file = dir + "/ca.crt";
+    http::Client client(o);
+    http::ClientRequest r;
+    r.method = method;
+    r.url = api->url() + path;
+    r.body = body;
+    r.headers = {{"Authorization", "Bearer " + control_token}, {"Content-Type", "application/json"}};
+    return client.perform(r);
+  }
+  void put_sa(const std::string& ns, const std::string& name, const std::string& client_id) {
+    auto r = control("POST", "/__test__/serviceaccounts",
+                     R"({"metadata":{"name":")" + name + R"(","namespace":")" + ns +
+                         R"(","annotations":{"azure.workload.identity/client-id":")" + client_id + R"("}}})");
+    ASSERT_FALSE(r.error) << r.error->message;
+    ASSERT_EQ(r.response.status, 201);
+  }
+  boost::json::object stats() { return boost::json::parse(control("GET", "/__test__/stats").response.body).as_object(); }
+
+  std::string dir;
+  std::string control_token = "t0ken";
+  std::unique_ptr<FakeApiServer> api;
+};
+
+TEST_F(ApiServerTest, VersionGetAndPaginatedList) {
+  start({"--token", "t0ken", "--version", "v1.31.4", "--seed-count", "1203"});
+  kube::ApiClient client(token_config());
+  std::string error;
+  auto v = client.version(&error);
+  ASSERT_TRUE(v) << error;
+  EXPECT_EQ(v->minor, 31);
+  auto found = client.get_service_account("ns-3", "filler-3");
+  ASSERT_TRUE(found.sa) << found.error;
+  EXPECT_EQ(*found.sa->annotation("azure.workload.identity/client-id"), "client-3");
+  auto missing = client.get_service_account("ns-3", "nope");
+  EXPECT_TRUE(missing.not_found);
+  auto list = client.list_service_accounts(500);
+  ASSERT_TRUE(list.error.empty()) << list.error;
+  EXPECT_EQ(list.items.size(), 1203u);
+  EXPECT_FALSE(list.resource_version.empty());
+  EXPECT_EQ(stats().at("list").as_int64(), 3);
+}
+
+TEST_F(ApiServerTest, WrongTokenAndUnreachableServerAreClearErrors) {
+  start({"--token", "right"});
+  auto c = token_config();
+  c.token = "wrong";
+  kube::ApiClient client(c);
+  auto r = client.get_service_account("a", "b");
+  EXPECT_FALSE(r.sa);
+  EXPECT_FALSE(r.not_found);
+  EXPECT_NE(r.error.find("401"), std::string::npos) << r.error;
+
+  c.server = "https://127.0.0.1:" + std::to_string(free_port());
+  kube::ApiClient down(c);
+  r = down.get_service_account("a", "b");
+  EXPECT_NE(r.error.find("cannot reach the API server"), std::string::npos) << r.error;
+}
+
+TEST_F(ApiServerTest, ClientCertificateFromKubeconfigData) {
+  make_cert(dir, "client", "azwi-webhook", true);
+  start({"--client-ca", dir + "/ca.crt"});
+  auto b64 = [&](const std::string& file) {
+    std::string pem = read_file(dir + "/" + file);
+    std::string out(4 * ((pem.size() + 2) / 3), '\0');
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(pem.data()),
+                    static_cast<int>(pem.size()));
+    return out;
+  };
+  write_file(dir + "/config",
+             kubeconfig_yaml(api->url(), "ca.crt",
+                             "    client-certificate-data: " + b64("client.crt") + "\n    client-key-data: " +
+                                 b64("client.key") + "\n"));
+  kube::ApiClient client(kube::kubeconfig_config(dir + "/config"));
+  std::string error;
+  EXPECT_TRUE(client.version(&error)) << error;
+}
+
+TEST_F(ApiServerTest, InClusterTokenIsReReadAsItRotates) {
+  std::string account = dir + "/serviceaccount";
+  std::filesystem::create_directory(account);
+  std::filesystem::copy_file(dir + "/ca.crt", account + "/ca.crt");
+  write_file(account + "/token", "first-token\n");
+  write_file(dir + "/expected-token", "first-token");
+  start({"--token-file", dir + "/expected-token"});
+  setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", std::to_string(api->port()).c_str(), 1);
+  auto config = kube::in_cluster_config(account);
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  unsetenv("KUBERNETES_SERVICE_PORT");
+  config.token_reload = std::chrono::milliseconds(100);
+  kube::ApiClient client(config);
+  std::string error;
+  ASSERT_TRUE(client.version(&error)) << error;
+
+  // The kubelet rotates the token; the API server accepts only the new one from now on.
+  write_file(account + "/token", "second-token\n");
+  write_file(dir + "/expected-token", "second-token");
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(client.version(&error)) << error;
+  EXPECT_EQ(client.bearer_token(), "second-token");
+}
+
+TEST_F(ApiServerTest, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
+  start({"--token", "t0ken", "--seed-count", "3", "--bookmark-seconds", "0.2"});
+  kube::ApiClient client(token_config());
+  metrics::Registry registry;
+  kube::CacheOptions options;
+  options.min_backoff = std::chrono::milliseconds(50);
+  options.page_size = 2;
+  kube::ServiceAccountCache cache(client, &registry, options);
+  cache.start();
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }));
+  EXPECT_EQ(cache.size(), 3u);
+  ASSERT_TRUE(cache.cached("ns-1", "filler-1"));
+
+  put_sa("apps", "late", "id-1");
+  ASSERT_TRUE(eventually([&] { return cache.cached("apps", "late") != nullptr; }));
+  EXPECT_EQ(*cache.cached("apps", "late")->annotation("azure.workload.identity/client-id"), "id-1");
+  put_sa("apps", "late", "id-2");
+  EXPECT_TRUE(eventually([&] {
+    auto sa = cache.cached("apps", "late");
+    return sa && *sa->annotation("azure.workload.identity/client-id") == "id-2";
+  }));
+  ASSERT_EQ(control("DELETE", "/__test__/serviceaccounts/apps/late").response.status, 200);
+  EXPECT_TRUE(eventually([&] { return cache.cached("apps", "late") == nullptr; }));
+  EXPECT_EQ(stats().at("get").as_int64(), 0) << "the watch, not GETs, must keep the cache current";
+
+  // History compacted: resuming the watch is 410 Gone, so the cache lists again and carries on.
+  auto lists_before = stats().at("list").as_int64();
+  ASSERT_EQ(control("POST", "/__test__/compact").response.status, 200);
+  put_sa("apps", "after-compaction", "id-3");
+  EXPECT_TRUE(eventually([&] { return cache.cached("apps", "after-compaction") != nullptr; }));
+  EXPECT_GT(stats().at("list").as_int64(), lists_before);
+  EXPECT_NE(registry.render().find("reason=\"gone\""), std::string::npos);
+
+  // A miss falls back to one GET, and the answer is remembered.
+  cache.stop();
+  put_sa("apps", "unseen", "id-4");
+  EXPECT_EQ(cache.cached("apps", "unseen"), nullptr);
+  auto r = cache.fetch("apps", "unseen");
+  ASSERT_TRUE(r.sa) << r.error;
+  EXPECT_NE(cache.cached("apps", "unseen"), nullptr);
+  EXPECT_TRUE(cache.fetch("apps", "never").not_found);
+}
+
+TEST_F(ApiServerTest, CacheSyncsOnceTheServerComesUpAndSurvivesOutages) {
+  int port = free_port();
+  auto c = token_config_for(port);
+  kube::ApiClient client(c);
+  kube::CacheOptions options;
+  options.min_backoff = std::chrono::milliseconds(50);
+  options.max_backoff = std::chrono::milliseconds(400);
+  kube::ServiceAccountCache cache(client, nullptr, options);
+  cache.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(cache.synced());
+  EXPECT_NE(cache.last_error().find("cannot reach"), std::string::npos) << cache.last_error();
+
+  api = std::make_unique<FakeApiServer>(dir, std::vector<std::string>{"--token", "t0ken", "--seed-count", "2"}, port);
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }));
+  api.reset();  // down again: what is cached stays served
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_NE(cache.cached("ns-1", "filler-1"), nullptr);
+  api = std::make_unique<FakeApiServer>(dir, std::vector<std::string>{"--token", "t0ken", "--seed-count", "2"}, port);
+  put_sa("apps", "after-restart", "x");
+  EXPECT_TRUE(eventually([&] { return cache.cached("apps", "after-restart") != nullptr; }, std::chrono::seconds(15)));
+}
+
+}  // namespace
