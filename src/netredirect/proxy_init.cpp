@@ -191,7 +191,9 @@ int run_proxy_init(const Options& options, const Config& config, const Host& hos
                             "iptables is not installed: neither iptables-nft-save nor iptables-legacy-save is in PATH",
                             "the proxy-init image needs the iptables package (Debian/Ubuntu: apt-get install "
                             "iptables; Alpine: apk add iptables iptables-legacy)"});
-        return fail(log, describe_failure({save_program(Backend::nft)}, results[0], net_admin, Backend::nft));
+        // Report the backend that is installed but failed, which says more than "not found" for the other one.
+        int shown = results[0].status == CommandResult::Status::spawn_failed && results[0].spawn_errno == ENOENT;
+        return fail(log, describe_failure({save_program(order[shown])}, results[shown], net_admin, order[shown]));
       }
       BackendChoice choice = choose_backend(probes[0], probes[1]);
       backend = choice.backend;

@@ -188,6 +188,17 @@ TEST(ProxyInitRun, PermissionDeniedFromIptablesNamesNetAdmin) {
   EXPECT_NE(r.log.find("Permission denied"), std::string::npos) << r.log;
 }
 
+TEST(ProxyInitRun, WhenOneBackendIsMissingTheOthersFailureIsReported) {
+  ScriptedHost sh;
+  sh.answers["iptables-legacy-save"] = {
+      exited(1, "", "iptables-save v1.8.9 (legacy): Cannot initialize: Permission denied (you must be root)\n")};
+  Outcome r = run(sh, {});
+  EXPECT_EQ(r.code, kExitMissingPrerequisite);
+  EXPECT_NE(r.log.find("iptables-legacy-save failed (exit code 1): iptables-save v1.8.9 (legacy): Cannot initialize"),
+            std::string::npos)
+      << r.log;
+}
+
 TEST(ProxyInitRun, NoIptablesInstalledNamesThePackage) {
   ScriptedHost sh;
   Outcome r = run(sh, {});
