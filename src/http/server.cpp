@@ -131,8 +131,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
-  // Waits for the first byte of the next request without a parser, so an idle keep-alive connection
-  // and a slow (half-sent) request get different timeouts.
+  // Waits for the first bytes of the next request without a parser, so an idle keep-alive connection
+  // and a slow (half-sent) request get different timeouts. The wait reads through the stream, not the raw socket:
+  // with TLS the request may already sit decrypted-to-be in the TLS engine (it often arrives together with the
+  // handshake's last message), and then the socket never becomes readable again.
   void wait_for_request() {
     busy_ = false;
     if (closing_) return close();
@@ -141,11 +143,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) self->close();
     });
-    lowest().socket().async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](beast::error_code ec) {
-      self->idle_timer_.cancel();
-      if (ec || self->closed_) return self->close();
-      self->read_request();
-    });
+    stream_.async_read_some(buffer_.prepare(1024),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->idle_timer_.cancel();
+                              if (ec || self->closed_) return self->close();
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
   }
 
   void read_request() {
