@@ -1,0 +1,291 @@
+// azwi-emulator: a local Entra ID + Kubernetes OIDC issuer. Each subcommand parses its flags and hands them to
+// src/emulator; nothing here decides behaviour.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/flags.hpp"
+#include "common/log.hpp"
+#include "emulator/app.hpp"
+#include "emulator/decode.hpp"
+#include "emulator/files.hpp"
+#include "emulator/keyring.hpp"
+#include "emulator/mint.hpp"
+#include "jwt/digest.hpp"
+
+namespace fs = std::filesystem;
+using namespace azwi;
+using namespace azwi::emulator;
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: azwi-emulator <command> [flags]\n\n"
+    "A local Entra ID (token endpoint, discovery) and Kubernetes cluster OIDC issuer for tests and demos.\n\n"
+    "Commands:\n"
+    "  serve          run the HTTPS server (OIDC issuer, Entra token endpoint, control API, optional IMDS)\n"
+    "  mint-token     write a projected service-account token signed by the issuer's keys\n"
+    "  decode-token   print a JWT's header and claims as JSON (no verification)\n"
+    "  rotate-keys    retire the active signing keys and create new ones\n"
+    "  version        print the version\n\n"
+    "Run 'azwi-emulator <command> --help' for the flags of a command.\n";
+
+void add_logging_flags(FlagSet& flags, std::string* format, std::string* level) {
+  flags.add_string("log-format", format, "log format: json or text");
+  flags.add_string("log-level", level, "log level: debug, info, warn or error");
+}
+
+void configure_logging(const std::string& format, const std::string& level) {
+  auto f = log::parse_format(format);
+  auto l = log::parse_level(level);
+  if (!f || !l) {
+    std::fprintf(stderr, "azwi-emulator: invalid --log-format %s or --log-level %s\n", format.c_str(), level.c_str());
+    std::exit(2);
+  }
+  log::configure(*l, *f);
+}
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "azwi-emulator: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int serve(int argc, char** argv) {
+  ServeOptions o;
+  std::string state_dir, ready_file, config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa",
+                                                   issuer, audience = "api://AzureADTokenExchange", sans,
+                                                   imds_ready_file, failure_rate = "0", log_format = "json",
+                                                   log_level = "info";
+  int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, latency = 0, fail_next = 0,
+      fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
+  FlagSet flags("azwi-emulator serve",
+                "Serves the cluster OIDC issuer, the Entra ID token endpoint and discovery, and the test-only "
+                "control API on one HTTPS listener. State (CA, serving certificate, signing keys) lives in "
+                "--state-dir and is reused across starts; clients trust DIR/ca.crt.");
+  flags.add_string("listen", &o.listen, "HTTPS listen address host:port (port 0: pick a free port)");
+  flags.add_string("state-dir", &state_dir, "directory for the CA, certificates, signing keys and issuer URL (required)");
+  flags.add_string("ready-file", &ready_file, "once listening, write the base URL (https://host:port/) here atomically");
+  flags.add_string("public-url", &o.public_url, "base URL to advertise instead of the one derived from --listen");
+  flags.add_string("san", &sans, "extra serving-certificate names, comma-separated (IPs or DNS names)");
+  flags.add_string("config", &config, "JSON file of tenants, identities and federated credentials");
+  flags.add_string("tenant-id", &tenant, "tenant of the single identity given by flags");
+  flags.add_string("client-id", &client, "client ID of the single identity given by flags");
+  flags.add_string("subject", &subject, "federated credential subject of that identity");
+  flags.add_string("issuer", &issuer, "federated credential issuer of that identity (default: this emulator's issuer)");
+  flags.add_string("audience", &audience, "federated credential audience of that identity");
+  flags.add_int("token-lifetime", &token_lifetime, "access-token lifetime in seconds", 1, 86400 * 7);
+  flags.add_int("refresh-in", &refresh_in, "refresh_in seconds in token answers (0: omit)", 0, 86400 * 7);
+  flags.add_int("clock-skew", &clock_skew, "tolerated clock skew for assertion exp/nbf/iat, seconds", 0, 3600);
+  flags.add_int("jwks-cache-ttl", &jwks_ttl, "how long a fetched issuer JWKS is cached, seconds", 0, 86400);
+  flags.add_bool("imds", &o.imds, "also serve a plain-HTTP IMDS instance-metadata responder on --imds-listen");
+  flags.add_string("imds-listen", &o.imds_listen, "IMDS responder listen address host:port");
+  flags.add_string("imds-ready-file", &imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
+  flags.add_int("latency-ms", &latency, "fault: delay every token answer by this many milliseconds", 0, 600000);
+  flags.add_int("fail-next", &fail_next, "fault: the next N token requests fail with --fail-status", 0, 1000000000);
+  flags.add_int("fail-status", &fail_status, "fault: HTTP status of injected failures", 400, 599);
+  flags.add_int("retry-after", &retry_after, "fault: Retry-After seconds on injected failures (0: none)", 0, 86400);
+  flags.add_string("failure-rate", &failure_rate, "fault: fraction 0.0..1.0 of token requests that fail at random");
+  flags.add_int("outage-seconds", &outage, "fault: every token request fails with 503 for this long after start", 0, 86400);
+  flags.add_int("request-log-size", &log_size, "token requests kept for GET /_emulator/requests", 1, 1000000);
+  add_logging_flags(flags, &log_format, &log_level);
+  parse_flags_or_exit(flags, argc, argv);
+  configure_logging(log_format, log_level);
+
+  if (state_dir.empty()) die("serve: --state-dir is required");
+  o.state_dir = state_dir;
+  o.ready_file = ready_file;
+  o.imds_ready_file = imds_ready_file;
+  o.sans = split_commas(sans);
+  o.token_lifetime = token_lifetime;
+  o.refresh_in = refresh_in;
+  o.clock_skew = clock_skew;
+  o.jwks_cache_ttl = jwks_ttl;
+  o.request_log_size = static_cast<std::size_t>(log_size);
+  o.faults.latency_ms = latency;
+  o.faults.fail_next = fail_next;
+  o.faults.fail_status = static_cast<unsigned>(fail_status);
+  o.faults.retry_after = retry_after;
+  o.faults.outage_seconds = outage;
+  char* end = nullptr;
+  o.faults.failure_rate = std::strtod(failure_rate.c_str(), &end);
+  if (end == failure_rate.c_str() || *end != '\0' || o.faults.failure_rate < 0.0 || o.faults.failure_rate > 1.0)
+    die("serve: --failure-rate must be a number between 0.0 and 1.0");
+  try {
+    if (!config.empty()) o.directory = load_directory(config);
+    if (tenant.empty() != client.empty()) die("serve: --tenant-id and --client-id go together");
+    if (!tenant.empty()) add_identity(o.directory, tenant, client, FederatedCredential{"flags", issuer, subject, {audience}});
+    SystemClock clock;
+    Emulator emulator(std::move(o), clock);
+    emulator.start();
+    emulator.run();
+  } catch (const std::exception& e) {
+    die(std::string("serve: ") + e.what());
+  }
+  return 0;
+}
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+int mint_token(int argc, char** argv) {
+  MintOptions o;
+  std::string state_dir, out, alg = "RS256", log_format = "json", log_level = "info";
+  int lifetime = 3600, time_offset = 0;
+  bool keep_fresh = false;
+  FlagSet flags("azwi-emulator mint-token",
+                "Writes a projected service-account token signed with the issuer keys of --state-dir, as the "
+                "kube-apiserver would issue it. With --keep-fresh it keeps rewriting the file (write + rename) at "
+                "80% of the token's lifetime, as the kubelet does, until SIGTERM or SIGINT.");
+  flags.add_string("state-dir", &state_dir, "the emulator's state directory (required)");
+  flags.add_string("out", &out, "token file to write, or - for standard output (required)");
+  flags.add_string("namespace", &o.namespace_name, "service account namespace");
+  flags.add_string("service-account", &o.service_account, "service account name");
+  flags.add_string("audience", &o.audience, "token audience");
+  flags.add_int("lifetime", &lifetime, "token lifetime in seconds", 1, 86400 * 365);
+  flags.add_string("pod-name", &o.pod_name, "pod name for the kubernetes.io claim (empty: none)");
+  flags.add_string("issuer", &o.issuer, "iss claim (default: the issuer the server in --state-dir publishes)");
+  flags.add_string("alg", &alg, "signing algorithm: RS256 or ES256");
+  flags.add_bool("keep-fresh", &keep_fresh, "keep rewriting the token file at 80% of its lifetime");
+  flags.add_int("time-offset", &time_offset,
+                "testing aid: shift iat/nbf/exp by this many seconds (negative: already expired)", -86400 * 365,
+                86400 * 365);
+  add_logging_flags(flags, &log_format, &log_level);
+  parse_flags_or_exit(flags, argc, argv);
+  configure_logging(log_format, log_level);
+  if (state_dir.empty() || out.empty()) die("mint-token: --state-dir and --out are required");
+  auto parsed_alg = jwt::parse_alg(alg);
+  if (!parsed_alg) die("mint-token: --alg must be RS256 or ES256");
+  if (keep_fresh && out == "-") die("mint-token: --keep-fresh needs a file for --out");
+  o.alg = *parsed_alg;
+  o.lifetime = lifetime;
+  o.time_offset = time_offset;
+  if (o.issuer.empty()) {
+    auto stored = read_file(fs::path(state_dir) / "issuer-url");
+    if (!stored || stored->empty())
+      die("mint-token: no issuer known in " + state_dir + ": start 'azwi-emulator serve --state-dir " + state_dir +
+          "' once, or pass --issuer");
+    o.issuer = *stored;
+  }
+  try {
+    fs::create_directories(state_dir);
+    KeyRing keys(fs::path(state_dir) / "issuer-keys.json");
+    SystemClock clock;
+    keys.ensure(unix_seconds(clock.now()));
+    log::Logger logger("mint-token");
+    auto report = [&](const MintedToken& t) {
+      logger.info("token written", {{"file", out}, {"sub", "system:serviceaccount:" + o.namespace_name + ":" + o.service_account},
+                                    {"iss", o.issuer}, {"kid", t.kid}, {"exp", t.exp},
+                                    {"fingerprint", jwt::fingerprint(t.token)}});
+    };
+    if (!keep_fresh) {
+      MintedToken t = mint_service_account_token(keys, o, unix_seconds(clock.now()));
+      if (out == "-") {
+        std::fwrite(t.token.data(), 1, t.token.size(), stdout);
+        std::fputc('\n', stdout);
+      } else {
+        write_file_atomically(out, t.token, 0644);
+        report(t);
+      }
+      return 0;
+    }
+    std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGINT, on_stop_signal);
+    keep_token_fresh(keys, o, out, clock, g_stop, report);
+  } catch (const std::exception& e) {
+    die(std::string("mint-token: ") + e.what());
+  }
+  return 0;
+}
+
+int decode_token(int argc, char** argv) {
+  FlagSet flags("azwi-emulator decode-token [FILE|-]",
+                "Prints the header and claims of the JWT in FILE (or standard input) as JSON. Verifies nothing.");
+  auto args = parse_flags_or_exit(flags, argc, argv);
+  if (args.size() > 1) die("decode-token: at most one file");
+  std::string text;
+  if (args.empty() || args[0] == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    auto content = read_file(args[0]);
+    if (!content) die("decode-token: cannot read " + args[0]);
+    text = *content;
+  }
+  try {
+    std::fputs(describe_token(text).c_str(), stdout);
+  } catch (const std::exception& e) {
+    die(std::string("decode-token: not a JWT: ") + e.what());
+  }
+  return 0;
+}
+
+int rotate_keys(int argc, char** argv) {
+  std::string state_dir, ring = "issuer", alg;
+  FlagSet flags("azwi-emulator rotate-keys",
+                "Retires the active signing keys and creates new ones. Retired keys stay in the published JWKS "
+                "until every token signed with them has expired. A running server picks the change up at once.");
+  flags.add_string("state-dir", &state_dir, "the emulator's state directory (required)");
+  flags.add_string("ring", &ring, "which keys: issuer (service-account tokens) or entra (access tokens)");
+  flags.add_string("alg", &alg, "rotate only this algorithm: RS256 or ES256 (default: both)");
+  parse_flags_or_exit(flags, argc, argv);
+  if (state_dir.empty()) die("rotate-keys: --state-dir is required");
+  if (ring != "issuer" && ring != "entra") die("rotate-keys: --ring must be issuer or entra");
+  std::vector<jwt::Alg> algs;
+  if (!alg.empty()) {
+    auto a = jwt::parse_alg(alg);
+    if (!a) die("rotate-keys: --alg must be RS256 or ES256");
+    algs.push_back(*a);
+  }
+  try {
+    KeyRing keys(fs::path(state_dir) / (ring + "-keys.json"));
+    SystemClock clock;
+    auto now = unix_seconds(clock.now());
+    keys.ensure(now);
+    auto r = keys.rotate(now, algs);
+    for (const auto& k : r.retired) std::printf("retired %s\n", k.c_str());
+    for (const auto& k : r.created) std::printf("created %s\n", k.c_str());
+  } catch (const std::exception& e) {
+    die(std::string("rotate-keys: ") + e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  // Each subcommand sees its own name as argv[0].
+  int sub_argc = argc - 1;
+  char** sub_argv = argv + 1;
+  if (cmd == "serve") return serve(sub_argc, sub_argv);
+  if (cmd == "mint-token") return mint_token(sub_argc, sub_argv);
+  if (cmd == "decode-token") return decode_token(sub_argc, sub_argv);
+  if (cmd == "rotate-keys") return rotate_keys(sub_argc, sub_argv);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("azwi-emulator %s\n", AZWI_VERSION);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "azwi-emulator: unknown command \"%s\"\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
