@@ -1,0 +1,3 @@
+-- wrk: ask as an Azure SDK does.
+wrk.method = "GET"
+wrk.headers["Metadata"] = "true"

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Benchmark of azwi-webhook's admission path over TLS with keep-alive and a warm service-account cache, side by side
+# with nginx answering the same bytes over TLS, in one run.
+# Usage: bench/webhook/run.sh [DURATION_SECONDS=10] [CONNECTIONS=32]
+# Writes bench/results/webhook.md and prints it. Loopback only; every load run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-10}
+connections=${2:-32}
+scripts/install-deps.sh
+scripts/build.sh >/dev/null
+bin=${AZWI_BUILD_DIR:-build}/install/bin
+. bench/lib.sh
+
+state=$(mktemp -d /tmp/azwi-bench-webhook.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+# One CA, a certificate for the stand-in API server and one for the webhook (nginx serves the same one).
+(
+  cd "$state"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 1 \
+    -subj /CN=bench-ca
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj /CN=localhost
+  openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 1 -extfile san.ext
+  mkdir certs && cp tls.crt tls.key certs/
+) >/dev/null 2>&1
+
+# The stand-in API server with the pod's service account and 2000 others in the cache.
+cat >"$state/seed.json" <<'JSON'
+[{"metadata":{"name":"app","namespace":"bench","annotations":{"azure.workload.identity/client-id":"00000000-0000-0000-0000-000000000001"}}}]
+JSON
+/usr/bin/python3 tests/kube/fake_apiserver.py --cert "$state/tls.crt" --key "$state/tls.key" --token bench-token \
+  --seed "$state/seed.json" --seed-count 2000 >"$state/apiserver.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q 'listening on' "$state/apiserver.log" && break; sleep 0.1; done
+api_port=$(awk '/listening on/ {print $3}' "$state/apiserver.log")
+cat >"$state/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+current-context: bench
+contexts: [{name: bench, context: {cluster: bench, user: bench}}]
+clusters: [{name: bench, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$state/ca.crt"}}]
+users: [{name: bench, user: {token: bench-token}}]
+YAML
+
+port=$(free_port)
+hport=$(free_port)
+mport=$(free_port)
+AZURE_TENANT_ID=bench-tenant "$bin/azwi-webhook" --kubeconfig "$state/kubeconfig" --webhook-cert-dir "$state/certs" \
+  --webhook-addr "127.0.0.1:$port" --health-addr "127.0.0.1:$hport" --metrics-addr "127.0.0.1:$mport" \
+  2>"$state/webhook.log" &
+webhook_pid=$!
+pids+=($webhook_pid)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null || { echo "webhook not ready:" >&2; cat "$state/webhook.log" >&2; exit 1; }
+
+# A typical review: a Deployment's pod (generateName, no namespace in metadata) asking for the proxy.
+cat >"$state/review.json" <<'JSON'
+{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0b3f2c1e-7d5a-4d8e-9f3b-2a1c6e4d8b7f",
+"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+"requestKind":{"group":"","version":"v1","kind":"Pod"},"namespace":"bench","operation":"CREATE",
+"userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller","groups":["system:serviceaccounts"]},
+"object":{"kind":"Pod","apiVersion":"v1","metadata":{"generateName":"web-7c9d8f6b5-","labels":{"app":"web",
+"azure.workload.identity/use":"true","pod-template-hash":"7c9d8f6b5"},"annotations":{"azure.workload.identity/inject-proxy-sidecar":"true"},
+"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7c9d8f6b5","uid":"5f1d","controller":true,"blockOwnerDeletion":true}]},
+"spec":{"volumes":[{"name":"kube-api-access-abcde","projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},
+{"configMap":{"name":"kube-root-ca.crt","items":[{"key":"ca.crt","path":"ca.crt"}]}}],"defaultMode":420}}],
+"containers":[{"name":"web","image":"registry.example/web:1.4.2","ports":[{"containerPort":8080,"protocol":"TCP"}],
+"env":[{"name":"LOG_LEVEL","value":"info"}],"resources":{"requests":{"cpu":"100m","memory":"128Mi"}},
+"volumeMounts":[{"name":"kube-api-access-abcde","readOnly":true,"mountPath":"/var/run/secrets/kubernetes.io/serviceaccount"}],
+"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"},
+{"name":"log-shipper","image":"registry.example/shipper:2.0","resources":{},"terminationMessagePath":"/dev/termination-log",
+"terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],"restartPolicy":"Always","terminationGracePeriodSeconds":30,
+"dnsPolicy":"ClusterFirst","serviceAccountName":"app","serviceAccount":"app","securityContext":{},"schedulerName":"default-scheduler",
+"tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}],
+"priority":0,"enableServiceLinks":true,"preemptionPolicy":"PreemptLowerPriority"},"status":{}},
+"oldObject":null,"dryRun":false,"options":{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}}}
+JSON
+curl -sS --cacert "$state/ca.crt" -H 'Content-Type: application/json' --data-binary @"$state/review.json" \
+  "https://localhost:$port/mutate-v1-pod" >"$state/answer.json"
+grep -q '"allowed":true,"patchType":"JSONPatch"' "$state/answer.json" || { echo "unexpected answer:" >&2; cat "$state/answer.json" >&2; exit 1; }
+idle_kib=$(rss_kib "$webhook_pid")
+
+# nginx over TLS 1.3 with the same certificate, answering the webhook's own bytes to the same POST.
+nport=$(free_port)
+mkdir -p "$state/nginx/logs"
+threads=$(( $(nproc) < 2 ? 2 : ($(nproc) > 4 ? 4 : $(nproc)) ))
+cat >"$state/nginx/nginx.conf" <<CONF
+worker_processes $threads;
+daemon off;
+pid $state/nginx/nginx.pid;
+error_log $state/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log $state/nginx/logs/access.log;
+  keepalive_requests 10000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $state/nginx/body; proxy_temp_path $state/nginx/proxy; fastcgi_temp_path $state/nginx/fastcgi;
+  uwsgi_temp_path $state/nginx/uwsgi; scgi_temp_path $state/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nport ssl;
+    ssl_certificate $state/tls.crt;
+    ssl_certificate_key $state/tls.key;
+    ssl_protocols TLSv1.3;
+    client_body_buffer_size 64k;
+    location = /mutate-v1-pod { default_type application/json; return 200 '$(cat "$state/answer.json")'; }
+  }
+}
+CONF
+nginx -c "$state/nginx/nginx.conf" -p "$state/nginx" 2>"$state/nginx.err" &
+pids+=($!)
+for _ in $(seq 50); do curl -sk -o /dev/null -d x "https://127.0.0.1:$nport/mutate-v1-pod" && break; sleep 0.1; done
+curl -sk --data-binary @"$state/review.json" "https://127.0.0.1:$nport/mutate-v1-pod" | cmp -s - "$state/answer.json" ||
+  { echo "nginx does not answer the same bytes" >&2; exit 1; }
+
+run_wrk() {  # URL OUT
+  REVIEW_FILE=$state/review.json wrk -t2 -c"$connections" -d"${duration}s" --timeout 5s --latency \
+    -s bench/webhook/review.lua "$1" >"$2"
+}
+run_wrk "https://127.0.0.1:$nport/mutate-v1-pod" "$state/wrk-nginx.txt"
+run_wrk "https://127.0.0.1:$port/mutate-v1-pod" "$state/wrk-webhook.txt"
+read -r n_rps n_p50 n_p99 n_err < <(wrk_fields "$state/wrk-nginx.txt")
+read -r w_rps w_p50 w_p99 w_err < <(wrk_fields "$state/wrk-webhook.txt")
+peak_kib=$(hwm_kib "$webhook_pid")
+rss_after=$(rss_kib "$webhook_pid")
+gets=$(curl -s --cacert "$state/ca.crt" -H 'Authorization: Bearer bench-token' "https://127.0.0.1:$api_port/__test__/stats")
+review_bytes=$(wc -c <"$state/review.json")
+answer_bytes=$(wc -c <"$state/answer.json")
+admissions=$(grep -c '"msg":"admission"' "$state/webhook.log" || true)
+
+mkdir -p bench/results
+python3 - >bench/results/webhook.md <<PY
+n_rps, w_rps = $n_rps, $w_rps
+print("# azwi-webhook benchmark: admission over TLS vs nginx")
+print()
+print("Command: \`bench/webhook/run.sh $duration $connections\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d).")
+print("Load: wrk, 2 threads, $connections keep-alive TLS 1.3 connections, ${duration} s per server, loopback, the same")
+print("$review_bytes-byte AdmissionReview POSTed every time (a Deployment pod asking for the proxy, warm cache of 2001")
+print("service accounts). azwi-webhook: $threads I/O threads, one JSON log line per admission to a file.")
+print("nginx: $threads workers, TLS 1.3, same certificate, answering the webhook's own $answer_bytes-byte answer with")
+print("\`return 200\`, access log to a file.")
+print()
+print("| server | req/s | p50 ms | p99 ms | non-2xx |")
+print("|---|---:|---:|---:|---:|")
+print("| nginx | $n_rps | $n_p50 | $n_p99 | $n_err |")
+print("| azwi-webhook | $w_rps | $w_p50 | $w_p99 | $w_err |")
+print()
+print(f"- throughput ratio azwi-webhook / nginx: **{w_rps / n_rps:.2f}x** (target >= 0.5x)")
+print("- azwi-webhook p99 at $connections connections: **$w_p99 ms** (target <= 2 ms)")
+print(f"- azwi-webhook RSS after start-up and one admission: **{$idle_kib / 1024:.1f} MiB**, after the run: "
+      f"**{$rss_after / 1024:.1f} MiB**, peak: **{$peak_kib / 1024:.1f} MiB** (target <= 16 MiB)")
+print('- admissions logged: $admissions; API server requests since it started (no GET expected with a warm cache): \`$gets\`')
+PY
+cat bench/results/webhook.md
