@@ -1,7 +1,5 @@
 #include "identity/entra_exchanger.hpp"
 
-#include <openssl/evp.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
@@ -38,19 +36,6 @@ std::variant<std::string, std::string> read_token_file(const std::string& path) 
                                                   "the federated token file " + path + " is empty");
   }
   return std::variant<std::string, std::string>(std::in_place_index<0>, std::move(token));
-}
-
-std::string fingerprint(std::string_view secret) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(secret.data(), secret.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 6 && i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0xf];
-  }
-  return out;
 }
 
 namespace {

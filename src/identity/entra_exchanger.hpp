@@ -62,7 +62,4 @@ class EntraExchanger {
 // Reads the whole file; a short error text (naming the file and the reason) instead when that fails.
 std::variant<std::string, std::string> read_token_file(const std::string& path);
 
-// A short, non-reversible fingerprint of a secret for logs: the first 12 hex digits of its SHA-256.
-std::string fingerprint(std::string_view secret);
-
 }  // namespace azwi::identity

@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "jwt/digest.hpp"
+
 namespace azwi::identity {
 
 WorkerTokenSource::WorkerTokenSource(EntraExchanger& exchanger, Clock& clock, metrics::Registry* metrics,
@@ -22,7 +24,7 @@ void WorkerTokenSource::fetch(const TokenKey& key, std::function<void(FetchResul
       log_.info("successfully acquired token", {{"clientID", key.client_id},
                                                 {"scope", key.scope},
                                                 {"expiresOn", unix_seconds(t->expires_on)},
-                                                {"tokenFingerprint", fingerprint(t->value)},
+                                                {"tokenFingerprint", jwt::fingerprint(t->value)},
                                                 {"durationMs", ms}});
       if (metrics_) metrics_->counter("azwi_proxy_token_exchanges_total", "Exchanges with Entra ID by result.",
                                       {{"result", "success"}}).inc();

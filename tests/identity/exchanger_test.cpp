@@ -189,9 +189,3 @@ TEST_F(ExchangerTest, V1StyleStringNumbersAndRefreshInAreUnderstood) {
   EXPECT_EQ(t.expires_on - t.issued_at, 86399s);
   EXPECT_EQ(t.refresh_at - t.issued_at, 43199s);
 }
-
-TEST(Fingerprint, ShortAndStable) {
-  EXPECT_EQ(fingerprint("abc").size(), 12u);
-  EXPECT_EQ(fingerprint("abc"), fingerprint("abc"));
-  EXPECT_NE(fingerprint("abc"), fingerprint("abd"));
-}
