@@ -80,7 +80,11 @@ JwksLookup JwksCache::lookup(const std::string& issuer, const std::string& kid) 
     auto now = clock_.now();
     if (e.keys && now - e.fetched_at < ttl_) {
       auto keys = pick(*e.keys);
-      if (!keys.empty() || now - e.fetched_at < refetch_interval_) return {std::move(keys), "", false};
+      if (!keys.empty()) return {std::move(keys), "", false};
+      auto last = e.unknown_kid_fetches.find(kid);
+      if (last != e.unknown_kid_fetches.end() && now - last->second < refetch_interval_) return {{}, "", false};
+      if (e.unknown_kid_fetches.size() > 256) e.unknown_kid_fetches.clear();
+      e.unknown_kid_fetches[kid] = now;
     }
     fetch_mutex = e.fetch_mutex;
   }
@@ -89,7 +93,10 @@ JwksLookup JwksCache::lookup(const std::string& issuer, const std::string& kid) 
     // Another thread may have refreshed the entry while this one waited.
     std::lock_guard lock(mutex_);
     auto& e = entries_[issuer];
-    if (e.keys && clock_.now() - e.fetched_at < refetch_interval_) return {pick(*e.keys), "", false};
+    if (e.keys && clock_.now() - e.fetched_at < refetch_interval_) {
+      auto keys = pick(*e.keys);
+      if (!keys.empty()) return {std::move(keys), "", false};
+    }
   }
   std::string error;
   auto keys = fetch(issuer, error);

@@ -1,7 +1,8 @@
 #pragma once
 // Fetches the signing keys of an assertion's issuer the way Entra does: HTTPS GET {iss}/.well-known/openid-configuration,
 // then its jwks_uri. Results are cached per issuer for a TTL; an unknown kid triggers one refetch (at most once per
-// refetch interval per issuer), so a rotated issuer key is picked up at once.
+// refetch interval per issuer and kid), so a rotated issuer key is picked up at once while a stream of tokens with
+// a bogus kid cannot make the cache hammer the issuer.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -34,6 +35,7 @@ class JwksCache {
     std::shared_ptr<const jwt::KeySet> keys;
     Clock::time_point fetched_at{};
     std::shared_ptr<std::mutex> fetch_mutex = std::make_shared<std::mutex>();  // one fetch per issuer at a time
+    std::map<std::string, Clock::time_point> unknown_kid_fetches;               // kid -> last refetch it caused
   };
   // Returns the key set or an error text.
   std::shared_ptr<const jwt::KeySet> fetch(const std::string& issuer, std::string& error);
