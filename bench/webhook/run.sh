@@ -120,7 +120,8 @@ for _ in $(seq 50); do curl -sk -o /dev/null -d x "https://127.0.0.1:$nport/muta
 curl -sk --data-binary @"$state/review.json" "https://127.0.0.1:$nport/mutate-v1-pod" | cmp -s - "$state/answer.json" ||
   { echo "nginx does not answer the same bytes" >&2; exit 1; }
 
-run_wrk() {  # URL OUT
+run_wrk() {  # URL OUT: a 2 s warm-up (TLS handshakes, first allocations), then the measured run
+  REVIEW_FILE=$state/review.json wrk -t2 -c"$connections" -d2s --timeout 5s -s bench/webhook/review.lua "$1" >/dev/null
   REVIEW_FILE=$state/review.json wrk -t2 -c"$connections" -d"${duration}s" --timeout 5s --latency \
     -s bench/webhook/review.lua "$1" >"$2"
 }
@@ -130,6 +131,8 @@ read -r n_rps n_p50 n_p99 n_err < <(wrk_fields "$state/wrk-nginx.txt")
 read -r w_rps w_p50 w_p99 w_err < <(wrk_fields "$state/wrk-webhook.txt")
 peak_kib=$(hwm_kib "$webhook_pid")
 rss_after=$(rss_kib "$webhook_pid")
+pss_after=$(awk '/^Pss:/ {print $2}' "/proc/$webhook_pid/smaps_rollup")
+anon_after=$(awk '/^Anonymous:/ {print $2}' "/proc/$webhook_pid/smaps_rollup")
 gets=$(curl -s --cacert "$state/ca.crt" -H 'Authorization: Bearer bench-token' "https://127.0.0.1:$api_port/__test__/stats")
 review_bytes=$(wc -c <"$state/review.json")
 answer_bytes=$(wc -c <"$state/answer.json")
@@ -141,7 +144,8 @@ n_rps, w_rps = $n_rps, $w_rps
 print("# azwi-webhook benchmark: admission over TLS vs nginx")
 print()
 print("Command: \`bench/webhook/run.sh $duration $connections\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d).")
-print("Load: wrk, 2 threads, $connections keep-alive TLS 1.3 connections, ${duration} s per server, loopback, the same")
+print("Load: wrk, 2 threads, $connections keep-alive TLS 1.3 connections, 2 s warm-up then ${duration} s per server,")
+print("loopback (wrk and the server share the machine's cores), the same")
 print("$review_bytes-byte AdmissionReview POSTed every time (a Deployment pod asking for the proxy, warm cache of 2001")
 print("service accounts). azwi-webhook: $threads I/O threads, one JSON log line per admission to a file.")
 print("nginx: $threads workers, TLS 1.3, same certificate, answering the webhook's own $answer_bytes-byte answer with")
@@ -156,6 +160,8 @@ print(f"- throughput ratio azwi-webhook / nginx: **{w_rps / n_rps:.2f}x** (targe
 print("- azwi-webhook p99 at $connections connections: **$w_p99 ms** (target <= 2 ms)")
 print(f"- azwi-webhook RSS after start-up and one admission: **{$idle_kib / 1024:.1f} MiB**, after the run: "
       f"**{$rss_after / 1024:.1f} MiB**, peak: **{$peak_kib / 1024:.1f} MiB** (target <= 16 MiB)")
+print(f"- of which private (heap, stacks) after the run: {$anon_after / 1024:.1f} MiB; proportional set size (shared "
+      f"library pages divided among the processes that map them): {$pss_after / 1024:.1f} MiB")
 print('- admissions logged: $admissions; API server requests since it started (no GET expected with a warm cache): \`$gets\`')
 PY
 cat bench/results/webhook.md

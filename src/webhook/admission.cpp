@@ -87,13 +87,13 @@ std::string render_denied(const Review& r, unsigned code, std::string_view messa
   return out;
 }
 
-std::variant<Review, Answer> parse_review(std::string_view body) {
+std::variant<Review, Answer> parse_review(std::string_view body, json::storage_ptr sp) {
   json::error_code ec;
-  json::value doc = json::parse(body, ec);
+  json::value doc = json::parse(body, ec, sp);
   if (ec) return malformed("the body is not JSON (" + ec.message() + ")");
   if (!doc.is_object()) return malformed("the body is not a JSON object");
   const json::object& root = doc.get_object();
-  Review r;
+  Review r(sp);
   r.api_version = std::string(str(&root, "apiVersion"));
   if (r.api_version != kV1 && r.api_version != kV1beta1)
     return malformed("apiVersion is \"" + r.api_version + "\"; expected " + std::string(kV1) + " or " +
@@ -139,7 +139,8 @@ std::optional<Answer> precheck(const Review& r) {
   return std::nullopt;
 }
 
-Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
+Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version,
+              json::storage_ptr sp) {
   if (!lookup.sa) {
     if (lookup.not_found)
       return denied(r, 400,
@@ -149,7 +150,7 @@ Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& co
                   "cannot read service account \"" + r.ns + "/" + r.service_account + "\" from the Kubernetes API: " +
                       lookup.error);
   }
-  Mutation m = mutate_pod(r.pod, *lookup.sa, config, version);
+  Mutation m = mutate_pod(r.pod, *lookup.sa, config, version, std::move(sp));
   if (!m.allowed) return denied(r, m.code, std::move(m.message));
   Answer a;
   a.body = render_allowed(r, m.patch);

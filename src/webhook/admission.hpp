@@ -15,6 +15,7 @@
 namespace azwi::webhook {
 
 struct Review {
+  explicit Review(boost::json::storage_ptr sp = {}) : pod(std::move(sp)) {}
   std::string api_version;  // admission.k8s.io/v1 or admission.k8s.io/v1beta1: the answer uses the same
   std::string uid;
   std::string ns;         // request.namespace, else the pod's metadata.namespace
@@ -42,14 +43,16 @@ struct Answer {
 };
 
 // A review to decide, or (when the body is not a usable review) the refusal already rendered.
-std::variant<Review, Answer> parse_review(std::string_view body);
+// The pod is kept in `sp` (a per-request arena on the hot path).
+std::variant<Review, Answer> parse_review(std::string_view body, boost::json::storage_ptr sp = {});
 
 // The answer for a review that needs no service account: not a pod creation, not opted in, or malformed.
 // nullopt: look the service account up and call decide.
 std::optional<Answer> precheck(const Review& review);
 
 // The answer once the service account lookup is done.
-Answer decide(const Review& review, const kube::FetchResult& lookup, const Config& config, ClusterVersion version);
+Answer decide(const Review& review, const kube::FetchResult& lookup, const Config& config, ClusterVersion version,
+              boost::json::storage_ptr sp = {});
 
 // Rendering, exposed for tests.
 std::string render_allowed(const Review& review, const boost::json::array& patch);

@@ -51,13 +51,13 @@ std::string quoted(std::string_view s) {
 
 class PatchWriter {
  public:
-  explicit PatchWriter(json::array& ops) : ops_(ops) {}
+  explicit PatchWriter(json::array& ops) : ops_(ops), sp_(ops.storage()) {}
   void add(const std::string& path, json::value value) { op("add", path, std::move(value)); }
   void replace(const std::string& path, json::value value) { op("replace", path, std::move(value)); }
 
  private:
   void op(std::string_view name, const std::string& path, json::value value) {
-    json::object o;
+    json::object o(sp_);
     o.reserve(3);
     o.emplace("op", name);
     o.emplace("path", path);
@@ -65,31 +65,34 @@ class PatchWriter {
     ops_.emplace_back(std::move(o));
   }
   json::array& ops_;
+  json::storage_ptr sp_;
 };
 
-json::object env_var(std::string_view name, std::string_view value) {
-  json::object o;
+json::object env_var(std::string_view name, std::string_view value, const json::storage_ptr& sp) {
+  json::object o(sp);
   o.emplace("name", name);
   o.emplace("value", value);
   return o;
 }
 
-json::object token_mount() {
-  json::object m;
+json::object token_mount(const json::storage_ptr& sp) {
+  json::object m(sp);
   m.emplace("name", kTokenVolumeName);
   m.emplace("mountPath", kTokenMountPath);
   m.emplace("readOnly", true);
   return m;
 }
 
-json::array token_sources(int expiration, std::string_view audience) {
-  json::object token;
+json::array token_sources(int expiration, std::string_view audience, const json::storage_ptr& sp) {
+  json::object token(sp);
   token.emplace("path", kTokenVolumeName);
   token.emplace("expirationSeconds", expiration);
   token.emplace("audience", audience);
-  json::object source;
+  json::object source(sp);
   source.emplace("serviceAccountToken", std::move(token));
-  return json::array{std::move(source)};
+  json::array sources(sp);
+  sources.emplace_back(std::move(source));
+  return sources;
 }
 
 using EnvList = std::vector<std::pair<std::string_view, std::string>>;
@@ -104,11 +107,12 @@ std::string container_label(const json::object& c, std::size_t index) {
 // Adds the identity environment and the token mount to one container. `patch` null: change the object only
 // (used for a container that is itself about to be added). Returns whether anything changed.
 bool mutate_container(json::object& c, const std::string& path, const EnvList& env, PatchWriter* patch) {
+  const json::storage_ptr& sp = c.storage();
   bool changed = false;
   json::value* env_value = c.if_contains("env");
   if (!env_value || env_value->is_null()) {
-    json::array list;
-    for (const auto& [name, value] : env) list.emplace_back(env_var(name, value));
+    json::array list(sp);
+    for (const auto& [name, value] : env) list.emplace_back(env_var(name, value, sp));
     if (!list.empty()) {
       if (patch) patch->add(path + "/env", list);
       c["env"] = std::move(list);
@@ -121,7 +125,7 @@ bool mutate_container(json::object& c, const std::string& path, const EnvList& e
       for (const auto& e : list)
         if (e.is_object() && string_at(&e.get_object(), "name") == name) present = true;
       if (present) continue;
-      auto entry = env_var(name, value);
+      auto entry = env_var(name, value, sp);
       if (patch) patch->add(path + "/env/-", entry);
       list.emplace_back(std::move(entry));
       changed = true;
@@ -130,10 +134,11 @@ bool mutate_container(json::object& c, const std::string& path, const EnvList& e
     throw Deny{"container " + container_label(c, 0) + ": env is not a list"};
   }
 
-  json::object mount = token_mount();
+  json::object mount = token_mount(sp);
   json::value* mounts_value = c.if_contains("volumeMounts");
   if (!mounts_value || mounts_value->is_null()) {
-    json::array list{mount};
+    json::array list(sp);
+    list.emplace_back(mount);
     if (patch) patch->add(path + "/volumeMounts", list);
     c["volumeMounts"] = std::move(list);
     changed = true;
@@ -146,7 +151,7 @@ bool mutate_container(json::object& c, const std::string& path, const EnvList& e
       if (patch) patch->add(path + "/volumeMounts/-", mount);
       list.emplace_back(std::move(mount));
       changed = true;
-    } else if (list[*found] != json::value(mount)) {
+    } else if (list[*found] != json::value(mount, sp)) {
       if (patch) patch->replace(path + "/volumeMounts/" + std::to_string(*found), mount);
       list[*found] = std::move(mount);
       changed = true;
@@ -180,7 +185,8 @@ void insert_container(json::object& spec, std::string_view key, std::size_t inde
   std::string path = "/spec/" + std::string(key);
   json::array* list = container_list(spec, key);
   if (!list) {
-    json::array fresh{value};
+    json::array fresh(spec.storage());
+    fresh.emplace_back(value);
     patch.add(path, fresh);
     spec[key] = std::move(fresh);
     return;
@@ -193,41 +199,44 @@ void insert_container(json::object& spec, std::string_view key, std::size_t inde
   }
 }
 
-json::object proxy_init_container(const Config& config, int port) {
-  json::object sc;
-  sc.emplace("capabilities", json::object{{"add", json::array{"NET_ADMIN"}}, {"drop", json::array{"ALL"}}});
+json::object proxy_init_container(const Config& config, int port, const json::storage_ptr& sp) {
+  json::object sc(sp);
+  sc.emplace("capabilities", json::object({{"add", json::array{"NET_ADMIN"}}, {"drop", json::array{"ALL"}}}, sp));
   sc.emplace("privileged", true);
   sc.emplace("runAsNonRoot", false);
   sc.emplace("runAsUser", 0);
-  json::object c;
+  json::object c(sp);
   c.emplace("name", kProxyInitName);
   c.emplace("image", config.proxy_init_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
-  c.emplace("env", json::array{env_var("PROXY_PORT", std::to_string(port))});
+  json::array env(sp);
+  env.emplace_back(env_var("PROXY_PORT", std::to_string(port), sp));
+  c.emplace("env", std::move(env));
   c.emplace("securityContext", std::move(sc));
   return c;
 }
 
-json::object proxy_container(const Config& config, int port, bool native) {
+json::object proxy_container(const Config& config, int port, bool native, const json::storage_ptr& sp) {
   std::string port_arg = "--proxy-port=" + std::to_string(port);
-  json::object sc;
+  json::object sc(sp);
   sc.emplace("allowPrivilegeEscalation", false);
-  sc.emplace("capabilities", json::object{{"drop", json::array{"ALL"}}});
+  sc.emplace("capabilities", json::object({{"drop", json::array{"ALL"}}}, sp));
   sc.emplace("privileged", false);
   sc.emplace("readOnlyRootFilesystem", true);
   sc.emplace("runAsNonRoot", true);
   // The init container's rules let exactly this UID's traffic reach the real metadata endpoint.
   sc.emplace("runAsUser", kProxyUid);
-  json::object c;
+  json::object c(sp);
   c.emplace("name", kProxyName);
   c.emplace("image", config.proxy_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
-  c.emplace("args", json::array{port_arg, "--log-level=" + config.proxy_log_level});
-  c.emplace("ports", json::array{json::object{{"containerPort", port}}});
+  c.emplace("args", json::array({port_arg, "--log-level=" + config.proxy_log_level}, sp));
+  c.emplace("ports", json::array({json::object{{"containerPort", port}}}, sp));
   // The application starts only once the proxy answers: the kubelet runs postStart before the next container.
   c.emplace("lifecycle",
-            json::object{{"postStart",
-                          json::object{{"exec", json::object{{"command", json::array{kProxyBinary, "--probe", port_arg}}}}}}});
+            json::object({{"postStart",
+                           json::object{{"exec", json::object{{"command", json::array{kProxyBinary, "--probe", port_arg}}}}}}},
+                         sp));
   c.emplace("securityContext", std::move(sc));
   if (native) c.emplace("restartPolicy", "Always");
   return c;
@@ -249,8 +258,8 @@ bool pod_opted_in(const json::object& pod) {
 }
 
 Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa, const Config& config,
-                    ClusterVersion version) {
-  Mutation m;
+                    ClusterVersion version, json::storage_ptr sp) {
+  Mutation m(sp);
   m.pod = original;
   PatchWriter patch(m.patch);
   auto deny = [&](unsigned code, std::string message) {
@@ -353,10 +362,10 @@ Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa
       };
       if (!exists(kProxyInitName)) {
         std::size_t at = native ? 0 : (container_list(spec, "initContainers") ? container_list(spec, "initContainers")->size() : 0);
-        insert_container(spec, "initContainers", at, proxy_init_container(config, port), patch);
+        insert_container(spec, "initContainers", at, proxy_init_container(config, port, sp), patch);
       }
       if (!exists(kProxyName)) {
-        json::object proxy = proxy_container(config, port, native);
+        json::object proxy = proxy_container(config, port, native, sp);
         if (!skip.contains(kProxyName)) {
           mutate_container(proxy, "", env, nullptr);
           m.containers.emplace_back(kProxyName);
@@ -371,13 +380,16 @@ Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa
       }
     }
 
-    json::object volume;
+    json::object volume(sp);
     volume.emplace("name", kTokenVolumeName);
-    json::array sources = token_sources(m.token_expiration, config.audience);
-    volume.emplace("projected", json::object{{"sources", sources}});
+    json::array sources = token_sources(m.token_expiration, config.audience, sp);
+    json::object projected(sp);
+    projected.emplace("sources", sources);
+    volume.emplace("projected", std::move(projected));
     json::value* volumes_value = spec.if_contains("volumes");
     if (!volumes_value || volumes_value->is_null()) {
-      json::array list{volume};
+      json::array list(sp);
+      list.emplace_back(volume);
       patch.add("/spec/volumes", list);
       spec["volumes"] = std::move(list);
     } else if (volumes_value->is_array()) {
@@ -393,7 +405,7 @@ Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa
         // not rewrite the volume over that.
         const json::object* existing = object_at(list[*found].get_object(), "projected");
         const json::value* existing_sources = existing ? existing->if_contains("sources") : nullptr;
-        if (!existing_sources || *existing_sources != json::value(sources)) {
+        if (!existing_sources || *existing_sources != json::value(sources, sp)) {
           patch.replace("/spec/volumes/" + std::to_string(*found), volume);
           list[*found] = std::move(volume);
         }

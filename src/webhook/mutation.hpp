@@ -42,6 +42,8 @@ struct ClusterVersion {
 };
 
 struct Mutation {
+  // Every JSON value of the result lives in `sp` (a per-request arena on the hot path).
+  explicit Mutation(boost::json::storage_ptr sp = {}) : patch(sp), pod(std::move(sp)) {}
   bool allowed = true;
   unsigned code = 200;   // on denial: 400 for a pod or annotation at fault, 500 for the webhook's own failures
   std::string message;   // why it was denied
@@ -61,6 +63,6 @@ std::string service_account_name(const boost::json::object& pod);
 bool pod_opted_in(const boost::json::object& pod);
 
 Mutation mutate_pod(const boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                    ClusterVersion version);
+                    ClusterVersion version, boost::json::storage_ptr sp = {});
 
 }  // namespace azwi::webhook

@@ -18,7 +18,7 @@
 namespace azwi::webhook {
 
 struct ServiceOptions {
-  int lookup_threads = 4;
+  int lookup_threads = 2;
   std::size_t max_pending_lookups = 256;  // beyond this a miss is answered 500 at once rather than queued
 };
 
