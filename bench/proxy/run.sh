@@ -12,6 +12,7 @@ bin=${AZWI_BUILD_DIR:-build}/install/bin
 . bench/lib.sh
 
 state=$(mktemp -d /tmp/azwi-bench.XXXXXX)
+chmod 755 "$state"  # nginx's worker (nobody) reads the answer file from here
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

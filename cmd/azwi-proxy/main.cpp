@@ -11,7 +11,6 @@
 #include "common/flags.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
-#include "http/client.hpp"
 #include "http/server.hpp"
 #include "identity/entra_exchanger.hpp"
 #include "identity/token_cache.hpp"
@@ -63,7 +62,9 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   SystemClock clock;
   metrics::Registry registry;
-  identity::CurlTransport transport(http::client_options_from_env(proxy::user_agent()));
+  auto egress = http::EgressProxySettings::from_environment();
+  for (const auto& problem : egress.problems()) log.warn("egress proxy setting ignored", {{"reason", problem}});
+  identity::AsioTransport transport(http::client_options_from_env(proxy::user_agent()), std::move(egress));
   identity::RetryPolicy retry;
   retry.deadline = std::chrono::seconds(config.entra_timeout_seconds);
   identity::EntraExchanger exchanger(clock, transport, {config.authority_host, config.token_file, retry});

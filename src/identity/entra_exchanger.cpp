@@ -14,12 +14,6 @@ namespace azwi::identity {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-http::ClientResult CurlTransport::perform(const http::ClientRequest& request) {
-  thread_local std::unique_ptr<http::Client> client;
-  if (!client) client = std::make_unique<http::Client>(options_);
-  return client->perform(request);
-}
-
 std::variant<std::string, std::string> read_token_file(const std::string& path) {
   if (path.empty()) return std::variant<std::string, std::string>(std::in_place_index<1>, "AZURE_FEDERATED_TOKEN_FILE is not set");
   std::ifstream in(path, std::ios::binary);

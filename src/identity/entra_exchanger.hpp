@@ -7,7 +7,7 @@
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
-#include "http/client.hpp"
+#include "http/asio_client.hpp"
 #include "identity/retry.hpp"
 #include "identity/token.hpp"
 
@@ -20,14 +20,14 @@ class HttpTransport {
   virtual http::ClientResult perform(const http::ClientRequest& request) = 0;
 };
 
-// libcurl, one connection-keeping client per calling thread.
-class CurlTransport final : public HttpTransport {
+class AsioTransport final : public HttpTransport {
  public:
-  explicit CurlTransport(http::ClientOptions options) : options_(std::move(options)) {}
-  http::ClientResult perform(const http::ClientRequest& request) override;
+  AsioTransport(http::ClientOptions options, http::EgressProxySettings proxy)
+      : client_(std::move(options), std::move(proxy)) {}
+  http::ClientResult perform(const http::ClientRequest& request) override { return client_.perform(request); }
 
  private:
-  http::ClientOptions options_;
+  http::AsioClient client_;
 };
 
 struct ExchangeConfig {

@@ -3,14 +3,16 @@
 #include <thread>
 
 #include "common/log.hpp"
-#include "http/client.hpp"
+#include "http/asio_client.hpp"
 #include "proxy/config.hpp"
 
 namespace azwi::proxy {
 
 int run_probe(std::uint16_t port, int tries, std::chrono::milliseconds interval) {
   log::Logger log("probe");
-  http::Client client({user_agent(), "", ""});
+  http::ClientOptions options;
+  options.user_agent = user_agent();
+  http::AsioClient client(options, http::EgressProxySettings("", "", ""));
   http::ClientRequest req;
   req.url = "http://127.0.0.1:" + std::to_string(port) + "/readyz";
   req.timeout = std::chrono::milliseconds(900);

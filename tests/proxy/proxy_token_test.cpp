@@ -255,3 +255,79 @@ TEST_F(ProxyToken, LogsTellWhatHappenedAndNeverHoldSecrets) {
   EXPECT_EQ(log.find(sig(str(a, "access_token"))), std::string::npos);
   EXPECT_EQ(log.find(sig(sa_token)), std::string::npos);
 }
+
+namespace {
+// The CONNECT proxy of tests/support, resolving emulator.test to 127.0.0.1 (loopback itself is never proxied).
+struct ConnectProxy {
+  explicit ConnectProxy(const TempDir& dir)
+      : log(dir.file("connect-proxy.log")),
+        process({"/usr/bin/python3", AZWI_CONNECT_PROXY, "--port-file=" + dir.file("connect-proxy.port"),
+                 "--log=" + log, "--map=emulator.test=127.0.0.1"},
+                {}, dir.file("connect-proxy.out")) {
+    auto p = wait_for_file(dir.file("connect-proxy.port"), 10s);
+    if (!p) throw std::runtime_error("connect proxy did not start: " + process.output());
+    url = "http://127.0.0.1:" + *p;
+  }
+  std::string log;
+  ChildProcess process;
+  std::string url;
+};
+
+std::string emulator_port(const EmulatorProcess& e) {
+  auto u = e.url();  // https://127.0.0.1:PORT/
+  return u.substr(u.rfind(':') + 1, u.size() - u.rfind(':') - 2);
+}
+}  // namespace
+
+TEST_F(ProxyToken, TheEgressProxyCarriesTheExchange) {
+  ConnectProxy egress(dir);
+  emulator = std::make_unique<EmulatorProcess>(dir, kTenant, kClient, std::vector<std::string>{"--san=emulator.test"});
+  token_file = dir.file("azure-identity-token");
+  emulator->mint(token_file);
+  std::string authority = "https://emulator.test:" + emulator_port(*emulator) + "/";
+  proxy = std::make_unique<ProxyProcess>(
+      dir, ProxyOptions{{{"AZURE_TENANT_ID", kTenant},
+                         {"AZURE_CLIENT_ID", kClient},
+                         {"AZURE_FEDERATED_TOKEN_FILE", token_file},
+                         {"AZURE_AUTHORITY_HOST", authority},
+                         {"SSL_CERT_FILE", emulator->ca_file()},
+                         {"HTTPS_PROXY", "http://user:secret@" + egress.url.substr(7)}},
+                        {}});
+  auto r = proxy->get_token(kVault);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto log = read_file(egress.log);
+  EXPECT_NE(log.find("CONNECT emulator.test:" + emulator_port(*emulator) + " auth=Basic dXNlcjpzZWNyZXQ="),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(ProxyToken, NoProxyBypassesTheEgressProxy) {
+  ConnectProxy egress(dir);
+  emulator = std::make_unique<EmulatorProcess>(dir, kTenant, kClient, std::vector<std::string>{"--san=emulator.test"});
+  token_file = dir.file("azure-identity-token");
+  emulator->mint(token_file);
+  proxy = std::make_unique<ProxyProcess>(
+      dir, ProxyOptions{{{"AZURE_TENANT_ID", kTenant},
+                         {"AZURE_CLIENT_ID", kClient},
+                         {"AZURE_FEDERATED_TOKEN_FILE", token_file},
+                         {"AZURE_AUTHORITY_HOST", "https://emulator.test:" + emulator_port(*emulator) + "/"},
+                         {"SSL_CERT_FILE", emulator->ca_file()},
+                         {"HTTPS_PROXY", egress.url},
+                         {"NO_PROXY", ".test"}},
+                        {"--entra-timeout=2"}});
+  auto r = proxy->get_token(kVault);
+  EXPECT_EQ(r.status, 503);  // direct: emulator.test does not resolve here
+  EXPECT_NE(std::string(json_of(r).at("error_description").as_string()).find("cannot resolve emulator.test"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(read_file(egress.log), "");
+}
+
+TEST_F(ProxyToken, AnUntrustedAuthorityIsA503ThatPointsAtTheTrustStore) {
+  start({}, {}, {{"SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"}});
+  auto r = proxy->get_token(kVault);
+  EXPECT_EQ(r.status, 503);
+  auto d = std::string(json_of(r).at("error_description").as_string());
+  EXPECT_NE(d.find("SSL_CERT_FILE"), std::string::npos) << d;
+  EXPECT_EQ(token_requests(*emulator), 0);
+}
