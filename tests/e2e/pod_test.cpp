@@ -342,14 +342,14 @@ std::string node_20(std::string* why) {
     if (v.ok() && std::atoi(v.out.c_str()) >= 20) return candidate;
     *why += candidate + " is not Node 20 or newer (" + v.out + v.err + "); ";
   }
-  *why += "no Node.js 20 found: run tests/e2e/setup.sh";
+  *why += "no Node.js 20 found: run tests/sdk/setup.sh";
   return "";
 }
 
 TEST_F(Pod, AzureSdkManagedIdentityCredentialGetsATokenThroughTheRedirect) {
   // Idempotent and quick once installed; makes `ctest -R e2e` work without scripts/test.sh.
   CommandResult setup = run_command({E2E_SETUP}, CommandOptions{.input = {}, .timeout = 280s});
-  ASSERT_TRUE(setup.ok()) << "tests/e2e/setup.sh failed: " << describe(setup);
+  ASSERT_TRUE(setup.ok()) << "tests/sdk/setup.sh failed: " << describe(setup);
   std::string why;
   std::string node = node_20(&why);
   ASSERT_FALSE(node.empty()) << why;
