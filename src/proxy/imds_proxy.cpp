@@ -54,39 +54,52 @@ http::Response imds_error_response(unsigned status, std::string error, std::stri
   return error_response({status, std::move(error), std::move(description), std::nullopt});
 }
 
+RouteMetrics::RouteMetrics(metrics::Registry& registry, std::string route)
+    : registry_(registry), route_(std::move(route)),
+      latency_(registry.histogram("azwi_proxy_request_duration_seconds", "Time from request to answer, by route.",
+                                  metrics::latency_buckets(), {{"route", route_}})) {}
+
+void RouteMetrics::observe(unsigned status, double seconds) {
+  auto& slot = by_status_[status < by_status_.size() ? status : 0];
+  metrics::Counter* counter = slot.load(std::memory_order_acquire);
+  if (!counter) {
+    counter = &registry_.counter("azwi_proxy_requests_total", "Requests served, by route and HTTP status.",
+                                 {{"route", route_}, {"code", std::to_string(status)}});
+    slot.store(counter, std::memory_order_release);
+  }
+  counter->inc();
+  latency_.observe(seconds);
+}
+
 ImdsProxy::ImdsProxy(ImdsProxyConfig config, identity::TokenCache& cache, Passthrough& passthrough, Clock& clock,
                      metrics::Registry& metrics)
-    : config_(std::move(config)), cache_(cache), passthrough_(passthrough), clock_(clock), metrics_(metrics) {}
+    : config_(std::move(config)), cache_(cache), passthrough_(passthrough), clock_(clock),
+      token_metrics_(metrics, "token"), passthrough_metrics_(metrics, "passthrough") {}
 
-http::Responder ImdsProxy::counted(std::string_view route, http::Responder respond) {
+http::Responder ImdsProxy::counted(RouteMetrics& route, http::Responder respond) {
   auto start = std::chrono::steady_clock::now();
-  return [this, route, start, respond = std::move(respond)](http::Response res) {
-    std::string code = std::to_string(res.result_int());
-    metrics_.counter("azwi_proxy_requests_total", "Requests served, by route and HTTP status.",
-                     {{"route", std::string(route)}, {"code", code}}).inc();
-    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics_.histogram("azwi_proxy_request_duration_seconds", "Time from request to answer, by route.",
-                       metrics::latency_buckets(), {{"route", std::string(route)}}).observe(secs);
+  return [&route, start, respond = std::move(respond)](http::Response res) {
+    route.observe(res.result_int(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     respond(std::move(res));
   };
 }
 
 void ImdsProxy::handle(http::Request request, http::Responder respond) {
   std::string_view target = request.target();
-  if (imds::is_token_path(target)) return handle_token(request, counted("token", std::move(respond)));
+  if (imds::is_token_path(target)) return handle_token(request, counted(token_metrics_, std::move(respond)));
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") return respond(text_response(200, "ok\n"));
   if (path == "/readyz") {
     return respond(ready_ ? text_response(200, "ok\n") : text_response(503, "shutting down\n"));
   }
-  log_.debug("passing request through to IMDS", {{"method", std::string(request.method_string())},
-                                                 {"uri", std::string(target)}});
-  passthrough_.forward(std::move(request), counted("passthrough", std::move(respond)));
+  log_.debug("passing request through to IMDS", {{"method", std::string_view(request.method_string())},
+                                                 {"uri", target}});
+  passthrough_.forward(std::move(request), counted(passthrough_metrics_, std::move(respond)));
 }
 
 void ImdsProxy::handle_token(const http::Request& request, http::Responder respond) {
-  log_.info("received token request", {{"method", std::string(request.method_string())},
-                                       {"uri", std::string(request.target())}});
+  log_.info("received token request", {{"method", std::string_view(request.method_string())},
+                                       {"uri", std::string_view(request.target())}});
   imds::RequestView view{request.method_string(), request.target(), std::nullopt,
                          request.find("X-Forwarded-For") != request.end()};
   if (auto it = request.find("Metadata"); it != request.end()) view.metadata_header = it->value();

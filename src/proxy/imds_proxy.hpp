@@ -1,6 +1,7 @@
 #pragma once
 // The sidecar's request routing: the IMDS token API answered from the token cache, health endpoints,
 // and everything else passed through to the real IMDS.
+#include <array>
 #include <atomic>
 #include <string>
 
@@ -18,6 +19,19 @@ struct ImdsProxyConfig {
   std::string default_client_id;
 };
 
+// Request counters and latency of one route, looked up in the registry once instead of on every request.
+class RouteMetrics {
+ public:
+  RouteMetrics(metrics::Registry& registry, std::string route);
+  void observe(unsigned status, double seconds);
+
+ private:
+  metrics::Registry& registry_;
+  std::string route_;
+  metrics::Histogram& latency_;
+  std::array<std::atomic<metrics::Counter*>, 600> by_status_{};
+};
+
 class ImdsProxy {
  public:
   ImdsProxy(ImdsProxyConfig config, identity::TokenCache& cache, Passthrough& passthrough, Clock& clock,
@@ -27,13 +41,14 @@ class ImdsProxy {
 
  private:
   void handle_token(const http::Request& request, http::Responder respond);
-  http::Responder counted(std::string_view route, http::Responder respond);
+  static http::Responder counted(RouteMetrics& route, http::Responder respond);
 
   ImdsProxyConfig config_;
   identity::TokenCache& cache_;
   Passthrough& passthrough_;
   Clock& clock_;
-  metrics::Registry& metrics_;
+  RouteMetrics token_metrics_;
+  RouteMetrics passthrough_metrics_;
   std::atomic<bool> ready_{false};
   log::Logger log_{"proxy"};
 };
