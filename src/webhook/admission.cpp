@@ -139,8 +139,7 @@ std::optional<Answer> precheck(const Review& r) {
   return std::nullopt;
 }
 
-Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version,
-              json::storage_ptr sp) {
+Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
   if (!lookup.sa) {
     if (lookup.not_found)
       return denied(r, 400,
@@ -150,7 +149,7 @@ Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& co
                   "cannot read service account \"" + r.ns + "/" + r.service_account + "\" from the Kubernetes API: " +
                       lookup.error);
   }
-  Mutation m = mutate_pod(r.pod, *lookup.sa, config, version, std::move(sp));
+  Mutation m = mutate_pod_in_place(r.pod, *lookup.sa, config, version);
   if (!m.allowed) return denied(r, m.code, std::move(m.message));
   Answer a;
   a.body = render_allowed(r, m.patch);

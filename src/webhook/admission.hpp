@@ -50,9 +50,8 @@ std::variant<Review, Answer> parse_review(std::string_view body, boost::json::st
 // nullopt: look the service account up and call decide.
 std::optional<Answer> precheck(const Review& review);
 
-// The answer once the service account lookup is done.
-Answer decide(const Review& review, const kube::FetchResult& lookup, const Config& config, ClusterVersion version,
-              boost::json::storage_ptr sp = {});
+// The answer once the service account lookup is done. Mutates review.pod in place (its last use).
+Answer decide(Review& review, const kube::FetchResult& lookup, const Config& config, ClusterVersion version);
 
 // Rendering, exposed for tests.
 std::string render_allowed(const Review& review, const boost::json::array& patch);

@@ -259,19 +259,30 @@ bool pod_opted_in(const json::object& pod) {
 
 Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa, const Config& config,
                     ClusterVersion version, json::storage_ptr sp) {
-  Mutation m(sp);
-  m.pod = original;
+  json::object pod(original, sp);
+  Mutation m = mutate_pod_in_place(pod, sa, config, version);
+  if (m.allowed) {
+    m.pod = std::move(pod);
+  } else {
+    m.pod = original;
+  }
+  return m;
+}
+
+Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, const Config& config,
+                             ClusterVersion version) {
+  Mutation m(pod.storage());
   PatchWriter patch(m.patch);
+  const json::storage_ptr& sp = pod.storage();
   auto deny = [&](unsigned code, std::string message) {
     m.allowed = false;
     m.code = code;
     m.message = std::move(message);
     m.patch.clear();
-    m.pod = original;
     return std::move(m);
   };
 
-  const json::object* meta = object_at(original, "metadata");
+  const json::object* meta = object_at(pod, "metadata");
   const json::object* annotations = meta ? object_at(*meta, "annotations") : nullptr;
 
   // Token lifetime: the pod's annotation wins over the service account's.
@@ -325,7 +336,7 @@ Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa
   if (!config.authority_host.empty()) env.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
 
   try {
-    json::value* spec_value = m.pod.if_contains("spec");
+    json::value* spec_value = pod.if_contains("spec");
     if (!spec_value || !spec_value->is_object()) return deny(400, "the pod has no spec");
     json::object& spec = spec_value->get_object();
 

@@ -24,7 +24,8 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 // One admission's JSON lives in an arena: parsing, the copied pod and the patch cost no malloc calls for a typical
 // pod, which matters because two I/O threads otherwise contend on the allocator.
 struct Work {
-  unsigned char first_block[24 * 1024];
+  Work() {}  // user-provided: make_shared must not zero the block below
+  unsigned char first_block[16 * 1024];
   boost::json::monotonic_resource arena{first_block, sizeof first_block};
   boost::json::storage_ptr storage() { return boost::json::storage_ptr(&arena); }
   std::optional<Review> review;
@@ -149,25 +150,25 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
   work->start = start;
   auto parsed = parse_review(req.body(), work->storage());
   if (auto* refusal = std::get_if<Answer>(&parsed)) return impl_->finish(nullptr, std::move(*refusal), start, respond);
-  const Review& review = work->review.emplace(std::move(std::get<Review>(parsed)));
+  Review& review = work->review.emplace(std::move(std::get<Review>(parsed)));
   if (auto early = precheck(review)) return impl_->finish(&review, std::move(*early), start, respond);
 
   if (auto sa = impl_->accounts.cached(review.ns, review.service_account)) {
     kube::FetchResult hit;
     hit.sa = std::move(sa);
-    return impl_->finish(&review, decide(review, hit, impl_->config, impl_->version(), work->storage()), start,
-                         respond);
+    Answer answer = decide(review, hit, impl_->config, impl_->version());
+    return impl_->finish(&review, std::move(answer), start, respond);
   }
   if (impl_->pending.fetch_add(1) >= impl_->options.max_pending_lookups) {
     impl_->pending.fetch_sub(1);
     kube::FetchResult busy;
     busy.error = "too many service account lookups are already waiting for the API server";
-    return impl_->finish(&review, decide(review, busy, impl_->config, impl_->version(), work->storage()), start,
-                         respond);
+    Answer answer = decide(review, busy, impl_->config, impl_->version());
+    return impl_->finish(&review, std::move(answer), start, respond);
   }
   boost::asio::post(impl_->pool, [impl = impl_, work, respond = std::move(respond)]() {
     impl->lookups.inc();
-    const Review& review = *work->review;
+    Review& review = *work->review;
     kube::FetchResult result;
     try {
       result = impl->accounts.fetch(review.ns, review.service_account);
@@ -175,8 +176,8 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
       result.error = e.what();
     }
     impl->pending.fetch_sub(1);
-    impl->finish(&review, decide(review, result, impl->config, impl->version(), work->storage()), work->start,
-                 respond);
+    Answer answer = decide(review, result, impl->config, impl->version());
+    impl->finish(&review, std::move(answer), work->start, respond);
   });
 }
 
