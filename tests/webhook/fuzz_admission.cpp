@@ -1,0 +1,59 @@
+// libFuzzer target: any bytes as an AdmissionReview body. The parser and the mutation must never crash, and an
+// allowed mutation must be idempotent (its own output needs no patch) — a property checked on every input.
+#include <boost/json.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "webhook/admission.hpp"
+#include "webhook/mutation.hpp"
+
+using namespace azwi;
+
+namespace {
+const webhook::Config& config() {
+  static const webhook::Config c = [] {
+    webhook::Config x;
+    x.tenant_id = "tenant";
+    x.authority_host = "https://login.microsoftonline.com/";
+    x.proxy_image = "proxy:1";
+    x.proxy_init_image = "proxy-init:1";
+    return x;
+  }();
+  return c;
+}
+
+kube::ServiceAccount account(const webhook::Review& review, bool odd) {
+  kube::ServiceAccount sa;
+  sa.ns = review.ns;
+  sa.name = review.service_account;
+  sa.annotations.emplace("azure.workload.identity/client-id", "client");
+  if (odd) sa.annotations.emplace("azure.workload.identity/service-account-token-expiration", "7200");
+  return sa;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  auto parsed = webhook::parse_review(body);
+  auto* review = std::get_if<webhook::Review>(&parsed);
+  if (!review) return 0;
+  if (webhook::precheck(*review)) return 0;
+  bool odd = size % 2 == 1;
+  webhook::ClusterVersion version{1, odd ? 32 : 31};
+  kube::ServiceAccount sa = account(*review, odd);
+
+  webhook::Mutation first = webhook::mutate_pod(review->pod, sa, config(), version);
+  if (first.allowed) {
+    webhook::Mutation again = webhook::mutate_pod(first.pod, sa, config(), version);
+    if (!again.allowed || !again.patch.empty()) std::abort();  // not idempotent
+  }
+  kube::FetchResult hit;
+  hit.sa = std::make_shared<const kube::ServiceAccount>(sa);
+  webhook::Answer answer = webhook::decide(*review, hit, config(), version);
+  if (answer.body.empty()) std::abort();
+  boost::json::error_code ec;
+  boost::json::parse(answer.body, ec);
+  if (ec) std::abort();  // every answer must be valid JSON
+  return 0;
+}
