@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <algorithm>
 #include <atomic>
@@ -114,20 +115,29 @@ int main(int argc, char** argv) {
     return std::nullopt;
   };
 
+  // One io_context and one listening socket (SO_REUSEPORT) per thread: a connection stays on one thread, so no
+  // handler crosses threads and the schedulers never contend.
   unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
-  asio::io_context io(static_cast<int>(threads));
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  for (unsigned i = 0; i < threads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
   http::ServerOptions webhook_options;
   webhook_options.body_limit = 3 * 1024 * 1024;  // the API server's own request limit
   webhook_options.header_timeout = std::chrono::seconds(10);
   webhook_options.idle_timeout = std::chrono::seconds(90);
   webhook_options.tls = tls.provider();
-  http::Server webhook_server(io, webhook_ep, service.handler(), webhook_options);
+  webhook_options.reuse_port = true;
+  std::vector<std::unique_ptr<http::Server>> webhook_servers;
   http::ServerOptions plain;
   plain.body_limit = 1024;
-  http::Server health_server(io, health_ep, webhook::health_handler(unready), plain);
-  http::Server metrics_server(io, metrics_ep, webhook::metrics_handler(registry), plain);
+  http::Server health_server(*ios[0], health_ep, webhook::health_handler(unready), plain);
+  http::Server metrics_server(*ios[0], metrics_ep, webhook::metrics_handler(registry), plain);
   try {
-    webhook_server.start();
+    for (unsigned i = 0; i < threads; ++i) {
+      // The first server picks the port (":0" in tests); the others join it.
+      auto ep = i == 0 ? webhook_ep : asio::ip::tcp::endpoint(webhook_ep.address(), webhook_servers[0]->port());
+      webhook_servers.push_back(std::make_unique<http::Server>(*ios[i], ep, service.handler(), webhook_options));
+      webhook_servers.back()->start();
+    }
     health_server.start();
     metrics_server.start();
   } catch (const std::exception& e) {
@@ -135,27 +145,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "azwi-webhook: cannot listen: %s\n", e.what());
     return 1;
   }
-  log.info("serving", {{"webhook_port", webhook_server.port()}, {"health_port", health_server.port()},
+  log.info("serving", {{"webhook_port", webhook_servers[0]->port()}, {"health_port", health_server.port()},
                        {"metrics_port", metrics_server.port()}, {"api_server", cluster.server},
                        {"cluster_config", cluster.source}, {"tls_min_version", tls_min}, {"audience", config.audience},
                        {"proxy_image", config.proxy_image}, {"proxy_init_image", config.proxy_init_image},
-                       {"version", AZWI_VERSION}});
+                       {"threads", threads}, {"version", AZWI_VERSION}});
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::signal_set signals(*ios[0], SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log.info("shutting down", {{"signal", sig}});
-    auto remaining = std::make_shared<std::atomic<int>>(3);
-    auto done = [&io, remaining] {
-      if (--*remaining == 0) io.stop();
+    auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(threads) + 2);
+    auto done = [&ios, remaining] {
+      if (--*remaining == 0)
+        for (auto& io : ios) io->stop();
     };
-    webhook_server.shutdown(std::chrono::seconds(5), done);
+    for (unsigned i = 0; i < threads; ++i) {
+      asio::post(*ios[i], [&webhook_servers, i, done] { webhook_servers[i]->shutdown(std::chrono::seconds(5), done); });
+    }
     health_server.shutdown(std::chrono::seconds(1), done);
     metrics_server.shutdown(std::chrono::seconds(1), done);
   });
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([io = ios[i].get()] { io->run(); });
+  ios[0]->run();
   for (auto& t : pool) t.join();
   accounts.stop();
   versions.stop();

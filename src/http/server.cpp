@@ -283,6 +283,7 @@ void Server::start() {
   auto& a = impl_->acceptor;
   a.open(impl_->endpoint.protocol());
   a.set_option(tcp::acceptor::reuse_address(true));
+  if (impl_->options.reuse_port) a.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
   a.bind(impl_->endpoint);
   a.listen(asio::socket_base::max_listen_connections);
   impl_->accept();

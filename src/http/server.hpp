@@ -33,6 +33,8 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{10'000};
   std::size_t max_connections = 4096;     // beyond this, new connections are closed at once
   TlsContextProvider tls;                 // set: serve HTTPS; asked once per connection, so certificates can rotate
+  bool reuse_port = false;                // SO_REUSEPORT: one server per thread on the same address, the kernel
+                                          // spreading connections between them
   ErrorResponder error_response;          // default: text/plain
 };
 

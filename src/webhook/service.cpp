@@ -25,7 +25,7 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 // pod, which matters because two I/O threads otherwise contend on the allocator.
 struct Work {
   Work() {}  // user-provided: make_shared must not zero the block below
-  unsigned char first_block[16 * 1024];
+  unsigned char first_block[32 * 1024];
   boost::json::monotonic_resource arena{first_block, sizeof first_block};
   boost::json::storage_ptr storage() { return boost::json::storage_ptr(&arena); }
   std::optional<Review> review;
