@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of azwi-webhook's admission path over TLS with keep-alive and a warm service-account cache, side by side
 # with nginx answering the same bytes over TLS, in one run.
-# Usage: bench/webhook/run.sh [DURATION_SECONDS=10] [CONNECTIONS=32]
+# Usage: bench/webhook/run.sh [DURATION_SECONDS=10] [CONNECTIONS=32]   (3 rounds of each: about 10 x DURATION)
 # Writes bench/results/webhook.md and prints it. Loopback only; every load run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -125,10 +125,24 @@ run_wrk() {  # URL OUT: a 2 s warm-up (TLS handshakes, first allocations), then 
   REVIEW_FILE=$state/review.json wrk -t2 -c"$connections" -d"${duration}s" --timeout 5s --latency \
     -s bench/webhook/review.lua "$1" >"$2"
 }
-run_wrk "https://127.0.0.1:$nport/mutate-v1-pod" "$state/wrk-nginx.txt"
-run_wrk "https://127.0.0.1:$port/mutate-v1-pod" "$state/wrk-webhook.txt"
-read -r n_rps n_p50 n_p99 n_err < <(wrk_fields "$state/wrk-nginx.txt")
-read -r w_rps w_p50 w_p99 w_err < <(wrk_fields "$state/wrk-webhook.txt")
+# Alternating rounds, medians: the machine is shared, and load from elsewhere must not favour one server.
+rounds=3
+for r in $(seq "$rounds"); do
+  run_wrk "https://127.0.0.1:$nport/mutate-v1-pod" "$state/wrk-nginx-$r.txt"
+  run_wrk "https://127.0.0.1:$port/mutate-v1-pod" "$state/wrk-webhook-$r.txt"
+done
+median_fields() {  # PREFIX: median of each of req/s, p50, p99, non-2xx over the rounds
+  for r in $(seq "$rounds"); do wrk_fields "$state/$1-$r.txt"; done | python3 -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+cols = list(zip(*rows))
+print(f"{statistics.median(cols[0]):.0f} {statistics.median(cols[1]):.3f} {statistics.median(cols[2]):.3f} {int(sum(cols[3]))}")'
+}
+read -r n_rps n_p50 n_p99 n_err < <(median_fields wrk-nginx)
+read -r w_rps w_p50 w_p99 w_err < <(median_fields wrk-webhook)
+all_rounds=$(for r in $(seq "$rounds"); do
+  printf '%s nginx %s / webhook %s; ' "$r" "$(wrk_fields "$state/wrk-nginx-$r.txt" | cut -d' ' -f1)" \
+    "$(wrk_fields "$state/wrk-webhook-$r.txt" | cut -d' ' -f1)"; done)
 peak_kib=$(hwm_kib "$webhook_pid")
 rss_after=$(rss_kib "$webhook_pid")
 pss_after=$(awk '/^Pss:/ {print $2}' "/proc/$webhook_pid/smaps_rollup")
@@ -144,20 +158,21 @@ n_rps, w_rps = $n_rps, $w_rps
 print("# azwi-webhook benchmark: admission over TLS vs nginx")
 print()
 print("Command: \`bench/webhook/run.sh $duration $connections\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d).")
-print("Load: wrk, 2 threads, $connections keep-alive TLS 1.3 connections, 2 s warm-up then ${duration} s per server,")
+print("Load: wrk, 2 threads, $connections keep-alive TLS 1.3 connections, 2 s warm-up then ${duration} s per server and")
+print("round, $rounds alternating rounds (nginx, webhook, nginx, ...), medians reported;")
 print("loopback (wrk and the server share the machine's cores), the same")
 print("$review_bytes-byte AdmissionReview POSTed every time (a Deployment pod asking for the proxy, warm cache of 2001")
 print("service accounts). azwi-webhook: $threads I/O threads, one JSON log line per admission to a file.")
 print("nginx: $threads workers, TLS 1.3, same certificate, answering the webhook's own $answer_bytes-byte answer with")
 print("\`return 200\`, access log to a file.")
 print()
-print("| server | req/s | p50 ms | p99 ms | non-2xx |")
+print("| server | req/s | p50 ms | p99 ms | non-2xx (all rounds) |")
 print("|---|---:|---:|---:|---:|")
 print("| nginx | $n_rps | $n_p50 | $n_p99 | $n_err |")
 print("| azwi-webhook | $w_rps | $w_p50 | $w_p99 | $w_err |")
 print()
-print(f"- throughput ratio azwi-webhook / nginx: **{w_rps / n_rps:.2f}x** (target >= 0.5x)")
-print("- azwi-webhook p99 at $connections connections: **$w_p99 ms** (target <= 2 ms)")
+print(f"- throughput ratio azwi-webhook / nginx: **{w_rps / n_rps:.2f}x** (target >= 0.5x); req/s per round: $all_rounds")
+print("- azwi-webhook p99 at $connections connections: **$w_p99 ms** (target <= 2 ms); nginx's in the same rounds: $n_p99 ms")
 print(f"- azwi-webhook RSS after start-up and one admission: **{$idle_kib / 1024:.1f} MiB**, after the run: "
       f"**{$rss_after / 1024:.1f} MiB**, peak: **{$peak_kib / 1024:.1f} MiB** (target <= 16 MiB)")
 print(f"- of which private (heap, stacks) after the run: {$anon_after / 1024:.1f} MiB; proportional set size (shared "

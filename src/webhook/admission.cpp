@@ -62,13 +62,17 @@ std::string base64_encode(std::string_view data) {
 }
 
 std::string render_allowed(const Review& r, const json::array& patch) {
+  return render_allowed_text(r, patch.empty() ? std::string() : json::serialize(patch));
+}
+
+std::string render_allowed_text(const Review& r, std::string_view patch) {
   std::string out;
-  out.reserve(256);
+  out.reserve(160 + patch.size() * 4 / 3);
   begin_response(out, r);
   out += ",\"allowed\":true";
   if (!patch.empty()) {
     out += ",\"patchType\":\"JSONPatch\",\"patch\":\"";
-    out += base64_encode(json::serialize(patch));
+    out += base64_encode(patch);
     out += '"';
   }
   out += "}}";
@@ -149,12 +153,12 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
                   "cannot read service account \"" + r.ns + "/" + r.service_account + "\" from the Kubernetes API: " +
                       lookup.error);
   }
-  Mutation m = mutate_pod_in_place(r.pod, *lookup.sa, config, version);
+  Mutation m = mutate_pod_in_place(r.pod, *lookup.sa, config, version, /*patch_as_text=*/true);
   if (!m.allowed) return denied(r, m.code, std::move(m.message));
   Answer a;
-  a.body = render_allowed(r, m.patch);
-  a.result = m.patch.empty() ? "unchanged" : "mutated";
-  a.patch_ops = m.patch.size();
+  a.body = render_allowed_text(r, m.patch_text);
+  a.result = m.patch_ops == 0 ? "unchanged" : "mutated";
+  a.patch_ops = m.patch_ops;
   a.containers = std::move(m.containers);
   a.proxy = std::move(m.proxy);
   a.token_expiration = m.token_expiration;

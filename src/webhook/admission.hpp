@@ -55,6 +55,7 @@ Answer decide(Review& review, const kube::FetchResult& lookup, const Config& con
 
 // Rendering, exposed for tests.
 std::string render_allowed(const Review& review, const boost::json::array& patch);
+std::string render_allowed_text(const Review& review, std::string_view patch_json);  // empty: no patch
 std::string render_denied(const Review& review, unsigned code, std::string_view message);
 std::string base64_encode(std::string_view data);
 

@@ -1,5 +1,8 @@
 #include "webhook/mutation.hpp"
 
+#include "common/json_text.hpp"
+
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <optional>
@@ -49,23 +52,54 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
+// Records operations either as JSON values (the pure function's result) or straight as JSON text (the admission
+// path, which only needs the text: serializing each value as it is written saves copying it).
 class PatchWriter {
  public:
-  explicit PatchWriter(json::array& ops) : ops_(ops), sp_(ops.storage()) {}
-  void add(const std::string& path, json::value value) { op("add", path, std::move(value)); }
-  void replace(const std::string& path, json::value value) { op("replace", path, std::move(value)); }
+  PatchWriter(json::array& ops, std::string* text) : ops_(ops), text_(text), sp_(ops.storage()) {}
+  template <class V>
+  void add(const std::string& path, const V& value) {
+    op("add", path, value);
+  }
+  template <class V>
+  void replace(const std::string& path, const V& value) {
+    op("replace", path, value);
+  }
+  std::size_t count() const { return count_; }
+  void clear() {
+    ops_.clear();
+    if (text_) text_->clear();
+    count_ = 0;
+  }
+  void finish() {
+    if (text_ && count_) *text_ += ']';
+  }
 
  private:
-  void op(std::string_view name, const std::string& path, json::value value) {
+  template <class V>
+  void op(std::string_view name, const std::string& path, const V& value) {
+    ++count_;
+    if (text_) {
+      *text_ += count_ == 1 ? "[{\"op\":\"" : ",{\"op\":\"";
+      *text_ += name;
+      *text_ += "\",\"path\":";
+      json_text::append_quoted(*text_, path);
+      *text_ += ",\"value\":";
+      *text_ += json::serialize(value);
+      *text_ += '}';
+      return;
+    }
     json::object o(sp_);
     o.reserve(3);
     o.emplace("op", name);
     o.emplace("path", path);
-    o.emplace("value", std::move(value));
+    o.emplace("value", json::value(value, sp_));
     ops_.emplace_back(std::move(o));
   }
   json::array& ops_;
+  std::string* text_;
   json::storage_ptr sp_;
+  std::size_t count_ = 0;
 };
 
 json::object env_var(std::string_view name, std::string_view value, const json::storage_ptr& sp) {
@@ -270,15 +304,15 @@ Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa
 }
 
 Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                             ClusterVersion version) {
+                             ClusterVersion version, bool patch_as_text) {
   Mutation m(pod.storage());
-  PatchWriter patch(m.patch);
+  PatchWriter patch(m.patch, patch_as_text ? &m.patch_text : nullptr);
   const json::storage_ptr& sp = pod.storage();
   auto deny = [&](unsigned code, std::string message) {
     m.allowed = false;
     m.code = code;
     m.message = std::move(message);
-    m.patch.clear();
+    patch.clear();
     return std::move(m);
   };
 
@@ -427,6 +461,8 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   } catch (const Deny& d) {
     return deny(400, "malformed pod: " + d.message);
   }
+  patch.finish();
+  m.patch_ops = patch.count();
   return m;
 }
 

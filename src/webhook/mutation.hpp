@@ -48,6 +48,8 @@ struct Mutation {
   unsigned code = 200;   // on denial: 400 for a pod or annotation at fault, 500 for the webhook's own failures
   std::string message;   // why it was denied
   boost::json::array patch;  // RFC 6902 operations, in order; empty when the pod already has everything
+  std::string patch_text;    // the same operations as JSON text, instead of `patch`, when asked for
+  std::size_t patch_ops = 0;
   boost::json::object pod;   // the mutated pod (equal to the input when the patch is empty)
   // For the log line: which containers received the identity, and what proxy (if any) was added.
   std::vector<std::string> containers;
@@ -68,6 +70,6 @@ Mutation mutate_pod(const boost::json::object& pod, const kube::ServiceAccount& 
 // The same, changing `pod` itself instead of a copy (the admission hot path, which has no further use for the
 // original). The result's `pod` is left empty; after a denial `pod` may be partly changed.
 Mutation mutate_pod_in_place(boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                             ClusterVersion version);
+                             ClusterVersion version, bool patch_as_text = false);
 
 }  // namespace azwi::webhook

@@ -319,6 +319,13 @@ TEST_P(MutationTable, ProducesExpectedPodAndIsIdempotent) {
   EXPECT_EQ(json::value(m.pod), json::value(expected)) << "got " << json::serialize(m.pod);
   EXPECT_EQ(m.patch.empty(), pod == expected) << json::serialize(m.patch);
 
+  // The admission path writes the patch as text while mutating in place: it must say exactly the same.
+  json::object in_place = pod;
+  Mutation text = mutate_pod_in_place(in_place, make_sa(row), config, row.version, /*patch_as_text=*/true);
+  EXPECT_EQ(text.patch_ops, m.patch.size());
+  EXPECT_EQ(text.patch_text.empty() ? json::value(json::array()) : json::parse(text.patch_text), json::value(m.patch));
+  EXPECT_EQ(json::value(in_place), json::value(expected));
+
   Mutation again = mutate_pod(m.pod, make_sa(row), config, row.version);
   ASSERT_TRUE(again.allowed);
   EXPECT_TRUE(again.patch.empty()) << "reinvocation changed the pod: " << json::serialize(again.patch);
