@@ -2,6 +2,7 @@
 // Test support shared by the kube and webhook integration tests: child processes, a throw-away PKI made with the
 // openssl command, and the stand-in API server (fake_apiserver.py) as a real HTTPS process.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -90,6 +91,7 @@ class Process {
     envp.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes takes its servers with it
       int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(fd, 1);
       dup2(fd, 2);
