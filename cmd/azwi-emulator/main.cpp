@@ -12,6 +12,7 @@
 #include "common/clock.hpp"
 #include "common/flags.hpp"
 #include "common/log.hpp"
+#include "common/logging_flags.hpp"
 #include "emulator/app.hpp"
 #include "emulator/decode.hpp"
 #include "emulator/files.hpp"
@@ -36,21 +37,6 @@ constexpr const char* kUsage =
     "  version        print the version\n\n"
     "Run 'azwi-emulator <command> --help' for the flags of a command.\n";
 
-void add_logging_flags(FlagSet& flags, std::string* format, std::string* level) {
-  flags.add_string("log-format", format, "log format: json or text");
-  flags.add_string("log-level", level, "log level: debug, info, warn or error");
-}
-
-void configure_logging(const std::string& format, const std::string& level) {
-  auto f = log::parse_format(format);
-  auto l = log::parse_level(level);
-  if (!f || !l) {
-    std::fprintf(stderr, "azwi-emulator: invalid --log-format %s or --log-level %s\n", format.c_str(), level.c_str());
-    std::exit(2);
-  }
-  log::configure(*l, *f);
-}
-
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "azwi-emulator: %s\n", message.c_str());
   std::exit(1);
@@ -68,8 +54,8 @@ int serve(int argc, char** argv) {
   ServeOptions o;
   std::string state_dir, ready_file, config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa",
                                                    issuer, audience = "api://AzureADTokenExchange", sans,
-                                                   imds_ready_file, failure_rate = "0", log_format = "json",
-                                                   log_level = "info";
+                                                   imds_ready_file, failure_rate = "0";
+  log::LoggingFlags logging;
   int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, latency = 0, fail_next = 0,
       fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
   FlagSet flags("azwi-emulator serve",
@@ -101,9 +87,9 @@ int serve(int argc, char** argv) {
   flags.add_string("failure-rate", &failure_rate, "fault: fraction 0.0..1.0 of token requests that fail at random");
   flags.add_int("outage-seconds", &outage, "fault: every token request fails with 503 for this long after start", 0, 86400);
   flags.add_int("request-log-size", &log_size, "token requests kept for GET /_emulator/requests", 1, 1000000);
-  add_logging_flags(flags, &log_format, &log_level);
+  logging.add_to(flags);
   parse_flags_or_exit(flags, argc, argv);
-  configure_logging(log_format, log_level);
+  logging.apply_or_exit("azwi-emulator");
 
   if (state_dir.empty()) die("serve: --state-dir is required");
   o.state_dir = state_dir;
@@ -143,7 +129,8 @@ extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
 int mint_token(int argc, char** argv) {
   MintOptions o;
-  std::string state_dir, out, alg = "RS256", log_format = "json", log_level = "info";
+  std::string state_dir, out, alg = "RS256";
+  log::LoggingFlags logging;
   int lifetime = 3600, time_offset = 0;
   bool keep_fresh = false;
   FlagSet flags("azwi-emulator mint-token",
@@ -163,9 +150,9 @@ int mint_token(int argc, char** argv) {
   flags.add_int("time-offset", &time_offset,
                 "testing aid: shift iat/nbf/exp by this many seconds (negative: already expired)", -86400 * 365,
                 86400 * 365);
-  add_logging_flags(flags, &log_format, &log_level);
+  logging.add_to(flags);
   parse_flags_or_exit(flags, argc, argv);
-  configure_logging(log_format, log_level);
+  logging.apply_or_exit("azwi-emulator");
   if (state_dir.empty() || out.empty()) die("mint-token: --state-dir and --out are required");
   auto parsed_alg = jwt::parse_alg(alg);
   if (!parsed_alg) die("mint-token: --alg must be RS256 or ES256");

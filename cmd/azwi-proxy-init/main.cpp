@@ -5,6 +5,7 @@
 #include "common/env.hpp"
 #include "common/flags.hpp"
 #include "common/log.hpp"
+#include "common/logging_flags.hpp"
 #include "netredirect/proxy_init.hpp"
 
 using namespace azwi;
@@ -14,8 +15,7 @@ int main(int argc, char** argv) {
   bool cleanup = false;
   bool version = false;
   std::string backend_flag = "auto";
-  std::string log_format = "json";
-  std::string log_level = "info";
+  log::LoggingFlags logging;
 
   FlagSet flags("azwi-proxy-init",
                 "Init container for pods that use the azwi-proxy sidecar: redirects the pod's TCP traffic to the\n"
@@ -26,8 +26,7 @@ int main(int argc, char** argv) {
   flags.add_bool("cleanup", &cleanup, "remove the rules and chains proxy-init installed instead of installing them");
   flags.add_string("iptables-backend", &backend_flag,
                    "auto, nft or legacy: auto uses the backend that already holds the pod's rules (nft if none)");
-  flags.add_string("log-format", &log_format, "json or text");
-  flags.add_string("log-level", &log_level, "debug, info, warn or error");
+  logging.add_to(flags);
   flags.add_bool("version", &version, "print the version and exit");
   flags.add_env("PROXY_PORT", "port the azwi-proxy sidecar listens on, 1..65535 (default 8000)");
   flags.add_env("METADATA_IP", "IPv4 address of the instance metadata endpoint (default 169.254.169.254)");
@@ -39,14 +38,7 @@ int main(int argc, char** argv) {
     std::printf("azwi-proxy-init %s\n", AZWI_VERSION);
     return 0;
   }
-  auto level = log::parse_level(log_level);
-  auto format = log::parse_format(log_format);
-  if (!level || !format) {
-    std::fprintf(stderr, "azwi-proxy-init: invalid value for %s (see --help)\n",
-                 !level ? "--log-level: expected debug, info, warn or error" : "--log-format: expected json or text");
-    return netredirect::kExitInvalidConfig;
-  }
-  log::configure(*level, *format);
+  logging.apply_or_exit("azwi-proxy-init");
   log::Logger log("proxy-init");
 
   if (!positional.empty()) {

@@ -36,13 +36,7 @@ int main(int argc, char** argv) {
     std::printf("azwi-proxy %s\n", AZWI_VERSION);
     return 0;
   }
-  auto level = log::parse_level(config.log_level);
-  auto format = log::parse_format(config.log_format);
-  if (!level || !format) {
-    std::fprintf(stderr, "azwi-proxy: invalid %s (see --help)\n", !level ? "--log-level" : "--log-format");
-    return 2;
-  }
-  log::configure(*level, *format);
+  config.logging.apply_or_exit("azwi-proxy");
   log::Logger log("proxy");
 
   if (config.probe) return proxy::run_probe(static_cast<std::uint16_t>(config.port));

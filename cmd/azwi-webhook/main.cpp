@@ -14,6 +14,7 @@
 
 #include "common/flags.hpp"
 #include "common/log.hpp"
+#include "common/logging_flags.hpp"
 #include "common/metrics.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
@@ -31,8 +32,7 @@ int main(int argc, char** argv) {
   // no contention and keeps the resident set small.
   mallopt(M_ARENA_MAX, 1);
   std::string webhook_addr = ":9443", cert_dir = "/certs", tls_min = "1.3",
-              audience(webhook::kDefaultAudience), health_addr = ":9440", metrics_addr = ":8095", kubeconfig,
-              log_level = "info", log_format = "json";
+              audience(webhook::kDefaultAudience), health_addr = ":9440", metrics_addr = ":8095", kubeconfig;
   bool show_version = false, disable_cert_rotation = false;
   FlagSet flags("azwi-webhook",
                 "Mutating admission webhook for Azure AD Workload Identity: injects the identity environment, the\n"
@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   flags.add_string("metrics-addr", &metrics_addr, "address of the Prometheus /metrics endpoint (plain HTTP)");
   flags.add_string("kubeconfig", &kubeconfig,
                    "kubeconfig file for running outside a cluster (default: $KUBECONFIG, else in-cluster)");
-  flags.add_string("log-level", &log_level, "debug, info, warn or error; also passed to injected proxy sidecars");
-  flags.add_string("log-format", &log_format, "json or text");
+  log::LoggingFlags logging;
+  logging.add_to(flags);
   flags.add_bool("version", &show_version, "print the version and exit");
   flags.add_bool("disable-cert-rotation", &disable_cert_rotation,
                  "do not generate or rotate the serving certificate (accepted for compatibility; this build only "
@@ -61,13 +61,7 @@ int main(int argc, char** argv) {
     std::printf("azwi-webhook %s\n", AZWI_VERSION);
     return 0;
   }
-  auto level = log::parse_level(log_level);
-  auto format = log::parse_format(log_format);
-  if (!level || !format) {
-    std::fprintf(stderr, "azwi-webhook: invalid %s (see --help)\n", !level ? "--log-level" : "--log-format");
-    return 2;
-  }
-  log::configure(*level, *format);
+  logging.apply_or_exit("azwi-webhook");
   log::Logger log("webhook");
 
   auto min_version = http::parse_tls_version(tls_min);
@@ -81,7 +75,7 @@ int main(int argc, char** argv) {
   try {
     config = webhook::config_from_env();
     config.audience = audience;
-    config.proxy_log_level = log_level;
+    config.proxy_log_level = logging.level;  // injected sidecars log at the webhook's level
     webhook_ep = http::parse_endpoint(webhook_addr);
     health_ep = http::parse_endpoint(health_addr);
     metrics_ep = http::parse_endpoint(metrics_addr);

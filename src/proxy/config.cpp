@@ -9,8 +9,7 @@ void register_flags(FlagSet& f, Config& c) {
   f.add_int("proxy-port", &c.port, "port to serve the IMDS token API on, on 127.0.0.1", 1, 65535);
   f.add_bool("probe", &c.probe,
              "check that a proxy answers on --proxy-port (7 tries, 1 s apart) and exit 0 or 1; for the postStart hook");
-  f.add_string("log-level", &c.log_level, "debug, info, warn or error");
-  f.add_string("log-format", &c.log_format, "json or text");
+  c.logging.add_to(f);
   f.add_string("metrics-addr", &c.metrics_addr,
                "host:port to serve Prometheus metrics on at /metrics; empty turns metrics off");
   f.add_string("imds-endpoint", &c.imds_endpoint, "where requests for other IMDS paths are passed through");

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/flags.hpp"
+#include "common/logging_flags.hpp"
 
 namespace azwi::proxy {
 
@@ -12,8 +13,7 @@ struct Config {
   int port = 8000;
   bool probe = false;
   bool version = false;
-  std::string log_level = "info";
-  std::string log_format = "json";
+  log::LoggingFlags logging;
   std::string metrics_addr;
   std::string imds_endpoint = "http://169.254.169.254";
   int entra_timeout_seconds = 20;
