@@ -98,7 +98,7 @@ std::string FlagSet::usage() const {
   std::string out = "Usage: " + program_ + " [flags]\n\n" + summary_ + "\n\nFlags:\n";
   for (const auto& f : flags_) {
     std::string left = "  --" + f.name;
-    if (f.kind != Kind::boolean) left += "=" + (f.kind == Kind::integer ? std::string("int") : std::string("string"));
+    if (f.kind != Kind::boolean) left += f.kind == Kind::integer ? "=int" : "=string";
     out += left;
     out += std::string(left.size() < 30 ? 30 - left.size() : 1, ' ');
     out += f.help;
