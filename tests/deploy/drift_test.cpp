@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "deploy/dockerfile.hpp"
 #include "webhook/config.hpp"
 #include "webhook/mutation.hpp"
 
@@ -274,6 +275,38 @@ TEST(DeployDrift, WebhookRunsAsTheNonRootUserOfItsImage) {
     EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>());
     EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>());
     EXPECT_NE(sc["runAsUser"].as<int>(), 0);
+  }
+}
+
+// The images the webhook injects and runs must be what the code assumes: the proxy binary where the postStart
+// hook runs it, as the UID the redirect rules exempt, on the default port; the webhook as the chart's user.
+TEST(DeployDrift, ProxyImageIsWhatTheInjectedSidecarExpects) {
+  auto d = azwi::deploytest::read_dockerfile(kDeploy + "/docker/azwi-proxy.Dockerfile");
+  auto uid = std::to_string(wh::kProxyUid);
+  EXPECT_EQ(d.user, uid + ":" + uid);
+  EXPECT_EQ(d.entrypoint, std::vector<std::string>{std::string(wh::kProxyBinary)});
+  EXPECT_EQ(d.exposed, std::vector<int>{wh::kDefaultProxyPort});
+  bool binary = false;
+  for (const auto& [src, dst] : d.copies_from_build) binary |= src == "/out/bin/azwi-proxy" && dst == wh::kProxyBinary;
+  EXPECT_TRUE(binary) << "the image must put azwi-proxy at " << wh::kProxyBinary;
+  auto help = help_of(PROXY_BIN);
+  EXPECT_EQ(help.defaults["proxy-port"], std::to_string(wh::kDefaultProxyPort));
+  EXPECT_TRUE(help.flags.count("probe"));
+  auto init = help_of(PROXY_INIT_BIN);
+  EXPECT_NE(init.text.find("PROXY_PORT"), std::string::npos) << "the webhook sets PROXY_PORT on azwi-proxy-init";
+}
+
+TEST(DeployDrift, WebhookImageMatchesTheDeployment) {
+  auto d = azwi::deploytest::read_dockerfile(kDeploy + "/docker/azwi-webhook.Dockerfile");
+  EXPECT_EQ(d.entrypoint, std::vector<std::string>{"/usr/local/bin/azwi-webhook"});
+  for (const auto& f : kManifestFiles) {
+    auto m = load(f);
+    auto sc = m.container()["securityContext"];
+    EXPECT_EQ(d.user, std::to_string(sc["runAsUser"].as<int>()) + ":" + std::to_string(sc["runAsGroup"].as<int>()));
+    std::vector<int> ports;
+    for (const auto& p : m.container()["ports"]) ports.push_back(p["containerPort"].as<int>());
+    EXPECT_EQ(d.exposed, ports) << f;
+    EXPECT_FALSE(m.container()["command"]) << "the image's ENTRYPOINT runs the webhook";
   }
 }
 

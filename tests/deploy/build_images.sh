@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Test fixture: what the three Dockerfiles' build stage does, without Docker (no engine runs on these machines).
+#  1. The build stage must be the same in all three files (so one cached stage serves the three images), and the
+#     files it COPYs must be enough: they are copied alone into an empty context, which must configure.
+#  2. deploy/build-static.sh builds the binaries into OUT/bin (the webhook is the tests' own Release build, which
+#     is what the stage would build again: AZWI_WEBHOOK_BIN).
+# Usage: build_images.sh OUT WEBHOOK_BIN
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$1
+export AZWI_WEBHOOK_BIN=$2
+stage() { sed -n '/^FROM .* AS build$/,/^RUN deploy\/build-static.sh/p' "$1"; }
+first=$root/deploy/docker/azwi-proxy.Dockerfile
+for f in "$root"/deploy/docker/*.Dockerfile; do
+  if ! diff <(stage "$first") <(stage "$f") >/dev/null; then
+    echo "build_images: the build stage of $f differs from $first" >&2
+    exit 1
+  fi
+done
+ctx=$out/context
+rm -rf "$ctx"
+mkdir -p "$ctx"
+stage "$first" | awk '$1 == "COPY" && $2 !~ /^--/ {print $2, $3}' | while read -r src dst; do
+  if [ "${dst: -1}" = / ]; then
+    mkdir -p "$ctx/$dst"
+  else
+    mkdir -p "$(dirname "$ctx/$dst")"
+  fi
+  cp -r "$root/$src" "$ctx/$dst"
+done
+cmake -S "$ctx" -B "$out/context-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAZWI_BUILD_TESTS=OFF \
+  -DAZWI_STATIC=ON -DOPENSSL_USE_STATIC_LIBS=ON -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null ||
+  { echo "build_images: the files the build stage copies do not configure" >&2; exit 1; }
+[ -x "$ctx/deploy/build-static.sh" ] || { echo "build_images: the stage does not copy deploy/build-static.sh" >&2; exit 1; }
+"$root/deploy/build-static.sh" "$out"
