@@ -53,7 +53,8 @@ YAML
 port=$(free_port)
 hport=$(free_port)
 mport=$(free_port)
-AZURE_TENANT_ID=bench-tenant "$bin/azwi-webhook" --kubeconfig "$state/kubeconfig" --webhook-cert-dir "$state/certs" \
+AZURE_TENANT_ID=bench-tenant "$bin/azwi-webhook" --disable-cert-rotation --kubeconfig "$state/kubeconfig" \
+  --webhook-cert-dir "$state/certs" \
   --webhook-addr "127.0.0.1:$port" --health-addr "127.0.0.1:$hport" --metrics-addr "127.0.0.1:$mport" \
   2>"$state/webhook.log" &
 webhook_pid=$!

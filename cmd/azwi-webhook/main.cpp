@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "webhook/config.hpp"
+#include "webhook/cert_rotation.hpp"
 #include "webhook/service.hpp"
 
 using namespace azwi;
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
   std::string webhook_addr = ":9443", cert_dir = "/certs", tls_min = "1.3",
               audience(webhook::kDefaultAudience), health_addr = ":9440", metrics_addr = ":8095", kubeconfig;
   bool show_version = false, disable_cert_rotation = false;
+  std::string cert_secret(webhook::kDefaultCertSecretName), service_name(webhook::kDefaultServiceName),
+      webhook_config(webhook::kDefaultWebhookConfigName);
   FlagSet flags("azwi-webhook",
                 "Mutating admission webhook for Azure AD Workload Identity: injects the identity environment, the\n"
                 "projected service account token and, when a pod asks for it, the IMDS proxy.");
@@ -49,9 +53,17 @@ int main(int argc, char** argv) {
   logging.add_to(flags);
   flags.add_bool("version", &show_version, "print the version and exit");
   flags.add_bool("disable-cert-rotation", &disable_cert_rotation,
-                 "do not generate or rotate the serving certificate (accepted for compatibility; this build only "
-                 "reads certificates from --webhook-cert-dir)");
+                 "do not create or rotate the serving certificate; only read tls.crt and tls.key from "
+                 "--webhook-cert-dir (e.g. issued by cert-manager)");
+  flags.add_string("cert-secret-name", &cert_secret,
+                   "Secret in $POD_NAMESPACE holding the CA and serving certificate shared by all replicas");
+  flags.add_string("webhook-service-name", &service_name,
+                   "Service in front of the webhook; the certificate names <service>.<namespace>.svc");
+  flags.add_string("webhook-config-name", &webhook_config,
+                   "MutatingWebhookConfiguration whose caBundle is kept equal to the Secret's CA");
   flags.add_env("AZURE_TENANT_ID", "required: default tenant of the injected identities");
+  flags.add_env("POD_NAMESPACE", "the webhook's namespace, for its certificate Secret and Service (default " +
+                                    std::string(webhook::kDefaultNamespace) + ")");
   flags.add_env("AZURE_ENVIRONMENT", "AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud");
   flags.add_env("PROXY_IMAGE", "image of the injected proxy sidecar (default " + webhook::default_proxy_image() + ")");
   flags.add_env("PROXY_INIT_IMAGE",
@@ -102,7 +114,22 @@ int main(int argc, char** argv) {
   };
   webhook::AdmissionService service(config, accounts, cluster_version, registry);
 
+  std::unique_ptr<webhook::CertRotator> rotator;
+  SystemClock clock;
+  if (!disable_cert_rotation) {
+    webhook::CertRotationOptions rotation;
+    if (const char* ns = std::getenv("POD_NAMESPACE"); ns && *ns) rotation.ns = ns;
+    rotation.secret_name = cert_secret;
+    rotation.service_name = service_name;
+    rotation.webhook_config_name = webhook_config;
+    rotation.cert_dir = cert_dir;
+    rotator = std::make_unique<webhook::CertRotator>(api, rotation, clock);
+    rotator->start();
+  }
+
   auto unready = [&]() -> std::optional<std::string> {
+    if (rotator)
+      if (auto reason = rotator->unready_reason()) return reason;
     if (!tls.current()) return "serving certificate not loaded: " + tls.last_error();
     if (!accounts.synced()) return "service account cache not synced: " + accounts.last_error();
     if (!versions.current()) return "API server version unknown: " + versions.last_error();
@@ -164,6 +191,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([io = ios[i].get()] { io->run(); });
   ios[0]->run();
   for (auto& t : pool) t.join();
+  if (rotator) rotator->stop();
   accounts.stop();
   versions.stop();
   log.info("stopped");

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "deploy/dockerfile.hpp"
+#include "webhook/cert_rotation.hpp"
 #include "webhook/config.hpp"
 #include "webhook/mutation.hpp"
 
@@ -252,18 +254,51 @@ TEST(DeployDrift, RbacGrantsExactlyWhatTheCodeCalls) {
     };
     collect(m.one("ClusterRole"), cluster);
     for (const auto& r : m.all("Role")) collect(r, ns);
-    auto secret = "azure-wi-webhook-server-cert";
+    auto secret = std::string(wh::kDefaultCertSecretName);
     auto mwc = m.one("MutatingWebhookConfiguration")["metadata"]["name"].as<std::string>();
     std::set<std::string> want_cluster = {":serviceaccounts:get", ":serviceaccounts:list", ":serviceaccounts:watch"};
     std::set<std::string> want_ns;
     if (rotation) {
       want_cluster.insert("admissionregistration.k8s.io:mutatingwebhookconfigurations/" + mwc + ":get");
       want_cluster.insert("admissionregistration.k8s.io:mutatingwebhookconfigurations/" + mwc + ":update");
-      want_ns = {std::string(":secrets/") + secret + ":get", std::string(":secrets/") + secret + ":update",
-                 ":secrets:create"};
+      want_ns = {":secrets/" + secret + ":get", ":secrets/" + secret + ":update", ":secrets:create"};
     }
     EXPECT_EQ(cluster, want_cluster) << f;
     EXPECT_EQ(ns, want_ns) << f;
+  }
+}
+
+// The objects carry the names the webhook's certificate rotation uses by default, in the default namespace, and
+// the Deployment passes the same names explicitly.
+TEST(DeployDrift, NamesAreTheCertificateRotationDefaults) {
+  for (const auto& f : kManifestFiles) {
+    auto m = load(f);
+    bool rotation = f == "azwi-webhook.yaml";
+    auto ns = std::string(wh::kDefaultNamespace);
+    EXPECT_EQ(m.one("Namespace")["metadata"]["name"].as<std::string>(), ns) << f;
+    for (const auto& d : m.docs)
+      if (d["metadata"]["namespace"]) EXPECT_EQ(d["metadata"]["namespace"].as<std::string>(), ns) << f;
+    auto svc = m.one("Service", std::string(wh::kDefaultServiceName));
+    m.one("MutatingWebhookConfiguration", std::string(wh::kDefaultWebhookConfigName));
+    auto args = m.args();
+    if (rotation) {
+      EXPECT_EQ(args["cert-secret-name"], wh::kDefaultCertSecretName) << f;
+      EXPECT_EQ(args["webhook-service-name"], wh::kDefaultServiceName) << f;
+      EXPECT_EQ(args["webhook-config-name"], wh::kDefaultWebhookConfigName) << f;
+      EXPECT_FALSE(args.count("disable-cert-rotation")) << f;
+      // The webhook writes the pair itself: a writable, memory-backed volume.
+      EXPECT_TRUE(m.one("Deployment")["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]) << f;
+    } else {
+      EXPECT_TRUE(args.count("disable-cert-rotation")) << f;
+      auto cert = m.one("Certificate");
+      EXPECT_EQ(cert["spec"]["secretName"].as<std::string>(), wh::kDefaultCertSecretName) << f;
+      auto names = strings(cert["spec"]["dnsNames"]);
+      EXPECT_NE(std::find(names.begin(), names.end(), std::string(wh::kDefaultServiceName) + "." + ns + ".svc"),
+                names.end());
+      EXPECT_EQ(m.one("Deployment")["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"].as<std::string>(),
+                wh::kDefaultCertSecretName);
+    }
+    EXPECT_EQ(m.env("POD_NAMESPACE"), "(valueFrom)") << f;
   }
 }
 

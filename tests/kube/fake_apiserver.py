@@ -7,10 +7,20 @@ Test control endpoints (same authentication):
   POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
   DELETE /__test__/serviceaccounts/NS/NAME    deletes it (DELETED event)
   POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
-  GET    /__test__/stats                      counts of get/list/watch/version requests served
+  GET    /__test__/stats                      counts of get/list/watch/version requests served, and of secret_*/mwc_*
+                                              get/create/update/patch/delete/conflict requests
+  POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
+                                              updates fail with 409 Conflict, and the object's resourceVersion moves
+                                              on, as when another writer got there first
+
+Secrets (namespaced) and MutatingWebhookConfigurations (cluster-scoped), for certificate rotation: get, create
+(POST to the collection; 409 AlreadyExists), update (PUT; 409 Conflict when metadata.resourceVersion is not the
+current one), patch (application/merge-patch+json, RFC 7386) and delete. Secret data and caBundle must be base64.
 Standard library only; prints "listening on PORT" once it accepts connections.
 """
 import argparse
+import base64
+import binascii
 import json
 import ssl
 import sys
@@ -30,6 +40,8 @@ class State:
         self.compacted_below = 0  # watches from an older resourceVersion get 410
         self.generation = 0  # bumped by compact: open watches end
         self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
+        self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
+        self.conflicts = {}  # resource -> updates still to refuse with 409
 
     def put(self, obj):
         with self.lock:
@@ -67,6 +79,42 @@ class State:
             self.lock.notify_all()
 
 
+RESOURCES = {"secrets": ("v1", "Secret", "secret"),
+             "mutatingwebhookconfigurations": ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                                               "mwc")}
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    if not isinstance(target, dict):
+        target = {}
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = merge_patch(target.get(k), v)
+    return target
+
+
+def invalid_base64(resource, obj):
+    """The API server refuses Secret data and caBundles that are not base64; returns the problem or None."""
+    values = []
+    if resource == "secrets":
+        values = [(f"data[{k}]", v) for k, v in (obj.get("data") or {}).items()]
+    else:
+        for i, w in enumerate(obj.get("webhooks") or []):
+            if "caBundle" in (w.get("clientConfig") or {}):
+                values.append((f"webhooks[{i}].clientConfig.caBundle", w["clientConfig"]["caBundle"]))
+    for field, v in values:
+        try:
+            base64.b64decode(v, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return f"{field}: illegal base64 data"
+    return None
+
+
 def status(code, reason, message):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -97,6 +145,7 @@ def make_handler(state, args):
                     expected = f.read().strip()
             if expected and self.headers.get("Authorization") == "Bearer " + expected:
                 return True
+            self.read_body()  # keeps the connection usable for the next request
             self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
             return False
 
@@ -104,8 +153,127 @@ def make_handler(state, args):
             n = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(n) if n else b""
 
+        def object_route(self):
+            """(resource, namespace, name or None) for secret and webhook configuration paths, else None."""
+            parts = [p for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
+            if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "secrets":
+                return "secrets", parts[3], parts[5] if len(parts) == 6 else None
+            if len(parts) in (4, 5) and parts[:3] == ["apis", "admissionregistration.k8s.io", "v1"] \
+                    and parts[3] == "mutatingwebhookconfigurations":
+                return "mutatingwebhookconfigurations", "", parts[4] if len(parts) == 5 else None
+            return None
+
+        def objects(self, method):
+            route = self.object_route()
+            if route is None:
+                return False
+            resource, ns, name = route
+            api_version, kind, short = RESOURCES[resource]
+            key = (resource, ns, name)
+
+            def count(what):
+                state.stats[f"{short}_{what}"] = state.stats.get(f"{short}_{what}", 0) + 1
+
+            def not_found():
+                self.send_json(404, status(404, "NotFound", f'{resource} "{name}" not found'))
+
+            def store(obj):
+                state.rv += 1
+                meta = obj.setdefault("metadata", {})
+                meta["resourceVersion"] = str(state.rv)
+                meta.setdefault("uid", f"uid-{state.rv}")
+                meta.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                obj["apiVersion"], obj["kind"] = api_version, kind
+                state.objects[(resource, ns, meta["name"])] = obj
+                return obj
+
+            body = self.read_body() if method in ("POST", "PUT", "PATCH") else b""
+            with state.lock:
+                if method == "GET" and name:
+                    count("get")
+                    obj = state.objects.get(key)
+                    if obj is None:
+                        not_found()
+                    else:
+                        self.send_json(200, obj)
+                    return True
+                if method == "POST" and not name:
+                    count("create")
+                    obj = json.loads(body)
+                    name = obj.get("metadata", {}).get("name", "")
+                    if (resource, ns, name) in state.objects:
+                        self.send_json(409, status(409, "AlreadyExists", f'{resource} "{name}" already exists'))
+                        return True
+                    problem = invalid_base64(resource, obj)
+                    if problem:
+                        self.send_json(422, status(422, "Invalid", problem))
+                        return True
+                    if ns:
+                        obj["metadata"]["namespace"] = ns
+                    obj["metadata"].pop("resourceVersion", None)
+                    return self.send_json(201, store(obj)) or True
+                if method == "PUT" and name:
+                    count("update")
+                    current = state.objects.get(key)
+                    if current is None:
+                        return not_found() or True
+                    obj = json.loads(body)
+                    if state.conflicts.get(resource, 0) > 0:
+                        state.conflicts[resource] -= 1
+                        count("conflict")
+                        store(current)  # someone else's write: the resourceVersion moves on
+                        self.send_json(409, status(409, "Conflict", f'Operation cannot be fulfilled on {resource} '
+                                                                    f'"{name}": the object has been modified; '
+                                                                    f'please apply your changes to the latest version'
+                                                                    f' and try again'))
+                        return True
+                    sent = obj.get("metadata", {}).get("resourceVersion")
+                    if sent and sent != current["metadata"]["resourceVersion"]:
+                        count("conflict")
+                        self.send_json(409, status(409, "Conflict", f'Operation cannot be fulfilled on {resource} '
+                                                                    f'"{name}": the object has been modified'))
+                        return True
+                    problem = invalid_base64(resource, obj)
+                    if problem:
+                        self.send_json(422, status(422, "Invalid", problem))
+                        return True
+                    obj["metadata"]["uid"] = current["metadata"].get("uid")
+                    obj["metadata"]["creationTimestamp"] = current["metadata"].get("creationTimestamp")
+                    return self.send_json(200, store(obj)) or True
+                if method == "PATCH" and name:
+                    count("patch")
+                    current = state.objects.get(key)
+                    if current is None:
+                        return not_found() or True
+                    if self.headers.get("Content-Type", "").split(";")[0] != "application/merge-patch+json":
+                        self.send_json(415, status(415, "UnsupportedMediaType", "only merge patches are served"))
+                        return True
+                    obj = merge_patch(json.loads(json.dumps(current)), json.loads(body))
+                    problem = invalid_base64(resource, obj)
+                    if problem:
+                        self.send_json(422, status(422, "Invalid", problem))
+                        return True
+                    return self.send_json(200, store(obj)) or True
+                if method == "DELETE" and name:
+                    count("delete")
+                    if state.objects.pop(key, None) is None:
+                        return not_found() or True
+                    return self.send_json(200, status(200, "", "deleted") | {"status": "Success"}) or True
+            self.send_json(405, status(405, "MethodNotAllowed", f"{method} is not served here"))
+            return True
+
+        def do_PUT(self):
+            if self.authenticated() and not self.objects("PUT"):
+                self.send_json(404, status(404, "NotFound", "no such path"))
+
+        def do_PATCH(self):
+            if self.authenticated() and not self.objects("PATCH"):
+                self.send_json(404, status(404, "NotFound", "no such path"))
+
         def do_GET(self):
             if not self.authenticated():
+                return
+            if self.objects("GET"):
                 return
             url = urllib.parse.urlsplit(self.path)
             q = dict(urllib.parse.parse_qsl(url.query))
@@ -201,10 +369,19 @@ def make_handler(state, args):
             if self.path == "/__test__/compact":
                 state.compact()
                 return self.send_json(200, {})
+            if self.path == "/__test__/conflicts":
+                with state.lock:
+                    for resource, n in json.loads(self.read_body()).items():
+                        state.conflicts[resource] = int(n)
+                return self.send_json(200, {})
+            if self.objects("POST"):
+                return
             self.send_json(404, status(404, "NotFound", "no such path"))
 
         def do_DELETE(self):
             if not self.authenticated():
+                return
+            if self.objects("DELETE"):
                 return
             parts = [p for p in self.path.split("/") if p]
             if len(parts) == 4 and parts[:2] == ["__test__", "serviceaccounts"]:

@@ -1,0 +1,582 @@
+// Certificate rotation: the PKI functions (checked with the openssl command as an independent verifier), the
+// rotator against the stand-in Kubernetes API server over real HTTPS (Secrets and MutatingWebhookConfigurations,
+// resourceVersion conflicts, several replicas, renewal on a simulated clock), and the real azwi-webhook binary:
+// replicas that provision themselves and then answer an admission over TLS verified with the caBundle they wrote.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "http/client.hpp"
+#include "kube/client.hpp"
+#include "kube/cluster_config.hpp"
+#include "kube/support.hpp"
+#include "webhook/cert_rotation.hpp"
+
+using namespace azwi;
+using namespace azwi::testing;
+using namespace std::chrono;
+namespace json = boost::json;
+namespace wh = azwi::webhook;
+
+namespace {
+
+const std::string kNs(wh::kDefaultNamespace), kService(wh::kDefaultServiceName),
+    kSecret(wh::kDefaultCertSecretName), kConfig(wh::kDefaultWebhookConfigName);
+const std::string kServiceHost = kService + "." + kNs + ".svc";
+const std::string kSecretPath = "/api/v1/namespaces/" + kNs + "/secrets/" + kSecret;
+const std::string kConfigPath = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/" + kConfig;
+
+std::string b64(const std::string& s) {
+  std::string out(4 * ((s.size() + 2) / 3), '\0');
+  out.resize(static_cast<std::size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                                      reinterpret_cast<const unsigned char*>(s.data()),
+                                                      static_cast<int>(s.size()))));
+  return out;
+}
+
+std::string unb64(const std::string& s) {
+  std::string out(s.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  std::size_t pad = s.ends_with("==") ? 2 : s.ends_with("=") ? 1 : 0;
+  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n) - pad);
+  return out;
+}
+
+struct Cmd {
+  int code = -1;
+  std::string out;
+};
+Cmd sh(const std::string& cmd) {
+  Cmd r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = p ? ::pclose(p) : -1;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// `openssl verify` of a leaf against a CA bundle, for a host name, at a unix time.
+bool openssl_verifies(const std::string& dir, const std::string& ca_pem, const std::string& leaf_pem,
+                      const std::string& host, Clock::time_point at) {
+  write_file(dir + "/v-ca.pem", ca_pem);
+  write_file(dir + "/v-leaf.pem", leaf_pem);
+  auto r = sh("openssl verify -CAfile " + dir + "/v-ca.pem -purpose sslserver -verify_hostname " + host +
+              " -attime " + std::to_string(unix_seconds(at)) + " " + dir + "/v-leaf.pem");
+  return r.code == 0;
+}
+
+int count_certs(const std::string& pem) {
+  int n = 0;
+  for (auto p = pem.find("BEGIN CERTIFICATE"); p != std::string::npos; p = pem.find("BEGIN CERTIFICATE", p + 1)) ++n;
+  return n;
+}
+
+const auto kDns = wh::serving_dns_names(kService, kNs);
+const wh::PkiLifetimes kLife;
+
+// ---------------------------------------------------------------- PKI functions
+
+TEST(CertPki, IssuedCertificateChainsToItsCaAndNamesTheService) {
+  auto dir = make_temp_dir("azwi-pki");
+  auto now = system_clock::now();
+  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
+  EXPECT_TRUE(wh::check_pki(pki, kDns, now).usable) << wh::check_pki(pki, kDns, now).reason;
+  EXPECT_EQ(count_certs(pki.ca_cert), 1);
+  for (const auto& name : kDns) EXPECT_TRUE(openssl_verifies(dir, pki.ca_cert, pki.cert, name, now)) << name;
+  EXPECT_FALSE(openssl_verifies(dir, pki.ca_cert, pki.cert, "other." + kNs + ".svc", now));
+  auto text = sh("echo '" + pki.cert + "' | openssl x509 -noout -text");
+  EXPECT_NE(text.out.find("TLS Web Server Authentication"), std::string::npos);
+  EXPECT_NE(text.out.find("prime256v1"), std::string::npos);
+  EXPECT_NE(text.out.find("CA:FALSE"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CertPki, RenewalIsDueWhenAThirdOfTheLifetimeIsLeft) {
+  auto now = system_clock::now();
+  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
+  // Lifetime runs from an hour before issue; two thirds of (1 year + 1 hour) later, renewal is due.
+  auto due = now - hours(1) + (kLife.cert + hours(1)) * 2 / 3;
+  auto before = wh::check_pki(pki, kDns, due - hours(2));
+  EXPECT_TRUE(before.usable) << before.reason;
+  auto after = wh::check_pki(pki, kDns, due + hours(2));
+  EXPECT_FALSE(after.usable);
+  EXPECT_FALSE(after.renew_ca);
+  EXPECT_NE(after.reason.find("renewal due"), std::string::npos) << after.reason;
+}
+
+TEST(CertPki, RenewedCertificateKeepsTheCa) {
+  auto now = system_clock::now();
+  auto first = wh::issue_pki(kDns, now, kLife, nullptr);
+  auto later = now + days(300);
+  auto renewed = wh::issue_pki(kDns, later, kLife, &first);
+  EXPECT_EQ(renewed.ca_cert, first.ca_cert);
+  EXPECT_EQ(renewed.ca_key, first.ca_key);
+  EXPECT_NE(renewed.cert, first.cert);
+  EXPECT_NE(renewed.key, first.key);
+  EXPECT_TRUE(wh::check_pki(renewed, kDns, later).usable);
+}
+
+TEST(CertPki, NewCaIsPublishedWithThePreviousOneSoOldCertificatesStayTrusted) {
+  auto dir = make_temp_dir("azwi-pki");
+  auto now = system_clock::now();
+  wh::PkiLifetimes short_ca{hours(24 * 90), hours(24 * 90)};  // the first leaf outlives the CA's renewal
+  auto first = wh::issue_pki(kDns, now, short_ca, nullptr);
+  auto later = now + days(61);  // past two thirds of the CA's 90 days
+  auto check = wh::check_pki(first, kDns, later);
+  EXPECT_FALSE(check.usable);
+  EXPECT_TRUE(check.renew_ca) << check.reason;
+  auto renewed = wh::issue_pki(kDns, later, short_ca, &first);
+  EXPECT_EQ(count_certs(renewed.ca_cert), 2);
+  EXPECT_NE(renewed.ca_key, first.ca_key);
+  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, renewed.cert, kServiceHost, later));
+  // A replica still serving the previous certificate (signed by the old CA) is trusted through the new bundle.
+  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, first.cert, kServiceHost, later));
+  // Once the old CA has expired it is dropped at the next renewal.
+  auto much_later = now + days(120);
+  auto again = wh::issue_pki(kDns, much_later, short_ca, &renewed);
+  EXPECT_EQ(count_certs(again.ca_cert), 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CertPki, WrongNamesMismatchedKeysAndGarbageAreReplaced) {
+  auto now = system_clock::now();
+  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
+  auto other = wh::issue_pki(wh::serving_dns_names("other", kNs), now, kLife, nullptr);
+  EXPECT_FALSE(wh::check_pki(other, kDns, now).usable);
+  EXPECT_NE(wh::check_pki(other, kDns, now).reason.find("does not name"), std::string::npos);
+  auto swapped = pki;
+  swapped.key = other.key;
+  EXPECT_NE(wh::check_pki(swapped, kDns, now).reason.find("serving key does not belong"), std::string::npos);
+  auto foreign_ca = pki;
+  foreign_ca.ca_cert = other.ca_cert;
+  foreign_ca.ca_key = other.ca_key;
+  EXPECT_NE(wh::check_pki(foreign_ca, kDns, now).reason.find("does not verify"), std::string::npos);
+  auto garbage = wh::check_pki(wh::Pki{"x", "y", "z", "w"}, kDns, now);
+  EXPECT_FALSE(garbage.usable);
+  EXPECT_TRUE(garbage.renew_ca);
+  auto empty = wh::check_pki(wh::Pki{}, kDns, now);
+  EXPECT_TRUE(empty.renew_ca);
+}
+
+// A Secret the upstream webhook's cert-controller left (RSA keys, made by another tool) is adopted while valid.
+TEST(CertPki, ForeignRsaCertificatesAreAdopted) {
+  auto dir = make_temp_dir("azwi-pki");
+  write_file(dir + "/ext", "subjectAltName=DNS:" + kDns[0] + ",DNS:" + kDns[1] + ",DNS:" + kDns[2] + ",DNS:" +
+                               kDns[3] + "\nextendedKeyUsage=serverAuth\n");
+  auto r = sh("cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650"
+              " -subj /CN=upstream-ca && openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj /CN=" +
+              kService + " && openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650"
+              " -out tls.crt -extfile ext");
+  ASSERT_EQ(r.code, 0) << r.out;
+  wh::Pki upstream{read_file(dir + "/ca.crt"), read_file(dir + "/ca.key"), read_file(dir + "/tls.crt"),
+                   read_file(dir + "/tls.key")};
+  auto check = wh::check_pki(upstream, kDns, system_clock::now());
+  EXPECT_TRUE(check.usable) << check.reason;
+  // And its CA signs our renewals.
+  auto renewed = wh::issue_pki(kDns, system_clock::now() + days(300), kLife, &upstream);
+  EXPECT_EQ(renewed.ca_cert, upstream.ca_cert);
+  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, renewed.cert, kServiceHost, system_clock::now() + days(300)));
+  // Past two thirds of its ten years, the upstream CA is replaced and published next to the new one.
+  auto late = system_clock::now() + days(2500);
+  auto replaced = wh::issue_pki(kDns, late, kLife, &upstream);
+  EXPECT_EQ(count_certs(replaced.ca_cert), 2);
+  EXPECT_TRUE(openssl_verifies(dir, replaced.ca_cert, upstream.cert, kServiceHost, late));
+  std::filesystem::remove_all(dir);
+}
+
+// ---------------------------------------------------------------- the rotator against the stand-in API server
+
+// The MutatingWebhookConfiguration of the generated manifests, as JSON (so the test uses the real object).
+std::string manifest_webhook_configuration() {
+  auto r = sh("/usr/bin/python3 -c \"import json,yaml,sys; print(json.dumps([d for d in yaml.safe_load_all("
+              "open(sys.argv[1])) if d and d['kind']=='MutatingWebhookConfiguration'][0]))\" " DEPLOY_DIR
+              "/manifests/azwi-webhook.yaml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  return r.out;
+}
+
+class RotationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = make_temp_dir("azwi-rotation");
+    make_ca(dir);
+    make_cert(dir, "server", "apiserver");
+    api = std::make_unique<FakeApiServer>(dir, std::vector<std::string>{"--token", "api-token"});
+    kube::ClusterConfig c;
+    c.server = api->url();
+    c.ca_file = dir + "/ca.crt";
+    c.token = "api-token";
+    cluster = c;
+    client = std::make_unique<kube::ApiClient>(c);
+    http::ClientOptions o;
+    o.ca_file = dir + "/ca.crt";
+    http = std::make_unique<http::Client>(o);
+    auto created = call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                        manifest_webhook_configuration());
+    ASSERT_EQ(created.status, 201) << created.body;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  http::ClientResponse call(const std::string& method, const std::string& path, const std::string& body = {},
+                            const std::string& type = "application/json") {
+    http::ClientRequest req;
+    req.method = method;
+    req.url = api->url() + path;
+    req.headers = {{"Authorization", "Bearer api-token"}, {"Content-Type", type}};
+    req.body = body;
+    auto r = http->perform(req);
+    EXPECT_FALSE(r.error) << r.error->message;
+    return r.response;
+  }
+  json::object get_json(const std::string& path) {
+    auto r = call("GET", path);
+    EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+    return r.status == 200 ? json::parse(r.body).as_object() : json::object{};
+  }
+  long stat(const std::string& key) {
+    auto s = get_json("/__test__/stats");
+    return s.contains(key) ? s.at(key).as_int64() : 0;
+  }
+  wh::Pki secret_pki() {
+    auto data = get_json(kSecretPath)["data"].as_object();
+    auto v = [&](const char* k) { return unb64(std::string(data.at(k).as_string())); };
+    return {v("ca.crt"), v("ca.key"), v("tls.crt"), v("tls.key")};
+  }
+  std::vector<std::string> ca_bundles() {
+    std::vector<std::string> out;
+    auto config = get_json(kConfigPath);
+    for (auto& w : config["webhooks"].as_array()) {
+      auto* b = w.as_object().at("clientConfig").as_object().if_contains("caBundle");
+      out.push_back(b ? unb64(std::string(b->as_string())) : "");
+    }
+    return out;
+  }
+  wh::CertRotationOptions options(const std::string& cert_dir) {
+    wh::CertRotationOptions o;
+    o.cert_dir = cert_dir;
+    o.min_backoff = milliseconds(20);
+    o.max_backoff = milliseconds(200);
+    o.check_interval = milliseconds(200);
+    return o;
+  }
+
+  std::string dir;
+  std::unique_ptr<FakeApiServer> api;
+  kube::ClusterConfig cluster;
+  std::unique_ptr<kube::ApiClient> client;
+  std::unique_ptr<http::Client> http;
+};
+
+TEST_F(RotationTest, ProvisionsTheSecretTheCaBundleAndTheCertificateDirectory) {
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_TRUE(rotator.unready_reason());
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_FALSE(rotator.unready_reason());
+  auto secret = get_json(kSecretPath);
+  EXPECT_EQ(secret["type"], "Opaque");
+  auto pki = secret_pki();
+  EXPECT_TRUE(wh::check_pki(pki, kDns, system_clock::now()).usable);
+  EXPECT_EQ(ca_bundles(), std::vector<std::string>{pki.ca_cert});
+  EXPECT_EQ(read_file(dir + "/certs/tls.crt"), pki.cert);
+  EXPECT_EQ(read_file(dir + "/certs/tls.key"), pki.key);
+  EXPECT_EQ(std::filesystem::status(dir + "/certs/tls.key").permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  EXPECT_TRUE(openssl_verifies(dir, ca_bundles()[0], read_file(dir + "/certs/tls.crt"), kServiceHost,
+                               system_clock::now()));
+  // A second pass with nothing to do writes nothing.
+  long updates = stat("secret_update") + stat("mwc_update");
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_EQ(stat("secret_update") + stat("mwc_update"), updates);
+  EXPECT_EQ(stat("secret_create"), 1);
+}
+
+TEST_F(RotationTest, ReplicasStartingTogetherAgreeOnOneSecret) {
+  SystemClock clock;
+  std::vector<std::unique_ptr<wh::CertRotator>> replicas;
+  for (int i = 0; i < 3; ++i)
+    replicas.push_back(std::make_unique<wh::CertRotator>(*client, options(dir + "/certs" + std::to_string(i)), clock));
+  std::vector<std::string> results(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) threads.emplace_back([&, i] { results[i] = replicas[i]->reconcile(); });
+  for (auto& t : threads) t.join();
+  auto pki = secret_pki();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i], "") << i;
+    EXPECT_EQ(read_file(dir + "/certs" + std::to_string(i) + "/tls.crt"), pki.cert) << i;
+  }
+  EXPECT_EQ(ca_bundles(), std::vector<std::string>{pki.ca_cert});
+  EXPECT_GE(stat("secret_create"), 1);
+}
+
+TEST_F(RotationTest, CreateRaceAdoptsTheWinnersSecret) {
+  // Another replica's Secret appears between our GET (404) and our POST: simulated by creating it first and
+  // checking that a rotator whose POST meets 409 AlreadyExists serves the existing content.
+  auto winner = wh::issue_pki(kDns, system_clock::now(), kLife, nullptr);
+  json::object secret{{"metadata", {{"name", kSecret}}},
+                      {"data",
+                       {{"ca.crt", b64(winner.ca_cert)},
+                        {"ca.key", b64(winner.ca_key)},
+                        {"tls.crt", b64(winner.cert)},
+                        {"tls.key", b64(winner.key)}}}};
+  ASSERT_EQ(call("POST", "/api/v1/namespaces/" + kNs + "/secrets", json::serialize(secret)).status, 201);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/" + kNs + "/secrets", json::serialize(secret)).status, 409);
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_EQ(read_file(dir + "/certs/tls.crt"), winner.cert);
+  EXPECT_EQ(secret_pki(), winner);
+}
+
+TEST_F(RotationTest, UpdateConflictsAreRetriedFromAFreshRead) {
+  ManualClock clock(system_clock::now());
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  auto before = secret_pki();
+  clock.advance(days(250));  // renewal of the 1-year certificate is due
+  call("POST", "/__test__/conflicts", R"({"secrets": 2, "mutatingwebhookconfigurations": 0})");
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_EQ(stat("secret_conflict"), 2);
+  auto after = secret_pki();
+  EXPECT_NE(after.cert, before.cert);
+  EXPECT_EQ(after.ca_cert, before.ca_cert);
+  EXPECT_EQ(read_file(dir + "/certs/tls.crt"), after.cert);
+  EXPECT_TRUE(wh::check_pki(after, kDns, clock.now()).usable);
+}
+
+TEST_F(RotationTest, CaBundleConflictsAreRetriedAndAWipedBundleIsRestored) {
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  auto ca = secret_pki().ca_cert;
+  // `kubectl replace` of the manifests (or a careless edit) drops the caBundle; merge patch replaces the list.
+  auto config = get_json(kConfigPath);
+  auto webhooks = config["webhooks"];
+  webhooks.as_array()[0].as_object()["clientConfig"].as_object().erase("caBundle");
+  auto patched = call("PATCH", kConfigPath, json::serialize(json::object{{"webhooks", webhooks}}),
+                      "application/merge-patch+json");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  ASSERT_EQ(ca_bundles(), std::vector<std::string>{""});
+  call("POST", "/__test__/conflicts", R"({"mutatingwebhookconfigurations": 3})");
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_EQ(stat("mwc_conflict"), 3);
+  EXPECT_EQ(ca_bundles(), std::vector<std::string>{ca});
+}
+
+TEST_F(RotationTest, EndlessConflictsFailTheFirstPassAndKeepTheWebhookUnready) {
+  SystemClock clock;
+  auto o = options(dir + "/certs");
+  o.conflict_retries = 2;
+  wh::CertRotator rotator(*client, o, clock);
+  // The Secret exists but is unusable, so every pass must write it, and every write conflicts.
+  json::object secret{{"metadata", {{"name", kSecret}}}, {"data", {{"tls.crt", b64("not a certificate")}}}};
+  ASSERT_EQ(call("POST", "/api/v1/namespaces/" + kNs + "/secrets", json::serialize(secret)).status, 201);
+  call("POST", "/__test__/conflicts", R"({"secrets": 100})");
+  auto error = rotator.reconcile();
+  EXPECT_NE(error.find("kept changing"), std::string::npos) << error;
+  ASSERT_TRUE(rotator.unready_reason());
+  EXPECT_NE(rotator.unready_reason()->find("kept changing"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/certs/tls.crt"));
+  call("POST", "/__test__/conflicts", R"({"secrets": 0})");
+  EXPECT_EQ(rotator.reconcile(), "");
+  EXPECT_FALSE(rotator.unready_reason());
+}
+
+TEST_F(RotationTest, CaRenewalPublishesBothCasBeforeTheNewCertificateIsServed) {
+  ManualClock clock(system_clock::now());
+  auto o = options(dir + "/certs");
+  o.lifetimes = {hours(24 * 90), hours(24 * 90)};
+  wh::CertRotator rotator(*client, o, clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  auto first = secret_pki();
+  clock.advance(days(61));
+  ASSERT_EQ(rotator.reconcile(), "");
+  auto renewed = secret_pki();
+  EXPECT_NE(renewed.ca_key, first.ca_key);
+  auto bundle = ca_bundles()[0];
+  EXPECT_EQ(bundle, renewed.ca_cert);
+  EXPECT_EQ(count_certs(bundle), 2);
+  EXPECT_TRUE(openssl_verifies(dir, bundle, first.cert, kServiceHost, clock.now()));
+  EXPECT_TRUE(openssl_verifies(dir, bundle, read_file(dir + "/certs/tls.crt"), kServiceHost, clock.now()));
+}
+
+TEST_F(RotationTest, ReplicaPicksUpAnotherReplicasRenewal) {
+  ManualClock clock(system_clock::now());
+  wh::CertRotator a(*client, options(dir + "/a"), clock), b(*client, options(dir + "/b"), clock);
+  ASSERT_EQ(a.reconcile(), "");
+  ASSERT_EQ(b.reconcile(), "");
+  clock.advance(days(250));
+  ASSERT_EQ(a.reconcile(), "");  // a renews
+  long updates = stat("secret_update");
+  ASSERT_EQ(b.reconcile(), "");  // b adopts a's renewal instead of writing its own
+  EXPECT_EQ(stat("secret_update"), updates);
+  EXPECT_EQ(read_file(dir + "/a/tls.crt"), read_file(dir + "/b/tls.crt"));
+}
+
+TEST_F(RotationTest, MissingWebhookConfigurationIsReported) {
+  ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  auto error = rotator.reconcile();
+  EXPECT_NE(error.find("MutatingWebhookConfiguration " + kConfig), std::string::npos) << error;
+  EXPECT_NE(error.find("404"), std::string::npos) << error;
+  ASSERT_TRUE(rotator.unready_reason());
+  EXPECT_NE(rotator.unready_reason()->find(kConfig), std::string::npos);
+}
+
+TEST_F(RotationTest, ApiServerOutageAfterProvisioningKeepsServing) {
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  api->process().stop();
+  auto error = rotator.reconcile();
+  EXPECT_NE(error.find("cannot reach the API server"), std::string::npos) << error;
+  EXPECT_FALSE(rotator.unready_reason()) << "a valid certificate keeps the webhook ready";
+  EXPECT_TRUE(std::filesystem::exists(dir + "/certs/tls.crt"));
+}
+
+TEST_F(RotationTest, BackgroundThreadRecoversOnceTheConfigurationAppears) {
+  auto config = json::serialize(get_json(kConfigPath));
+  ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  rotator.start();
+  EXPECT_TRUE(eventually([&] { return stat("mwc_get") >= 2; }));  // retried with backoff
+  EXPECT_TRUE(rotator.unready_reason());
+  auto recreated = json::parse(config).as_object();
+  recreated["metadata"].as_object().erase("resourceVersion");
+  ASSERT_EQ(call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                 json::serialize(recreated)).status, 201);
+  EXPECT_TRUE(eventually([&] { return !rotator.unready_reason(); }));
+  rotator.stop();
+  EXPECT_EQ(ca_bundles(), std::vector<std::string>{secret_pki().ca_cert});
+}
+
+// ---------------------------------------------------------------- the azwi-webhook binary
+
+class WebhookRotationTest : public RotationTest {
+ protected:
+  struct Replica {
+    std::unique_ptr<Process> process;
+    int webhook_port = 0, health_port = 0;
+    std::string cert_dir;
+  };
+  Replica launch(int n, std::vector<std::string> extra = {}) {
+    Replica r;
+    r.cert_dir = dir + "/replica" + std::to_string(n);
+    r.webhook_port = free_port();
+    r.health_port = free_port();
+    write_file(dir + "/kubeconfig", kubeconfig_yaml(api->url(), dir + "/ca.crt", "    token: api-token\n"));
+    std::vector<std::string> args = {WEBHOOK_BIN, "--kubeconfig", dir + "/kubeconfig", "--webhook-cert-dir",
+                                     r.cert_dir, "--webhook-addr", "127.0.0.1:" + std::to_string(r.webhook_port),
+                                     "--health-addr", "127.0.0.1:" + std::to_string(r.health_port),
+                                     "--metrics-addr", "127.0.0.1:0"};
+    for (auto& e : extra) args.push_back(e);
+    r.process = std::make_unique<Process>(args, std::map<std::string, std::string>{{"AZURE_TENANT_ID", "tenant"}},
+                                          dir + "/webhook" + std::to_string(n) + ".log",
+                                          std::vector<std::string>{"KUBECONFIG", "KUBERNETES_SERVICE_HOST",
+                                                                   "POD_NAMESPACE"});
+    return r;
+  }
+  Cmd readyz(const Replica& r) {
+    return sh("curl -s --max-time 5 -w ' %{http_code}' http://127.0.0.1:" + std::to_string(r.health_port) +
+              "/readyz");
+  }
+};
+
+TEST_F(WebhookRotationTest, ReplicasProvisionThemselvesAndServeWithTheCaBundle) {
+  auto one = launch(1), two = launch(2);
+  for (auto* r : {&one, &two})
+    ASSERT_TRUE(eventually([&] { return readyz(*r).out.ends_with(" 200"); }, seconds(30)))
+        << readyz(*r).out << "\n" << r->process->log();
+  auto pki = secret_pki();
+  EXPECT_EQ(read_file(one.cert_dir + "/tls.crt"), pki.cert);
+  EXPECT_EQ(read_file(two.cert_dir + "/tls.crt"), pki.cert);
+  auto bundle = ca_bundles()[0];
+  ASSERT_EQ(bundle, pki.ca_cert);
+  // The API server's view: the Service name, the path and the caBundle from the webhook configuration.
+  auto cc = get_json(kConfigPath)["webhooks"].as_array()[0].as_object()["clientConfig"].as_object();
+  auto path = std::string(cc["service"].as_object()["path"].as_string());
+  auto host = std::string(cc["service"].as_object()["name"].as_string()) + "." +
+              std::string(cc["service"].as_object()["namespace"].as_string()) + ".svc";
+  write_file(dir + "/bundle.pem", unb64(std::string(cc["caBundle"].as_string())));
+  write_file(dir + "/review.json",
+             R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1",)"
+             R"("kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"default","operation":"CREATE",)"
+             R"("object":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}}})");
+  for (auto* r : {&one, &two}) {
+    auto port = std::to_string(r->webhook_port);
+    auto answer = sh("curl -s --max-time 10 --cacert " + dir + "/bundle.pem --resolve " + host + ":" + port +
+                     ":127.0.0.1 -H 'Content-Type: application/json' --data-binary @" + dir + "/review.json https://" +
+                     host + ":" + port + path);
+    EXPECT_EQ(answer.code, 0) << answer.out;
+    EXPECT_NE(answer.out.find(R"("uid":"u-1")"), std::string::npos) << answer.out;
+    EXPECT_NE(answer.out.find(R"("allowed":true)"), std::string::npos) << answer.out;
+  }
+  // Both may have found no Secret and tried to create one; the loser adopted the winner's (same files above).
+  EXPECT_GE(stat("secret_create"), 1);
+  auto log = one.process->log() + two.process->log();
+  EXPECT_EQ(log.find("PRIVATE KEY"), std::string::npos) << "keys must never reach the log";
+  EXPECT_EQ(one.process->stop(), 0);
+  EXPECT_EQ(two.process->stop(), 0);
+}
+
+TEST_F(WebhookRotationTest, NotReadyUntilTheWebhookConfigurationExists) {
+  auto config = json::serialize(get_json(kConfigPath));
+  ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
+  auto r = launch(1);
+  ASSERT_TRUE(eventually([&] { return readyz(r).out.find("MutatingWebhookConfiguration") != std::string::npos; },
+                         seconds(20)))
+      << readyz(r).out << r.process->log();
+  EXPECT_TRUE(readyz(r).out.ends_with(" 503"));
+  auto recreated = json::parse(config).as_object();
+  recreated["metadata"].as_object().erase("resourceVersion");
+  ASSERT_EQ(call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                 json::serialize(recreated)).status, 201);
+  // The background pass retries with backoff (at most 30 s).
+  EXPECT_TRUE(eventually([&] { return readyz(r).out.ends_with(" 200"); }, seconds(45))) << readyz(r).out;
+}
+
+TEST_F(WebhookRotationTest, DisabledRotationLeavesTheClusterAlone) {
+  auto r = launch(1, {"--disable-cert-rotation"});
+  ASSERT_TRUE(eventually([&] { return readyz(r).out.find("serving certificate not loaded") != std::string::npos; },
+                         seconds(20)))
+      << readyz(r).out;
+  EXPECT_EQ(call("GET", kSecretPath).status, 404);
+  EXPECT_EQ(ca_bundles(), std::vector<std::string>{""});
+  EXPECT_FALSE(std::filesystem::exists(r.cert_dir + "/tls.crt"));
+}
+
+TEST_F(WebhookRotationTest, NamesComeFromFlagsAndPodNamespace) {
+  auto config = get_json(kConfigPath);
+  config["metadata"].as_object()["name"] = "custom-config";
+  config["metadata"].as_object().erase("resourceVersion");
+  ASSERT_EQ(call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                 json::serialize(config)).status, 201);
+  Replica r;
+  r.cert_dir = dir + "/custom";
+  r.health_port = free_port();
+  write_file(dir + "/kubeconfig", kubeconfig_yaml(api->url(), dir + "/ca.crt", "    token: api-token\n"));
+  r.process = std::make_unique<Process>(
+      std::vector<std::string>{WEBHOOK_BIN, "--kubeconfig", dir + "/kubeconfig", "--webhook-cert-dir", r.cert_dir,
+                               "--webhook-addr", "127.0.0.1:0", "--health-addr",
+                               "127.0.0.1:" + std::to_string(r.health_port), "--metrics-addr", "127.0.0.1:0",
+                               "--cert-secret-name", "custom-secret", "--webhook-service-name", "custom-svc",
+                               "--webhook-config-name", "custom-config"},
+      std::map<std::string, std::string>{{"AZURE_TENANT_ID", "tenant"}, {"POD_NAMESPACE", "custom-ns"}},
+      dir + "/custom.log", std::vector<std::string>{"KUBECONFIG", "KUBERNETES_SERVICE_HOST"});
+  ASSERT_TRUE(eventually([&] { return readyz(r).out.ends_with(" 200"); }, seconds(30))) << r.process->log();
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/custom-ns/secrets/custom-secret").status, 200);
+  EXPECT_EQ(call("GET", kSecretPath).status, 404);
+  EXPECT_TRUE(openssl_verifies(dir, read_file(r.cert_dir + "/ca.crt"), read_file(r.cert_dir + "/tls.crt"),
+                               "custom-svc.custom-ns.svc", system_clock::now()));
+}
+
+}  // namespace
