@@ -1,6 +1,7 @@
 #include "support/process.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, 
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test must not leave servers running
     ::execve(cargv[0], cargv.data(), cenv.data());
     std::fprintf(stderr, "exec %s: %s\n", cargv[0], std::strerror(errno));
     ::_exit(127);
