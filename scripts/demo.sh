@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 echo "==> building (first build takes a few minutes on 2 cores)"
-scripts/build.sh
-bin=${AZWI_BUILD_DIR:-build}/install/bin
+scripts/build.sh azwi-emulator azwi-proxy
+build=${AZWI_BUILD_DIR:-build}
+emulator=$build/cmd/azwi-emulator/azwi-emulator
+proxy=$build/cmd/azwi-proxy/azwi-proxy
 
 state=$(mktemp -d /tmp/azwi-demo.XXXXXX)
 pids=()
@@ -25,7 +27,7 @@ subject=system:serviceaccount:default:workload-identity-sa
 
 echo "==> 1. starting azwi-emulator (Entra ID + the cluster's OIDC issuer) with identity $client"
 echo "      federated credential: issuer = the emulator's issuer, subject = $subject, audience = api://AzureADTokenExchange"
-"$bin/azwi-emulator" serve --listen 127.0.0.1:0 --state-dir "$state/emulator" --ready-file "$state/url" \
+"$emulator" serve --listen 127.0.0.1:0 --state-dir "$state/emulator" --ready-file "$state/url" \
   --tenant-id "$tenant" --client-id "$client" --subject "$subject" --log-format text >"$state/emulator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$state/url" ] && break; sleep 0.1; done
@@ -34,7 +36,7 @@ authority=$(cat "$state/url")
 echo "      authority: $authority"
 
 echo "==> 2. the kubelet's part: a projected service account token for default/workload-identity-sa, kept fresh"
-"$bin/azwi-emulator" mint-token --state-dir "$state/emulator" --out "$state/azure-identity-token" \
+"$emulator" mint-token --state-dir "$state/emulator" --out "$state/azure-identity-token" \
   --namespace default --service-account workload-identity-sa --pod-name demo-app --keep-fresh \
   >"$state/mint.log" 2>&1 &
 pids+=($!)
@@ -44,9 +46,9 @@ port=$(free_port)
 echo "==> 3. starting azwi-proxy on 127.0.0.1:$port with the environment the webhook injects"
 AZURE_TENANT_ID=$tenant AZURE_CLIENT_ID=$client AZURE_FEDERATED_TOKEN_FILE="$state/azure-identity-token" \
   AZURE_AUTHORITY_HOST="$authority" SSL_CERT_FILE="$state/emulator/ca.crt" \
-  "$bin/azwi-proxy" --proxy-port="$port" >"$state/proxy.log" 2>&1 &
+  "$proxy" --proxy-port="$port" >"$state/proxy.log" 2>&1 &
 pids+=($!)
-"$bin/azwi-proxy" --probe --proxy-port="$port" --log-level=error
+"$proxy" --probe --proxy-port="$port" --log-level=error
 
 echo "==> 4. the application asks IMDS for a Key Vault token, as an Azure SDK does"
 url="http://127.0.0.1:$port/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
@@ -65,5 +67,5 @@ grep -E 'starting the proxy server|received token request|successfully acquired 
 
 echo "==> 6. the claims of the access token the application received"
 python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$answer" |
-  "$bin/azwi-emulator" decode-token - | sed 's/^/      /'
+  "$emulator" decode-token - | sed 's/^/      /'
 echo "==> done: stopping the emulator and the proxy"
