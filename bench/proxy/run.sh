@@ -9,6 +9,9 @@ connections=${2:-64}
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 bin=${AZWI_BUILD_DIR:-build}/install/bin
+# Measure the binary the container image ships: fully static (see deploy/build-static.sh).
+AZWI_WEBHOOK_BIN=$bin/azwi-webhook deploy/build-static.sh "${AZWI_BUILD_DIR:-build}/shipped" >/dev/null
+proxy=${AZWI_BUILD_DIR:-build}/shipped/bin/azwi-proxy
 . bench/lib.sh
 
 state=$(mktemp -d /tmp/azwi-bench.XXXXXX)
@@ -35,17 +38,17 @@ export AZURE_AUTHORITY_HOST=$(cat "$state/url") SSL_CERT_FILE=$state/emu/ca.crt
 ready=()
 for i in $(seq 7); do
   port=$(free_port)
-  read -r ms pid < <(python3 bench/proxy/ready_time.py "$port" "$state/ready-$i.log" -- "$bin/azwi-proxy" --proxy-port="$port")
+  read -r ms pid < <(python3 bench/proxy/ready_time.py "$port" "$state/ready-$i.log" -- "$proxy" --proxy-port="$port")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   ready+=("$ms")
 done
 ready_ms=$(printf '%s\n' "${ready[@]}" | sort -n | sed -n 4p)
 
 port=$(free_port)
-"$bin/azwi-proxy" --proxy-port="$port" 2>"$state/proxy.log" &
+"$proxy" --proxy-port="$port" 2>"$state/proxy.log" &
 proxy_pid=$!
 pids+=($proxy_pid)
-"$bin/azwi-proxy" --probe --proxy-port="$port" --log-level=error
+"$proxy" --probe --proxy-port="$port" --log-level=error
 path=/metadata/identity/oauth2/token
 query="api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
 curl -sS -H 'Metadata: true' "http://127.0.0.1:$port$path?$query" >"$state/answer.json"
@@ -76,7 +79,8 @@ print("# azwi-proxy benchmark: cached token path vs nginx")
 print()
 print("Command: \`bench/proxy/run.sh $duration $connections\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d).")
 print("Load: wrk, 1 thread, $connections keep-alive connections, ${duration} s per server, loopback; both servers log every request to a file.")
-print("nginx: 1 worker, serving the proxy's own $bytes-byte answer as a static file. azwi-proxy: one serving thread.")
+print("nginx: 1 worker, serving the proxy's own $bytes-byte answer as a static file. azwi-proxy: one serving thread,")
+print("the static binary the container image ships (deploy/build-static.sh).")
 print()
 print("| server | req/s | p50 ms | p99 ms | non-2xx |")
 print("|---|---:|---:|---:|---:|")
