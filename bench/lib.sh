@@ -1,5 +1,5 @@
 # Shared helpers for the benchmark scripts (sourced).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib.sh
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 # wrk_field FILE: prints "req_per_s p50_ms p99_ms" from wrk --latency output.

@@ -11,15 +11,8 @@ build=${AZWI_BUILD_DIR:-build}
 emulator=$build/cmd/azwi-emulator/azwi-emulator
 proxy=$build/cmd/azwi-proxy/azwi-proxy
 
-state=$(mktemp -d /tmp/azwi-demo.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib.sh
+start_scratch azwi-demo
 
 tenant=72f988bf-86f1-41af-91ab-2d7cd011db47
 client=5a8b6c1d-0e2f-4a3b-9c4d-7e6f8a9b0c1d

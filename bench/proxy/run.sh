@@ -14,15 +14,8 @@ AZWI_WEBHOOK_BIN=$bin/azwi-webhook deploy/build-static.sh "${AZWI_BUILD_DIR:-bui
 proxy=${AZWI_BUILD_DIR:-build}/shipped/bin/azwi-proxy
 . bench/lib.sh
 
-state=$(mktemp -d /tmp/azwi-bench.XXXXXX)
+start_scratch azwi-bench
 chmod 755 "$state"  # nginx's worker (nobody) reads the answer file from here
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
 
 tenant=bench-tenant
 client=bench-client

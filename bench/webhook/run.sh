@@ -12,14 +12,7 @@ scripts/build.sh >/dev/null
 bin=${AZWI_BUILD_DIR:-build}/install/bin
 . bench/lib.sh
 
-state=$(mktemp -d /tmp/azwi-bench-webhook.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$state"
-}
-trap cleanup EXIT
+start_scratch azwi-bench-webhook
 
 # One CA, a certificate for the stand-in API server and one for the webhook (nginx serves the same one).
 (
