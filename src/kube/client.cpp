@@ -240,16 +240,20 @@ std::string ApiClient::bearer_token() {
   return token_;
 }
 
-ApiClient::GetResult ApiClient::get(const std::string& path) {
+ApiClient::Response ApiClient::request(const std::string& method, const std::string& path, const std::string& body,
+                                       const std::string& content_type) {
   http::ClientRequest req;
+  req.method = method;
   req.url = config_.server + path;
   req.headers.emplace_back("Accept", "application/json");
+  if (!body.empty()) req.headers.emplace_back("Content-Type", content_type);
   if (auto token = bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+  req.body = body;
   req.timeout = std::chrono::milliseconds(10'000);
   req.connect_timeout = std::chrono::milliseconds(3'000);
   Lease lease = borrow();
   auto r = lease.client->perform(req);
-  GetResult out;
+  Response out;
   if (r.error) {
     out.error = "cannot reach the API server at " + config_.server + ": " + r.error->message;
     return out;

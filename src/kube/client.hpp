@@ -68,15 +68,19 @@ class ApiClient {
   // The current bearer token (re-read from token_file as it rotates); empty when none.
   std::string bearer_token();
 
+  struct Response {
+    long status = 0;
+    std::string body;
+    std::string error;  // set when no HTTP answer arrived
+  };
+  // One JSON request to the API server (path relative to the server, e.g. /api/v1/...), authenticated.
+  Response request(const std::string& method, const std::string& path, const std::string& body = {},
+                   const std::string& content_type = "application/json");
+
  private:
   struct Lease;
   Lease borrow();
-  struct GetResult {
-    long status = 0;
-    std::string body;
-    std::string error;
-  };
-  GetResult get(const std::string& path);
+  Response get(const std::string& path) { return request("GET", path); }
 
   ClusterConfig config_;
   std::mutex mutex_;

@@ -20,7 +20,6 @@
 #include <stdexcept>
 
 #include "common/log.hpp"
-#include "http/client.hpp"
 #include "kube/client.hpp"
 #include "webhook/admission.hpp"
 
@@ -348,51 +347,10 @@ std::string cert_fingerprint(const std::string& cert_pem) {
 // ---------------------------------------------------------------- the rotator
 
 struct CertRotator::Impl {
+  explicit Impl(kube::ApiClient& a) : api(a) {}
   kube::ApiClient& api;
   log::Logger log{"cert-rotation"};
   std::mutex reconcile_mutex;  // one pass at a time (the thread, or a test calling reconcile)
-  std::unique_ptr<http::Client> client;
-
-  struct Resp {
-    long status = 0;
-    std::string body;
-    std::string error;
-  };
-
-  explicit Impl(kube::ApiClient& a) : api(a) {
-    const auto& c = api.config();
-    http::ClientOptions o;
-    o.user_agent = "azwi-webhook/" AZWI_VERSION " (cert-rotation)";
-    o.ca_file = c.ca_file;
-    o.ca_pem = c.ca_pem;
-    o.insecure_skip_verify = c.insecure_skip_verify;
-    o.client_cert_file = c.client_cert_file;
-    o.client_key_file = c.client_key_file;
-    o.client_cert_pem = c.client_cert_pem;
-    o.client_key_pem = c.client_key_pem;
-    client = std::make_unique<http::Client>(o);
-  }
-
-  Resp call(const std::string& method, const std::string& path, const std::string& body = {}) {
-    http::ClientRequest req;
-    req.method = method;
-    req.url = api.config().server + path;
-    req.headers.emplace_back("Accept", "application/json");
-    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-    if (auto token = api.bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
-    req.body = body;
-    req.timeout = milliseconds(10'000);
-    req.connect_timeout = milliseconds(3'000);
-    auto r = client->perform(req);
-    Resp out;
-    if (r.error) {
-      out.error = "cannot reach the API server at " + api.config().server + ": " + r.error->message;
-      return out;
-    }
-    out.status = r.response.status;
-    out.body = std::move(r.response.body);
-    return out;
-  }
 };
 
 namespace {
@@ -482,7 +440,7 @@ std::string CertRotator::reconcile() {
   std::optional<Pki> pki;
   for (int attempt = 0; attempt <= options_.conflict_retries && !pki; ++attempt) {
     auto now = clock_.now();
-    auto got = impl_->call("GET", secret_path);
+    auto got = impl_->api.request("GET", secret_path);
     if (!got.error.empty()) return fail(got.error);
     if (got.status == 404) {
       Pki fresh = issue_pki(dns, now, options_.lifetimes, nullptr);
@@ -494,7 +452,7 @@ std::string CertRotator::reconcile() {
                             {"namespace", options_.ns},
                             {"labels", {{"app.kubernetes.io/managed-by", "azwi-webhook"}}}}},
                           {"data", secret_data(fresh)}};
-      auto created = impl_->call("POST", "/api/v1/namespaces/" + options_.ns + "/secrets", json::serialize(secret));
+      auto created = impl_->api.request("POST", "/api/v1/namespaces/" + options_.ns + "/secrets", json::serialize(secret));
       if (!created.error.empty()) return fail(created.error);
       if (created.status == 409) continue;  // another replica created it a moment ago: read theirs
       if (created.status != 201 && created.status != 200)
@@ -517,7 +475,7 @@ std::string CertRotator::reconcile() {
     }
     Pki fresh = issue_pki(dns, now, options_.lifetimes, &existing);
     secret["data"] = secret_data(fresh);
-    auto updated = impl_->call("PUT", secret_path, json::serialize(secret));  // carries the resourceVersion read
+    auto updated = impl_->api.request("PUT", secret_path, json::serialize(secret));  // carries the resourceVersion read
     if (!updated.error.empty()) return fail(updated.error);
     if (updated.status == 409) {
       log.info("the certificate secret changed meanwhile; reading it again", {{"secret", where}});
@@ -540,7 +498,7 @@ std::string CertRotator::reconcile() {
   const std::string mwc_name = "MutatingWebhookConfiguration " + options_.webhook_config_name;
   bool bundle_done = false;
   for (int attempt = 0; attempt <= options_.conflict_retries && !bundle_done; ++attempt) {
-    auto got = impl_->call("GET", mwc_path);
+    auto got = impl_->api.request("GET", mwc_path);
     if (!got.error.empty()) return fail(got.error);
     if (got.status != 200) return fail("cannot read " + mwc_name + ": " + status_text(got.status, got.body));
     boost::system::error_code ec;
@@ -562,7 +520,7 @@ std::string CertRotator::reconcile() {
       bundle_done = true;
       break;
     }
-    auto updated = impl_->call("PUT", mwc_path, json::serialize(value));
+    auto updated = impl_->api.request("PUT", mwc_path, json::serialize(value));
     if (!updated.error.empty()) return fail(updated.error);
     if (updated.status == 409) continue;
     if (updated.status != 200)
