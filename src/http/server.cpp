@@ -1,17 +1,19 @@
 #include "http/server.hpp"
 
+#include <boost/asio/detail/scheduler.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -36,7 +38,7 @@ Response default_error_response(unsigned status, std::string_view message) {
 
 struct SessionBase {
   virtual ~SessionBase() = default;
-  virtual void begin_shutdown() = 0;  // posted onto the session's strand
+  virtual void begin_shutdown() = 0;  // posted onto the session's executor
   virtual void force_close() = 0;
 };
 }  // namespace
@@ -84,26 +86,36 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 namespace {
 
+using SteadyClock = std::chrono::steady_clock;
+
+// A connection: reads a request straight into the parser, hands it to the handler, writes the answer, repeats.
+// Stream is the TCP socket or a TLS stream over it. Every step runs on the socket's executor: the io_context itself
+// when one thread runs it (its concurrency hint is 1), else a strand of it.
 template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+  // Room for a typical request, and for a TLS record's worth of it, in one read.
+  static constexpr std::size_t kReadChunk = 4096;
 
  public:
   Session(std::shared_ptr<Server::Impl> server, tcp::socket&& socket, std::shared_ptr<asio::ssl::context> tls)
       : server_(std::move(server)), tls_(std::move(tls)), stream_(make_stream(std::move(socket))),
-        idle_timer_(stream_.get_executor()) {}
+        timer_(stream_.get_executor()) {
+    const auto& o = server_->options;
+    tick_ = std::max<SteadyClock::duration>(std::min({o.idle_timeout, o.header_timeout, o.write_timeout}),
+                                            std::chrono::milliseconds(1));
+  }
 
   ~Session() override { server_->remove(this); }
 
   void start() {
+    arm_timer(SteadyClock::now());
     if constexpr (kTls) {
-      lowest().expires_after(server_->options.header_timeout);
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return self->close();
-                                self->lowest().expires_never();
-                                self->wait_for_request();
-                              });
+      set_deadline(server_->options.header_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec || self->closed_) return self->close();
+        self->wait_for_request();
+      });
     } else {
       wait_for_request();
     }
@@ -123,106 +135,174 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
  private:
   Stream make_stream(tcp::socket&& socket) {
     if constexpr (kTls) {
-      return Stream(beast::tcp_stream(std::move(socket)), *tls_);
+      return Stream(std::move(socket), *tls_);
     } else {
-      return Stream(std::move(socket));
+      return std::move(socket);
     }
   }
 
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() {
+    if constexpr (kTls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
 
-  // Waits for the first bytes of the next request without a parser, so an idle keep-alive connection
-  // and a slow (half-sent) request get different timeouts. The wait reads through the stream, not the raw socket:
-  // with TLS the request may already sit decrypted-to-be in the TLS engine (it often arrives together with the
-  // handshake's last message), and then the socket never becomes readable again.
+  // Timeouts: one timer per connection that is always armed and fires at the latest `tick_` (the shortest timeout)
+  // after it was armed, or at the deadline if that is sooner. Every deadline set is at least `tick_` away, so the
+  // timer never fires late, and moving the deadline on each step of a request is a store instead of a timer
+  // operation; an idle connection costs one wake-up per tick.
+  void set_deadline(std::chrono::milliseconds timeout) { deadline_ = SteadyClock::now() + timeout; }
+  void clear_deadline() { deadline_ = SteadyClock::time_point::max(); }
+
+  void arm_timer(SteadyClock::time_point now) {
+    timer_.expires_at(std::min(deadline_, now + tick_));
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      auto now = SteadyClock::now();
+      if (now >= self->deadline_) return self->close();
+      self->arm_timer(now);
+    });
+  }
+
+  // Waits for the next request. Reads go through the stream, never the raw socket: with TLS the request may
+  // already sit in the TLS engine (it often arrives together with the handshake's last message), and then the
+  // socket never becomes readable again.
   void wait_for_request() {
     busy_ = false;
     if (closing_) return close();
-    if (buffer_.size() > 0) return read_request();
-    idle_timer_.expires_after(server_->options.idle_timeout);
-    idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (!ec) self->close();
-    });
-    stream_.async_read_some(buffer_.prepare(1024),
+    set_deadline(server_->options.idle_timeout);
+    if (buffer_.size() > 0) return parse();  // the next request came with the previous one
+    read_more();
+  }
+
+  void read_more() {
+    std::size_t room = std::max(buffer_.capacity() - buffer_.size(), kReadChunk);
+    stream_.async_read_some(buffer_.prepare(room),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-                              self->idle_timer_.cancel();
-                              if (ec || self->closed_) return self->close();
-                              self->buffer_.commit(n);
-                              self->read_request();
+                              self->on_read(ec, n);
                             });
   }
 
-  void read_request() {
-    busy_ = true;
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_limit));
-    parser_->body_limit(server_->options.body_limit);
-    lowest().expires_after(server_->options.header_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  void on_read(beast::error_code ec, std::size_t n) {
+    if (closed_) return close();
+    if (ec) {
+      // The peer stopped sending in the middle of a request: answered like any other malformed request.
+      if (ec == asio::error::eof && busy_) {
+        beast::error_code partial;
+        parser_->put_eof(partial);
+        if (partial) return answer_malformed(partial);
+      }
+      return close();  // closed, reset, timed out or a TLS failure: nobody to answer
+    }
+    buffer_.commit(n);
+    parse();
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof || closed_) {
-      return close();
+  // Feeds what has arrived to the parser; reads more until the request is complete.
+  void parse() {
+    if (!busy_) {
+      // The first bytes of a request: from here the whole request must arrive within the header timeout.
+      busy_ = true;
+      parser_.emplace();
+      parser_->eager(true);
+      parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_limit));
+      parser_->body_limit(server_->options.body_limit);
+      set_deadline(server_->options.header_timeout);
     }
-    if (ec) {
-      unsigned status = 400;
-      std::string message = "malformed HTTP request: " + ec.message();
-      if (ec == bhttp::error::header_limit) {
-        status = 431;
-        message = "request line and headers are larger than " + std::to_string(server_->options.header_limit) + " bytes";
-      } else if (ec == bhttp::error::body_limit) {
-        status = 413;
-        message = "request body is larger than " + std::to_string(server_->options.body_limit) + " bytes";
-      }
-      keep_alive_ = false;
-      return write(server_->options.error_response(status, message));
+    while (!parser_->is_done()) {
+      if (buffer_.size() == 0) return read_more();
+      beast::error_code ec;
+      std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) return read_more();
+      if (ec) return answer_malformed(ec);
+      if (used == 0) return read_more();
     }
-    lowest().expires_never();
+    on_request();
+  }
+
+  void answer_malformed(beast::error_code ec) {
+    unsigned status = 400;
+    std::string message = "malformed HTTP request: " + ec.message();
+    if (ec == bhttp::error::header_limit) {
+      status = 431;
+      message = "request line and headers are larger than " + std::to_string(server_->options.header_limit) + " bytes";
+    } else if (ec == bhttp::error::body_limit) {
+      status = 413;
+      message = "request body is larger than " + std::to_string(server_->options.body_limit) + " bytes";
+    }
+    keep_alive_ = false;
+    write(server_->options.error_response(status, message));
+  }
+
+  void on_request() {
+    clear_deadline();  // the handler takes the time it needs
     Request req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     auto once = std::make_shared<std::atomic<bool>>(false);
+    // Answered on the I/O thread (the common case) the write starts at once; from another thread it is handed over.
     Responder respond = [self = this->shared_from_this(), once](Response res) {
       if (once->exchange(true)) return;
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     };
     server_->handler(std::move(req), std::move(respond));
   }
 
   void write(Response res) {
     if (closed_) return;
-    auto msg = std::make_shared<Response>(std::move(res));
-    msg->version(version_);
-    msg->keep_alive(keep_alive_ && !closing_);
-    msg->prepare_payload();
-    lowest().expires_after(server_->options.write_timeout);
-    bhttp::async_write(stream_, *msg,
-                       [self = this->shared_from_this(), msg](beast::error_code ec, std::size_t) {
-                         self->lowest().expires_never();
-                         if (ec || !msg->keep_alive()) return self->close();
-                         self->wait_for_request();
-                       });
+    res.version(version_);
+    res.keep_alive(keep_alive_ && !closing_);
+    res.prepare_payload();
+    bool keep_alive = res.keep_alive();
+    serialize(res);
+    set_deadline(server_->options.write_timeout);
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec || !keep_alive || self->closed_) return self->close();
+                        self->wait_for_request();
+                      });
+  }
+
+  // The answer's bytes as Beast writes them, in one buffer the connection keeps: one TLS record and one send for
+  // a typical answer.
+  void serialize(Response& res) {
+    out_.clear();
+    bhttp::serializer<false, bhttp::string_body> sr(res);
+    beast::error_code ec;
+    do {
+      sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+        std::size_t n = 0;
+        for (auto b : beast::buffers_range_ref(buffers)) {
+          out_.append(static_cast<const char*>(b.data()), b.size());
+          n += b.size();
+        }
+        sr.consume(n);
+      });
+    } while (!ec && !sr.is_done());
   }
 
   void close() {
     if (closed_) return;
     closed_ = true;
-    idle_timer_.cancel();
+    timer_.cancel();
     beast::error_code ignored;
-    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    lowest().socket().close(ignored);
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
   }
 
   std::shared_ptr<Server::Impl> server_;
   std::shared_ptr<asio::ssl::context> tls_;  // declared before stream_: the stream refers to it
   Stream stream_;
-  asio::steady_timer idle_timer_;
+  asio::steady_timer timer_;
+  SteadyClock::duration tick_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string out_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;
@@ -230,10 +310,19 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   bool closed_ = false;
 };
 
+// One thread runs the io_context (concurrency hint 1, or a hint without scheduler locking): its handlers never run
+// concurrently, so connections need no strand.
+bool runs_on_one_thread(asio::io_context& io) {
+  int hint = asio::use_service<asio::detail::scheduler>(io).concurrency_hint();
+  return hint == 1 || !BOOST_ASIO_CONCURRENCY_HINT_IS_LOCKING(SCHEDULER, hint);
+}
+
 }  // namespace
 
 void Server::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  asio::any_io_executor executor = runs_on_one_thread(io) ? asio::any_io_executor(io.get_executor())
+                                                          : asio::any_io_executor(asio::make_strand(io));
+  acceptor.async_accept(executor, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
     if (ec) {
       // Out of descriptors or similar: back off briefly instead of spinning.
@@ -255,14 +344,14 @@ void Server::Impl::accept() {
       if (self->options.tls) {
         auto ctx = self->options.tls();
         if (ctx) {
-          auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), ctx);
+          auto s = std::make_shared<Session<asio::ssl::stream<tcp::socket>>>(self, std::move(socket), ctx);
           self->add(s);
           s->start();
         } else {
           socket.close(ignored);  // no certificate yet: refuse rather than serve without TLS
         }
       } else {
-        auto s = std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket), nullptr);
+        auto s = std::make_shared<Session<tcp::socket>>(self, std::move(socket), nullptr);
         self->add(s);
         s->start();
       }
