@@ -1,6 +1,7 @@
 #include "common/log.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,17 +25,33 @@ std::string_view level_name(Level l) {
   return "info";
 }
 
-std::string now_rfc3339() {
+// The current UTC time as RFC 3339 with milliseconds, in a per-thread buffer valid until the thread's next call.
+// The date and time of day are formatted once per second, only the milliseconds for every line.
+std::string_view now_rfc3339() {
+  struct Second {
+    std::time_t t = -1;
+    int length = 0;
+    char text[64] = {};  // room for any int the compiler cannot rule out, and ".mmmZ"
+  };
+  thread_local Second cached;
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
+  auto ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count());
   std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];  // room for any int the compiler cannot rule out
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  if (t != cached.t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    cached.length = std::snprintf(cached.text, sizeof cached.text - 5, "%04d-%02d-%02dT%02d:%02d:%02d",
+                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached.t = t;
+  }
+  char* p = cached.text + cached.length;
+  p[0] = '.';
+  p[1] = static_cast<char>('0' + ms / 100);
+  p[2] = static_cast<char>('0' + ms / 10 % 10);
+  p[3] = static_cast<char>('0' + ms % 10);
+  p[4] = 'Z';
+  return {cached.text, static_cast<std::size_t>(cached.length) + 5};
 }
 
 void append_value(std::string& out, const Field::Value& v, bool quote_strings) {
@@ -46,9 +63,9 @@ void append_value(std::string& out, const Field::Value& v, bool quote_strings) {
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
           out += std::to_string(x);
         } else if constexpr (std::is_same_v<T, double>) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%.6g", x);
-          out += buf;
+          char buf[32];  // printf's %.6g, without printf's cost
+          auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::general, 6);
+          out.append(buf, r.ptr);
         } else {
           if (quote_strings) {
             json_text::append_quoted(out, x);
@@ -85,7 +102,7 @@ bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::
 std::string render(Format format, Level level, std::string_view logger, std::string_view msg, Fields fields,
                    std::string_view ts) {
   std::string out;
-  out.reserve(160);
+  out.reserve(512);  // one allocation for a typical line
   if (format == Format::json) {
     out += "{\"level\":\"";
     out += level_name(level);

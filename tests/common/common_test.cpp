@@ -2,7 +2,13 @@
 
 #include <boost/json/parse.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <regex>
+
 #include "common/flags.hpp"
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "http/address.hpp"
@@ -21,6 +27,70 @@ TEST(Log, JsonLineHasLevelTsLoggerMsgThenFields) {
   EXPECT_EQ(v.at("ok").as_bool(), true);
   EXPECT_EQ(v.at("name").as_string(), "a\nb");
   EXPECT_EQ(line.find("{\"level\""), 0u);
+}
+
+TEST(Log, NumbersAreWrittenAsPrintfWould) {
+  for (double d : {0.0, 1.5, 0.123456789, 1234567.0, 1e-7, 2.5e21, -3.25, 100.0}) {
+    char expected[32];
+    std::snprintf(expected, sizeof expected, "%.6g", d);
+    auto line = log::render(log::Format::text, log::Level::info, "p", "m", {{"d", d}}, "T");
+    EXPECT_EQ(line, "T info p: m d=" + std::string(expected) + "\n") << d;
+  }
+}
+
+TEST(Log, LinesOnStderrCarryAnRfc3339UtcTimestampWithMilliseconds) {
+  std::FILE* capture = std::tmpfile();
+  ASSERT_NE(capture, nullptr);
+  int saved = ::dup(2);
+  ::dup2(::fileno(capture), 2);
+  log::Logger("t").info("one", {{"k", "v"}});
+  log::Logger("t").info("two");
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::rewind(capture);
+  char buf[1024] = {};
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, capture);
+  std::fclose(capture);
+  std::string text(buf, n);
+  std::regex line(R"(\{"level":"info","ts":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","logger":"t","msg":"one","k":"v"\}\n)"
+                  R"(\{"level":"info","ts":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","logger":"t","msg":"two"\}\n)");
+  EXPECT_TRUE(std::regex_match(text, line)) << text;
+}
+
+TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
+  EXPECT_EQ(json_text::quoted(""), "\"\"");
+  EXPECT_EQ(json_text::quoted("plain text / é ✓"), "\"plain text / é ✓\"");
+  EXPECT_EQ(json_text::quoted("a\"b\\c\nd\re\tf"), R"("a\"b\\c\nd\re\tf")");
+  EXPECT_EQ(json_text::quoted(std::string("\x01x\x1f\0", 4)), R"("\u0001x\u001f\u0000")");
+  EXPECT_EQ(json_text::quoted("\"\""), R"("\"\"")");
+  EXPECT_EQ(json_text::quoted("end\\"), R"("end\\")");
+  // Long strings (scanned eight bytes at a time) with a special character at every position agree with a
+  // character-by-character reference.
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c < 0x20) out += "\\u00" + std::string(1, "0123456789abcdef"[c >> 4]) + "0123456789abcdef"[c & 15];
+      else out += static_cast<char>(c);
+    }
+    return out + "\"";
+  };
+  for (char special : std::string("\"\\\n\x01\x1f", 5)) {
+    for (std::size_t at = 0; at < 40; ++at) {
+      std::string s(40, 'a');
+      s[at] = special;
+      s[(at * 7 + 3) % 40] = static_cast<char>(0xe9);  // bytes above 0x7f pass unescaped
+      s[(at * 5 + 1) % 40] = ' ';
+      EXPECT_EQ(json_text::quoted(s), reference(s)) << int(special) << " at " << at;
+    }
+  }
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  EXPECT_EQ(json_text::quoted(all + all), reference(all + all));
 }
 
 TEST(Log, TextLineQuotesOnlyWhatNeedsIt) {
