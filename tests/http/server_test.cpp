@@ -13,11 +13,13 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/http/write.hpp>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -37,6 +39,28 @@ http::Response text(bhttp::status status, std::string body) {
   res.set(bhttp::field::content_type, "text/plain");
   res.body() = std::move(body);
   return res;
+}
+
+// An answer with a reason phrase of its own, repeated and odd-cased fields.
+http::Response custom_answer() {
+  http::Response res{bhttp::status::ok, 11};
+  res.reason("Fine Indeed");
+  res.set(bhttp::field::content_type, "application/json; charset=utf-8");
+  res.insert("Set-Cookie", "a=1");
+  res.insert("Set-Cookie", "b=2");
+  res.set("x-Odd-Case", "  spaced value");
+  res.body() = "{\"tea\":true}";
+  return res;
+}
+
+// The bytes Beast's own serializer writes for `res` as the server finishes it (version, keep-alive, payload size).
+std::string beast_bytes(http::Response res, unsigned version, bool keep_alive) {
+  res.version(version);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  std::ostringstream out;
+  out << res;
+  return out.str();
 }
 
 // Echoes the method, target and body length; "/slow" answers from another thread after 100 ms, "/twice" calls the
@@ -102,6 +126,8 @@ class TestServer {
       });
       return;
     }
+    if (target == "/custom") return respond(custom_answer());
+    if (target == "/empty") return respond(http::Response{bhttp::status::no_content, 11});
     if (target == "/big") return respond(text(bhttp::status::ok, std::string(64 * 1024 * 1024, 'x')));
     if (target == "/twice") {
       respond(text(bhttp::status::ok, "first"));
@@ -224,6 +250,18 @@ TEST(HttpServer, KeepAliveServesPipelinedRequestsInOrder) {
   answers = c.read_answers(1);
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(body_of(answers[0]), "GET /d 0");
+}
+
+TEST(HttpServer, AnswersAreTheBytesBeastWouldWrite) {
+  TestServer server;
+  Conn c(server.port());
+  c.send(get("/custom") + get("/empty") + "GET /custom HTTP/1.0\r\n\r\n");
+  auto answers = c.read_answers(3);
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[0], beast_bytes(custom_answer(), 11, true));
+  EXPECT_EQ(answers[1], beast_bytes(http::Response{bhttp::status::no_content, 11}, 11, true));
+  EXPECT_EQ(answers[2], beast_bytes(custom_answer(), 10, false));
+  EXPECT_TRUE(c.wait_closed(2s));
 }
 
 TEST(HttpServer, RequestSentInPiecesIsServed) {
