@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include "webhook/admission.hpp"
 #include "webhook/mutation.hpp"
 
 namespace json = boost::json;
@@ -418,3 +419,23 @@ TEST(Config, FromEnvironment) {
 }
 
 }  // namespace
+
+TEST(AdmissionRendering, Base64OfEveryTailLengthAndOfAllByteValues) {
+  using azwi::webhook::base64_encode;
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode(std::string("\xff\xfe\x00\x3e\x3f", 5)), "//4APj8=");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  // Reference: Python's base64.b64encode of the same 256 bytes.
+  EXPECT_EQ(base64_encode(all),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xN"
+            "Tk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn+AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqb"
+            "nJ2en6ChoqOkpaanqKmqq6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t/g4eLj5OXm5+jp"
+            "6uvs7e7v8PHy8/T19vf4+fr7/P3+/w==");
+}
