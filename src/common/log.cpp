@@ -1,11 +1,16 @@
 #include "common/log.hpp"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <shared_mutex>
 
 #include "common/json_text.hpp"
 
@@ -13,7 +18,18 @@ namespace azwi::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::info)};
 std::atomic<Format> g_format{Format::json};
-std::mutex g_write_mutex;
+std::shared_mutex g_write_mutex;  // shared: lines the kernel writes whole; exclusive: longer ones
+
+void write_all(std::string_view line) {
+  while (!line.empty()) {
+    ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // nowhere to report it
+    }
+    line.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -153,9 +169,17 @@ std::string render(Format format, Level level, std::string_view logger, std::str
 void Logger::write(Level level, std::string_view msg, Fields fields) const {
   if (!enabled(level)) return;
   std::string line = render(g_format.load(std::memory_order_relaxed), level, name_, msg, fields, now_rfc3339());
-  std::lock_guard lock(g_write_mutex);
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  // A line of at most PIPE_BUF bytes goes out in one write(2), which the kernel keeps whole: a pipe (how container
+  // runtimes collect stderr) never splits it, and writes to a regular file are serialized on the file position. Such
+  // lines need no lock between them (the I/O threads used to queue on one here); a longer line could be split by a
+  // pipe, so it waits for the others and is written alone. stderr is unbuffered, so stdio holds nothing to flush.
+  if (line.size() <= PIPE_BUF) {
+    std::shared_lock lock(g_write_mutex);
+    write_all(line);
+  } else {
+    std::unique_lock lock(g_write_mutex);
+    write_all(line);
+  }
 }
 
 }  // namespace azwi::log

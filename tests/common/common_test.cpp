@@ -2,10 +2,13 @@
 
 #include <boost/json/parse.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <regex>
+#include <thread>
+#include <vector>
 
 #include "common/flags.hpp"
 #include "common/json_text.hpp"
@@ -56,6 +59,72 @@ TEST(Log, LinesOnStderrCarryAnRfc3339UtcTimestampWithMilliseconds) {
                   R"(\{"level":"info","ts":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z","logger":"t","msg":"two"\}\n)");
   EXPECT_TRUE(std::regex_match(text, line)) << text;
 }
+
+// Lines written at once from several threads, some longer than a pipe keeps whole, each arrive in one piece, into a
+// pipe (as container runtimes collect stderr) and into a regular file.
+void expect_whole_lines_from_threads(bool to_pipe) {
+  int fds[2] = {-1, -1};
+  std::FILE* file = nullptr;
+  if (to_pipe) {
+    ASSERT_EQ(::pipe(fds), 0);
+    ::fcntl(fds[1], F_SETPIPE_SZ, 4096);  // a pipe that fills at once: long writes get split whenever they can be
+  } else {
+    file = std::tmpfile();
+    ASSERT_NE(file, nullptr);
+  }
+  std::string received;
+  std::thread reader;
+  if (to_pipe) {
+    reader = std::thread([&] {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fds[0], buf, sizeof buf)) > 0) received.append(buf, static_cast<std::size_t>(n));
+    });
+  }
+  int saved = ::dup(2);
+  ::dup2(to_pipe ? fds[1] : ::fileno(file), 2);
+  constexpr int kThreads = 4, kLines = 300;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([t] {
+      log::Logger logger("w" + std::to_string(t));
+      for (int i = 0; i < kLines; ++i) {
+        std::string filler(i % 10 == 0 ? 6000 : 50 + i % 7, static_cast<char>('a' + t));
+        logger.info("line", {{"i", i}, {"filler", filler}});
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  ::dup2(saved, 2);
+  ::close(saved);
+  if (to_pipe) {
+    ::close(fds[1]);
+    reader.join();
+    ::close(fds[0]);
+  } else {
+    std::rewind(file);
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) received.append(buf, n);
+    std::fclose(file);
+  }
+  int lines = 0;
+  std::size_t at = 0;
+  while (at < received.size()) {
+    auto end = received.find('\n', at);
+    ASSERT_NE(end, std::string::npos);
+    auto v = boost::json::parse(received.substr(at, end - at)).as_object();  // throws on a torn line
+    auto logger = std::string(v.at("logger").as_string());
+    auto filler = std::string(v.at("filler").as_string());
+    EXPECT_EQ(filler, std::string(filler.size(), static_cast<char>('a' + (logger.back() - '0'))));
+    ++lines;
+    at = end + 1;
+  }
+  EXPECT_EQ(lines, kThreads * kLines);
+}
+
+TEST(Log, LinesFromSeveralThreadsArriveWholeInAPipe) { expect_whole_lines_from_threads(true); }
+TEST(Log, LinesFromSeveralThreadsArriveWholeInAFile) { expect_whole_lines_from_threads(false); }
 
 TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
   EXPECT_EQ(json_text::quoted(""), "\"\"");
