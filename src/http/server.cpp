@@ -94,8 +94,8 @@ using SteadyClock = std::chrono::steady_clock;
 template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
-  // Room for a typical request, and for a TLS record's worth of it, in one read.
-  static constexpr std::size_t kReadChunk = 4096;
+  // Room for a typical request in one read; grows for large ones up to a whole TLS record and more.
+  static constexpr std::size_t kReadChunk = 4096, kMaxReadChunk = 64 * 1024;
 
  public:
   Session(std::shared_ptr<Server::Impl> server, tcp::socket&& socket, std::shared_ptr<asio::ssl::context> tls)
@@ -178,8 +178,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void read_more() {
-    std::size_t room = std::max(buffer_.capacity() - buffer_.size(), kReadChunk);
-    stream_.async_read_some(buffer_.prepare(room),
+    read_room_ = std::max(buffer_.capacity() - buffer_.size(), read_chunk_);
+    stream_.async_read_some(buffer_.prepare(read_room_),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->on_read(ec, n);
                             });
@@ -187,6 +187,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void on_read(beast::error_code ec, std::size_t n) {
     if (closed_) return close();
+    // A read that filled all the room offered is part of a large request: offer more next time.
+    if (n == read_room_) read_chunk_ = std::min(read_chunk_ * 2, kMaxReadChunk);
     if (ec) {
       // The peer stopped sending in the middle of a request: answered like any other malformed request.
       if (ec == asio::error::eof && busy_) {
@@ -321,6 +323,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   SteadyClock::duration tick_;
   SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
   beast::flat_buffer buffer_;
+  std::size_t read_chunk_ = kReadChunk;
+  std::size_t read_room_ = 0;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string out_;
   unsigned version_ = 11;
