@@ -11,6 +11,7 @@
 #include "common/flags.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "http/responses.hpp"
 #include "http/server.hpp"
 #include "identity/entra_exchanger.hpp"
 #include "identity/token_cache.hpp"
@@ -82,13 +83,7 @@ int main(int argc, char** argv) {
     server.start();
     if (!config.metrics_addr.empty()) {
       metrics_server.emplace(io, http::parse_endpoint(config.metrics_addr),
-                             [&registry](http::Request req, http::Responder respond) {
-                               http::Response res{boost::beast::http::status::ok, 11};
-                               if (req.target() != "/metrics") res.result(boost::beast::http::status::not_found);
-                               res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4");
-                               res.body() = req.target() == "/metrics" ? registry.render() : "not found\n";
-                               respond(std::move(res));
-                             });
+                             http::metrics_handler(registry));
       metrics_server->start();
     }
   } catch (const std::exception& e) {

@@ -16,6 +16,7 @@
 #include "common/flags.hpp"
 #include "common/log.hpp"
 #include "common/logging_flags.hpp"
+#include "http/responses.hpp"
 #include "common/metrics.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
   http::ServerOptions plain;
   plain.body_limit = 1024;
   http::Server health_server(*ios[0], health_ep, webhook::health_handler(unready), plain);
-  http::Server metrics_server(*ios[0], metrics_ep, webhook::metrics_handler(registry), plain);
+  http::Server metrics_server(*ios[0], metrics_ep, http::metrics_handler(registry), plain);
   try {
     for (unsigned i = 0; i < threads; ++i) {
       // The first server picks the port (":0" in tests); the others join it.

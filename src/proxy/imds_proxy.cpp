@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "http/responses.hpp"
 #include "identity/authority.hpp"
 #include "imds/token_request.hpp"
 #include "imds/token_response.hpp"
@@ -20,12 +21,6 @@ http::Response json_response(unsigned status, std::string body) {
   return res;
 }
 
-http::Response text_response(unsigned status, std::string body) {
-  http::Response res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-  res.body() = std::move(body);
-  return res;
-}
 
 http::Response error_response(const imds::Error& e) {
   auto res = json_response(e.status, imds::render_error_body(e));
@@ -88,9 +83,9 @@ void ImdsProxy::handle(http::Request request, http::Responder respond) {
   std::string_view target = request.target();
   if (imds::is_token_path(target)) return handle_token(request, counted(token_metrics_, std::move(respond)));
   std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/healthz") return respond(text_response(200, "ok\n"));
+  if (path == "/healthz") return respond(http::text_response(200, "ok\n"));
   if (path == "/readyz") {
-    return respond(ready_ ? text_response(200, "ok\n") : text_response(503, "shutting down\n"));
+    return respond(ready_ ? http::text_response(200, "ok\n") : http::text_response(503, "shutting down\n"));
   }
   log_.debug("passing request through to IMDS", {{"method", std::string_view(request.method_string())},
                                                  {"uri", target}});

@@ -7,17 +7,12 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "http/responses.hpp"
 
 namespace azwi::webhook {
 namespace bhttp = boost::beast::http;
 
 namespace {
-http::Response text_response(bhttp::status status, std::string body) {
-  http::Response res{status, 11};
-  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-  res.body() = std::move(body);
-  return res;
-}
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -133,16 +128,16 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
   auto start = std::chrono::steady_clock::now();
   std::string_view path = path_of(req.target());
   if (path != "/mutate-v1-pod") {
-    return respond(text_response(bhttp::status::not_found, "no such path; the webhook serves POST /mutate-v1-pod\n"));
+    return respond(http::text_response(404, "no such path; the webhook serves POST /mutate-v1-pod\n"));
   }
   if (req.method() != bhttp::verb::post) {
-    auto res = text_response(bhttp::status::method_not_allowed, "use POST with an AdmissionReview\n");
+    auto res = http::text_response(405, "use POST with an AdmissionReview\n");
     res.set(bhttp::field::allow, "POST");
     return respond(std::move(res));
   }
   auto type = req[bhttp::field::content_type];
   if (!type.empty() && type.find("json") == std::string_view::npos) {
-    return respond(text_response(bhttp::status::unsupported_media_type,
+    return respond(http::text_response(415,
                                  "content type must be application/json, not " + std::string(type) + "\n"));
   }
 
@@ -184,27 +179,16 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
 http::Handler health_handler(std::function<std::optional<std::string>()> unready_reason) {
   return [unready_reason = std::move(unready_reason)](http::Request req, http::Responder respond) {
     std::string_view path = path_of(req.target());
-    if (path == "/healthz") return respond(text_response(bhttp::status::ok, "ok\n"));
+    if (path == "/healthz") return respond(http::text_response(200, "ok\n"));
     if (path == "/readyz") {
       if (auto reason = unready_reason()) {
-        return respond(text_response(bhttp::status::service_unavailable, "not ready: " + *reason + "\n"));
+        return respond(http::text_response(503, "not ready: " + *reason + "\n"));
       }
-      return respond(text_response(bhttp::status::ok, "ok\n"));
+      return respond(http::text_response(200, "ok\n"));
     }
-    respond(text_response(bhttp::status::not_found, "serves /healthz and /readyz\n"));
+    respond(http::text_response(404, "serves /healthz and /readyz\n"));
   };
 }
 
-http::Handler metrics_handler(metrics::Registry& registry) {
-  return [&registry](http::Request req, http::Responder respond) {
-    if (path_of(req.target()) != "/metrics") {
-      return respond(text_response(bhttp::status::not_found, "serves /metrics\n"));
-    }
-    http::Response res{bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = registry.render();
-    respond(std::move(res));
-  };
-}
 
 }  // namespace azwi::webhook

@@ -44,7 +44,5 @@ class AdmissionService {
 // /healthz answers 200 while the process serves; /readyz answers 200 only when unready_reason returns nullopt,
 // else 503 with the reason.
 http::Handler health_handler(std::function<std::optional<std::string>()> unready_reason);
-// /metrics in the Prometheus text format.
-http::Handler metrics_handler(metrics::Registry& registry);
 
 }  // namespace azwi::webhook
