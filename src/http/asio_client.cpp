@@ -2,9 +2,13 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -12,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,6 +34,15 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+// OpenSSL's reason for a failed context call, with its error queue cleared for the next caller.
+std::string ssl_reason(const beast::error_code& ec) {
+  std::string reason = ec.message();
+  ERR_clear_error();
+  return reason;
+}
+}  // namespace
+
 struct AsioClient::Impl {
   Impl(ClientOptions o, EgressProxySettings p) : options(std::move(o)), proxy(std::move(p)) {}
   ClientOptions options;
@@ -40,8 +54,26 @@ struct AsioClient::Impl {
   asio::ssl::context* tls_context() {
     std::call_once(tls_once, [this] {
       tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      SSL_CTX* raw = tls->native_handle();
-      SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+      SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
+      tls_error = load_trust();
+      if (tls_error.empty()) tls_error = load_client_identity();
+    });
+    return tls_error.empty() ? tls.get() : nullptr;
+  }
+
+  // The server's certificate is checked against, in this order: the in-memory bundle, the CA file or directory,
+  // OpenSSL's defaults (SSL_CERT_FILE, SSL_CERT_DIR). Skipping verification is for test clusters only.
+  std::string load_trust() {
+    if (options.insecure_skip_verify) {
+      tls->set_verify_mode(asio::ssl::verify_none);
+      return {};
+    }
+    SSL_CTX* raw = tls->native_handle();
+    if (!options.ca_pem.empty()) {
+      beast::error_code ec;
+      tls->add_certificate_authority(asio::buffer(options.ca_pem), ec);
+      if (ec) return "cannot use the in-memory CA bundle: " + ssl_reason(ec);
+    } else {
       int ok = 1;
       if (!options.ca_file.empty() || !options.ca_dir.empty()) {
         ok = SSL_CTX_load_verify_locations(raw, options.ca_file.empty() ? nullptr : options.ca_file.c_str(),
@@ -53,22 +85,49 @@ struct AsioClient::Impl {
         char reason[256] = "unknown reason";
         ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
         ERR_clear_error();
-        tls_error = "cannot load the trust store (" +
-                    (options.ca_file.empty() ? options.ca_dir : options.ca_file) + "): " + reason;
+        return "cannot load the trust store (" + (options.ca_file.empty() ? options.ca_dir : options.ca_file) +
+               "): " + reason;
       }
-      tls->set_verify_mode(asio::ssl::verify_peer);
-    });
-    return tls_error.empty() ? tls.get() : nullptr;
+    }
+    tls->set_verify_mode(asio::ssl::verify_peer);
+    return {};
+  }
+
+  // Mutual TLS: a certificate (chain) and its key, each from memory or a file.
+  std::string load_client_identity() {
+    bool has_cert = !options.client_cert_pem.empty() || !options.client_cert_file.empty();
+    bool has_key = !options.client_key_pem.empty() || !options.client_key_file.empty();
+    if (!has_cert && !has_key) return {};
+    if (has_cert != has_key) return "a client certificate needs its key, and a client key its certificate";
+    // An encrypted key is refused instead of OpenSSL asking for a pass phrase on the terminal.
+    tls->set_password_callback([](std::size_t, asio::ssl::context::password_purpose) { return std::string(); });
+    beast::error_code ec;
+    std::string where;
+    if (!options.client_cert_pem.empty()) {
+      where = "in memory";
+      tls->use_certificate_chain(asio::buffer(options.client_cert_pem), ec);
+    } else {
+      where = options.client_cert_file;
+      tls->use_certificate_chain_file(options.client_cert_file, ec);
+    }
+    if (ec) return "cannot load the client certificate (" + where + "): " + ssl_reason(ec);
+    if (!options.client_key_pem.empty()) {
+      where = "in memory";
+      tls->use_private_key(asio::buffer(options.client_key_pem), asio::ssl::context::pem, ec);
+    } else {
+      where = options.client_key_file;
+      tls->use_private_key_file(options.client_key_file, asio::ssl::context::pem, ec);
+    }
+    if (ec) return "cannot load the client key (" + where + "): " + ssl_reason(ec);
+    if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+      ERR_clear_error();
+      return "the client key does not belong to the client certificate";
+    }
+    return {};
   }
 };
 
 namespace {
-
-// Runs queued asynchronous work on a private io_context until it is done: blocking calls with real timeouts.
-void run(asio::io_context& io) {
-  io.restart();
-  io.run();
-}
 
 struct Target {
   std::string scheme, host, target;
@@ -89,53 +148,51 @@ std::optional<Target> parse_target(const std::string& url) {
   return t;
 }
 
-ClientResult fail(ClientError::Kind kind, std::string message) { return {ClientError{kind, std::move(message)}, {}}; }
+ClientError error_of(ClientError::Kind kind, std::string message) { return ClientError{kind, std::move(message)}; }
 
+ClientError transport_error(beast::error_code ec, const std::string& what) {
+  if (ec == beast::error::timeout) return error_of(ClientError::Kind::timeout, what + ": timed out");
+  return error_of(ClientError::Kind::connect, what + ": " + ec.message());
+}
+
+bool is_ip_literal(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// One request on its own connection and private io_context. Blocking steps run the io_context until their
+// asynchronous work is done, so every step has a real timeout; with a stop flag, the flag is looked at every
+// poll interval meanwhile, and raising it cancels what is pending.
 class Exchange {
  public:
-  Exchange(AsioClient::Impl& impl, const ClientRequest& req, const Target& t)
-      : impl_(impl), req_(req), t_(t), deadline_(Clock::now() + req.timeout), stream_(io_) {}
+  Exchange(AsioClient::Impl& impl, const ClientRequest& req, const Target& t, const std::atomic<bool>* stop = nullptr,
+           std::chrono::milliseconds poll = std::chrono::milliseconds(100))
+      : impl_(impl), req_(req), t_(t), deadline_(Clock::now() + req.timeout), stop_(stop), poll_(poll), stream_(io_) {}
 
-  ClientResult perform() {
-    auto proxy = impl_.proxy.proxy_for(t_.scheme, t_.host, t_.port);
-    std::string connect_host = proxy ? proxy->host : t_.host;
-    std::uint16_t connect_port = proxy ? proxy->port : t_.port;
-    std::string where = proxy ? "proxy " + connect_host + ":" + std::to_string(connect_port) : t_.host;
+  ClientResult perform(std::size_t max_body) {
+    if (auto e = open()) return {std::move(e), {}};
+    if (tls_) return exchange(*tls_, max_body);
+    return exchange(stream_, max_body);
+  }
 
-    tcp::resolver::results_type endpoints;
-    if (auto r = resolve(connect_host, connect_port, endpoints)) return *r;
-    beast::error_code ec;
-    stream_.expires_after(std::min(req_.connect_timeout, left()));
-    stream_.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
-    run(io_);
-    if (ec) return transport_error(ec, "cannot connect to " + where);
-
-    if (proxy && t_.scheme == "https") {
-      if (auto r = tunnel(*proxy)) return *r;
-    }
-    if (t_.scheme == "https") {
-      asio::ssl::context* ctx = impl_.tls_context();
-      if (!ctx) return fail(ClientError::Kind::tls, impl_.tls_error);
-      beast::ssl_stream<beast::tcp_stream> tls(std::move(stream_), *ctx);
-      if (!SSL_set_tlsext_host_name(tls.native_handle(), t_.host.c_str())) {
-        return fail(ClientError::Kind::tls, "cannot set the TLS server name " + t_.host);
+  StreamResult stream(const std::function<bool(std::string_view)>& on_body) {
+    StreamResult out;
+    if (auto e = open()) {
+      if (stopped_) {
+        out.end = StreamEnd::stop_requested;
+      } else {
+        out.error = std::move(e);
       }
-      tls.set_verify_callback(asio::ssl::host_name_verification(t_.host));
-      beast::get_lowest_layer(tls).expires_after(left());
-      tls.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
-      run(io_);
-      if (ec) {
-        if (ec == beast::error::timeout) return fail(ClientError::Kind::timeout, "TLS handshake with " + t_.host + " timed out");
-        std::string reason = ec.message();
-        long verify = SSL_get_verify_result(tls.native_handle());
-        if (verify != X509_V_OK) reason = X509_verify_cert_error_string(verify);
-        return fail(ClientError::Kind::tls, "TLS handshake with " + t_.host + " failed: " + reason);
-      }
-      return exchange(tls, t_.target);
+      return out;
     }
-    // Plain http through a proxy uses the absolute form of the request target.
-    return exchange(stream_, proxy ? t_.scheme + "://" + t_.host + ":" + std::to_string(t_.port) + t_.target : t_.target,
-                    proxy ? proxy->authorization : "");
+    keep_alive();
+    if (tls_) {
+      stream_body(*tls_, on_body, out);
+    } else {
+      stream_body(stream_, on_body, out);
+    }
+    return out;
   }
 
  private:
@@ -144,7 +201,71 @@ class Exchange {
     return std::max(l, std::chrono::milliseconds(1));
   }
 
-  std::optional<ClientResult> resolve(const std::string& host, std::uint16_t port, tcp::resolver::results_type& out) {
+  void run() {
+    io_.restart();
+    if (!stop_) {
+      io_.run();
+      return;
+    }
+    while (!io_.stopped()) {
+      io_.run_for(poll_);
+      if (!stopped_ && !io_.stopped() && stop_->load()) {
+        stopped_ = true;
+        if (resolving_) {
+          resolving_->cancel();
+        } else {
+          lowest_->cancel();
+        }
+      }
+    }
+  }
+
+  // Resolves, connects (to the egress proxy if one applies, then CONNECT for https) and makes the TLS handshake.
+  std::optional<ClientError> open() {
+    proxy_ = impl_.proxy.proxy_for(t_.scheme, t_.host, t_.port);
+    std::string connect_host = proxy_ ? proxy_->host : t_.host;
+    std::uint16_t connect_port = proxy_ ? proxy_->port : t_.port;
+    std::string where = proxy_ ? "proxy " + connect_host + ":" + std::to_string(connect_port) : t_.host;
+
+    tcp::resolver::results_type endpoints;
+    if (auto e = resolve(connect_host, connect_port, endpoints)) return e;
+    beast::error_code ec;
+    stream_.expires_after(std::min(req_.connect_timeout, left()));
+    stream_.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    run();
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
+    if (ec) return transport_error(ec, "cannot connect to " + where);
+
+    if (proxy_ && t_.scheme == "https") {
+      if (auto e = tunnel(*proxy_)) return e;
+    }
+    if (t_.scheme != "https") return std::nullopt;
+    asio::ssl::context* ctx = impl_.tls_context();
+    if (!ctx) return error_of(ClientError::Kind::tls, impl_.tls_error);
+    tls_.emplace(std::move(stream_), *ctx);
+    lowest_ = &beast::get_lowest_layer(*tls_);
+    // No server name for an address (RFC 6066); the certificate is then matched against its IP SANs.
+    if (!is_ip_literal(t_.host) && !SSL_set_tlsext_host_name(tls_->native_handle(), t_.host.c_str())) {
+      return error_of(ClientError::Kind::tls, "cannot set the TLS server name " + t_.host);
+    }
+    if (!impl_.options.insecure_skip_verify) tls_->set_verify_callback(asio::ssl::host_name_verification(t_.host));
+    lowest_->expires_after(left());
+    tls_->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+    run();
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        return error_of(ClientError::Kind::timeout, "TLS handshake with " + t_.host + " timed out");
+      }
+      std::string reason = ec.message();
+      long verify = SSL_get_verify_result(tls_->native_handle());
+      if (verify != X509_V_OK) reason = X509_verify_cert_error_string(verify);
+      return error_of(ClientError::Kind::tls, "TLS handshake with " + t_.host + " failed: " + reason);
+    }
+    return std::nullopt;
+  }
+
+  std::optional<ClientError> resolve(const std::string& host, std::uint16_t port, tcp::resolver::results_type& out) {
     tcp::resolver resolver(io_);
     asio::steady_timer timer(io_, std::min(req_.connect_timeout, left()));
     beast::error_code ec;
@@ -160,13 +281,16 @@ class Exchange {
         resolver.cancel();
       }
     });
-    run(io_);
-    if (timed_out) return fail(ClientError::Kind::timeout, "resolving " + host + " timed out");
-    if (ec) return fail(ClientError::Kind::connect, "cannot resolve " + host + ": " + ec.message());
+    resolving_ = &resolver;
+    run();
+    resolving_ = nullptr;
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
+    if (timed_out) return error_of(ClientError::Kind::timeout, "resolving " + host + " timed out");
+    if (ec) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": " + ec.message());
     return std::nullopt;
   }
 
-  std::optional<ClientResult> tunnel(const ProxyServer& proxy) {
+  std::optional<ClientError> tunnel(const ProxyServer& proxy) {
     std::string authority = (t_.host.find(':') != std::string::npos ? "[" + t_.host + "]" : t_.host) + ":" +
                             std::to_string(t_.port);
     bhttp::request<bhttp::empty_body> connect{bhttp::verb::connect, authority, 11};
@@ -175,70 +299,144 @@ class Exchange {
     beast::error_code ec;
     stream_.expires_after(left());
     bhttp::async_write(stream_, connect, [&](beast::error_code e, std::size_t) { ec = e; });
-    run(io_);
+    run();
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
     if (ec) return transport_error(ec, "cannot talk to proxy " + proxy.host);
     bhttp::response_parser<bhttp::empty_body> parser;
     parser.skip(true);  // a CONNECT answer has no body: the tunnel follows
     beast::flat_buffer buffer;
     bhttp::async_read_header(stream_, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run(io_);
+    run();
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
     if (ec) return transport_error(ec, "no answer from proxy " + proxy.host + " to CONNECT " + authority);
     if (parser.get().result_int() != 200) {
-      return fail(ClientError::Kind::connect, "proxy " + proxy.host + " refused CONNECT " + authority + ": HTTP " +
-                                                  std::to_string(parser.get().result_int()));
+      return error_of(ClientError::Kind::connect, "proxy " + proxy.host + " refused CONNECT " + authority +
+                                                      ": HTTP " + std::to_string(parser.get().result_int()));
     }
     return std::nullopt;
   }
 
+  // A dead peer of a long, quiet transfer is noticed within minutes instead of the system's two hours.
+  void keep_alive() {
+    beast::error_code ec;
+    auto& socket = lowest_->socket();
+    socket.set_option(asio::socket_base::keep_alive(true), ec);
+    int idle = 60, interval = 15, count = 4;
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  }
+
   template <class Stream>
-  ClientResult exchange(Stream& stream, const std::string& target, const std::string& proxy_authorization = "") {
+  std::optional<ClientError> write_request(Stream& stream) {
+    // Plain http through a proxy uses the absolute form of the request target.
+    bool absolute = proxy_ && t_.scheme == "http";
+    std::string target = absolute ? t_.scheme + "://" + t_.host + ":" + std::to_string(t_.port) + t_.target : t_.target;
     bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(req_.method), target, 11};
     if (req.method() == bhttp::verb::unknown) req.method_string(req_.method);
     bool default_port = (t_.scheme == "https" && t_.port == 443) || (t_.scheme == "http" && t_.port == 80);
     req.set(bhttp::field::host, default_port ? t_.host : t_.host + ":" + std::to_string(t_.port));
     if (!impl_.options.user_agent.empty()) req.set(bhttp::field::user_agent, impl_.options.user_agent);
-    if (!proxy_authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy_authorization);
+    if (absolute && !proxy_->authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy_->authorization);
     req.set(bhttp::field::connection, "close");
     for (const auto& [k, v] : req_.headers) req.set(k, v);
     req.body() = req_.body;
     req.prepare_payload();
 
     beast::error_code ec;
-    beast::get_lowest_layer(stream).expires_after(left());
+    lowest_->expires_after(left());
     bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-    run(io_);
+    run();
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
     if (ec) return transport_error(ec, "cannot send the request to " + t_.host);
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(4 * 1024 * 1024);
-    beast::flat_buffer buffer;
-    bhttp::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run(io_);
-    if (ec && !(ec == asio::ssl::error::stream_truncated && parser.is_done())) {
-      return transport_error(ec, "no valid answer from " + t_.host);
-    }
-    ClientResult result;
-    auto& res = parser.get();
-    result.response.status = res.result_int();
+    return std::nullopt;
+  }
+
+  template <class Fields>
+  static void copy_head(const bhttp::response_header<Fields>& res, ClientResponse& out) {
+    out.status = res.result_int();
     for (const auto& f : res) {
       std::string name(f.name_string());
       std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      result.response.headers.emplace_back(std::move(name), std::string(f.value()));
+      out.headers.emplace_back(std::move(name), std::string(f.value()));
     }
-    result.response.body = std::move(res.body());
+  }
+
+  template <class Stream>
+  ClientResult exchange(Stream& stream, std::size_t max_body) {
+    if (auto e = write_request(stream)) return {std::move(e), {}};
+    beast::error_code ec;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(max_body);
+    beast::flat_buffer buffer;
+    lowest_->expires_after(left());
+    bhttp::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    run();
+    if (ec && !(ec == asio::ssl::error::stream_truncated && parser.is_done())) {
+      return {transport_error(ec, "no valid answer from " + t_.host), {}};
+    }
+    ClientResult result;
+    copy_head(parser.get().base(), result.response);
+    result.response.body = std::move(parser.get().body());
     return result;
   }
 
-  static ClientResult transport_error(beast::error_code ec, const std::string& what) {
-    if (ec == beast::error::timeout) return fail(ClientError::Kind::timeout, what + ": timed out");
-    return fail(ClientError::Kind::connect, what + ": " + ec.message());
+  template <class Stream>
+  void stream_body(Stream& stream, const std::function<bool(std::string_view)>& on_body, StreamResult& out) {
+    auto finish = [&](StreamEnd end, std::optional<ClientError> error = std::nullopt) {
+      out.end = stopped_ ? StreamEnd::stop_requested : end;
+      if (out.end == StreamEnd::failed) out.error = std::move(error);
+    };
+    if (auto e = write_request(stream)) return finish(StreamEnd::failed, std::move(e));
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(boost::none);  // the handler decides how much it takes
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    lowest_->expires_after(left());
+    bhttp::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    run();
+    if (stopped_) return finish(StreamEnd::stop_requested);
+    if (ec) return finish(StreamEnd::failed, transport_error(ec, "no valid answer from " + t_.host));
+    copy_head(parser.get().base(), out.response);
+    bool wanted = out.response.status == 200;
+
+    char chunk[16 * 1024];
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof chunk;
+      lowest_->expires_after(left());
+      bhttp::async_read_some(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+      run();
+      std::size_t got = sizeof chunk - parser.get().body().size;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (got > 0 && wanted && !stopped_) {
+        if (!on_body(std::string_view(chunk, got))) return finish(StreamEnd::handler_stopped);
+      } else if (got > 0 && !wanted) {
+        out.response.body.append(chunk, std::min(got, kMaxStreamErrorBody - out.response.body.size()));
+        if (out.response.body.size() >= kMaxStreamErrorBody) return finish(StreamEnd::complete);
+      }
+      if (stopped_) return finish(StreamEnd::stop_requested);
+      if (ec) {
+        if (ec == asio::ssl::error::stream_truncated && parser.is_done()) break;
+        return finish(StreamEnd::failed, transport_error(ec, "the answer from " + t_.host + " broke off"));
+      }
+    }
+    finish(StreamEnd::complete);
   }
 
   AsioClient::Impl& impl_;
   const ClientRequest& req_;
   const Target& t_;
   Clock::time_point deadline_;
+  const std::atomic<bool>* stop_;
+  std::chrono::milliseconds poll_;
+  bool stopped_ = false;
   asio::io_context io_{1};
   beast::tcp_stream stream_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::tcp_stream* lowest_ = &stream_;
+  tcp::resolver* resolving_ = nullptr;
+  std::optional<ProxyServer> proxy_;
 };
 
 }  // namespace
@@ -248,13 +446,29 @@ AsioClient::AsioClient(ClientOptions options, EgressProxySettings proxy)
 
 AsioClient::~AsioClient() = default;
 
-ClientResult AsioClient::perform(const ClientRequest& request) {
+ClientResult AsioClient::perform(const ClientRequest& request, std::size_t max_body) {
   auto target = parse_target(request.url);
-  if (!target) return fail(ClientError::Kind::other, "not an http(s) URL: " + request.url);
+  if (!target) return {error_of(ClientError::Kind::other, "not an http(s) URL: " + request.url), {}};
   try {
-    return Exchange(*impl_, request, *target).perform();
+    return Exchange(*impl_, request, *target).perform(max_body);
   } catch (const std::exception& e) {
-    return fail(ClientError::Kind::other, std::string("request to ") + target->host + " failed: " + e.what());
+    return {error_of(ClientError::Kind::other, std::string("request to ") + target->host + " failed: " + e.what()), {}};
+  }
+}
+
+StreamResult AsioClient::stream(const ClientRequest& request, const std::function<bool(std::string_view)>& on_body,
+                                const std::atomic<bool>* stop, std::chrono::milliseconds poll) {
+  StreamResult out;
+  auto target = parse_target(request.url);
+  if (!target) {
+    out.error = error_of(ClientError::Kind::other, "not an http(s) URL: " + request.url);
+    return out;
+  }
+  try {
+    return Exchange(*impl_, request, *target, stop, poll).stream(on_body);
+  } catch (const std::exception& e) {
+    out.error = error_of(ClientError::Kind::other, std::string("request to ") + target->host + " failed: " + e.what());
+    return out;
   }
 }
 

@@ -1,7 +1,5 @@
 #include "kube/client.hpp"
 
-#include <curl/curl.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -9,7 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "http/client.hpp"
+#include "common/log.hpp"
+#include "http/asio_client.hpp"
 
 namespace azwi::kube {
 namespace json = boost::json;
@@ -17,6 +16,8 @@ namespace json = boost::json;
 namespace {
 constexpr std::size_t kMaxWatchLine = 16 * 1024 * 1024;
 constexpr const char* kUserAgent = "azwi-webhook/" AZWI_VERSION;
+// One answer (a list page, an object): far beyond what a page of 500 service accounts takes.
+constexpr std::size_t kMaxResponseBody = 16 * 1024 * 1024;
 
 std::string path_escape(std::string_view s) { return http::form_encode(s); }
 
@@ -52,36 +53,10 @@ http::ClientOptions client_options(const ClusterConfig& c) {
   return o;
 }
 
-void apply_tls(CURL* curl, const ClusterConfig& c) {
-  auto blob = [](const std::string& s) { return curl_blob{const_cast<char*>(s.data()), s.size(), CURL_BLOB_COPY}; };
-  if (!c.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, c.ca_file.c_str());
-  if (!c.ca_pem.empty()) {
-    curl_blob b = blob(c.ca_pem);
-    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &b);
-  }
-  if (!c.client_cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, c.client_cert_file.c_str());
-  if (!c.client_key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, c.client_key_file.c_str());
-  if (!c.client_cert_pem.empty()) {
-    curl_blob b = blob(c.client_cert_pem);
-    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &b);
-  }
-  if (!c.client_key_pem.empty()) {
-    curl_blob b = blob(c.client_key_pem);
-    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &b);
-  }
-  if (c.insecure_skip_verify) {
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-}
-
+// Splits a watch's body into newline-delimited JSON events and hands them over.
 struct WatchState {
-  CURL* curl = nullptr;
-  const std::atomic<bool>* stop = nullptr;
   const std::function<void(const WatchEvent&)>* on_event = nullptr;
-  long status = 0;
-  std::string pending;     // bytes after the last complete line
-  std::string error_body;  // the body of a non-200 answer
+  std::string pending;  // bytes after the last complete line
   bool gone = false;
   std::string error;
 
@@ -139,34 +114,31 @@ struct WatchState {
     (*on_event)(event);
     return true;
   }
+
+  // false: stop reading (gone or an error is set)
+  bool data(std::string_view bytes) {
+    pending.append(bytes);
+    std::size_t start = 0;
+    for (;;) {
+      auto nl = pending.find('\n', start);
+      if (nl == std::string::npos) break;
+      if (!line(std::string_view(pending).substr(start, nl - start))) return false;
+      start = nl + 1;
+    }
+    pending.erase(0, start);
+    if (pending.size() > kMaxWatchLine) {
+      error = "a watch event is larger than 16 MiB";
+      return false;
+    }
+    return true;
+  }
 };
 
-size_t on_watch_data(char* data, size_t size, size_t n, void* user) {
-  auto* st = static_cast<WatchState*>(user);
-  size_t len = size * n;
-  if (st->status == 0) curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &st->status);
-  if (st->status != 200) {
-    if (st->error_body.size() < 4096) st->error_body.append(data, std::min<size_t>(len, 4096));
-    return len;
-  }
-  st->pending.append(data, len);
-  std::size_t start = 0;
-  for (;;) {
-    auto nl = st->pending.find('\n', start);
-    if (nl == std::string::npos) break;
-    if (!st->line(std::string_view(st->pending).substr(start, nl - start))) return 0;
-    start = nl + 1;
-  }
-  st->pending.erase(0, start);
-  if (st->pending.size() > kMaxWatchLine) {
-    st->error = "a watch event is larger than 16 MiB";
-    return 0;
-  }
-  return len;
-}
-
-int on_watch_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<WatchState*>(user)->stop->load() ? 1 : 0;
+// Egress proxy settings from the environment, as client-go reads them; problems are logged once.
+http::EgressProxySettings egress_proxy() {
+  auto settings = http::EgressProxySettings::from_environment();
+  for (const auto& p : settings.problems()) log::Logger("kube").warn("egress proxy setting ignored", {{"problem", p}});
+  return settings;
 }
 }  // namespace
 
@@ -198,28 +170,9 @@ std::optional<ServerVersion> parse_server_version(std::string_view body) {
   return sv;
 }
 
-struct ApiClient::Lease {
-  ApiClient* owner;
-  std::unique_ptr<http::Client> client;
-  ~Lease() {
-    if (!client) return;
-    std::lock_guard lock(owner->mutex_);
-    owner->idle_.push_back(std::move(client));
-  }
-};
-
-ApiClient::ApiClient(ClusterConfig config) : config_(std::move(config)) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+ApiClient::ApiClient(ClusterConfig config)
+    : config_(std::move(config)), http_(std::make_unique<http::AsioClient>(client_options(config_), egress_proxy())) {}
 ApiClient::~ApiClient() = default;
-
-ApiClient::Lease ApiClient::borrow() {
-  std::lock_guard lock(mutex_);
-  if (!idle_.empty()) {
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease{this, std::move(c)};
-  }
-  return Lease{this, std::make_unique<http::Client>(client_options(config_))};
-}
 
 std::string ApiClient::bearer_token() {
   if (!config_.token.empty()) return config_.token;
@@ -251,8 +204,7 @@ ApiClient::Response ApiClient::request(const std::string& method, const std::str
   req.body = body;
   req.timeout = std::chrono::milliseconds(10'000);
   req.connect_timeout = std::chrono::milliseconds(3'000);
-  Lease lease = borrow();
-  auto r = lease.client->perform(req);
+  auto r = http_->perform(req, kMaxResponseBody);
   Response out;
   if (r.error) {
     out.error = "cannot reach the API server at " + config_.server + ": " + r.error->message;
@@ -342,57 +294,30 @@ ListResult ApiClient::list_service_accounts(int page_size) {
 WatchEnd ApiClient::watch_service_accounts(const std::string& resource_version, int timeout_seconds,
                                            const std::function<void(const WatchEvent&)>& on_event,
                                            const std::atomic<bool>& stop, std::string* error) {
-  CURL* curl = curl_easy_init();
-  if (!curl) {
-    if (error) *error = "cannot create a libcurl handle";
-    return WatchEnd::failed;
-  }
-  std::string url = config_.server + "/api/v1/serviceaccounts?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
-                    std::to_string(timeout_seconds) + "&resourceVersion=" + path_escape(resource_version);
-  WatchState st;
-  st.curl = curl;
-  st.stop = &stop;
-  st.on_event = &on_event;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  std::string auth;
-  if (auto token = bearer_token(); !token.empty()) {
-    auth = "Authorization: Bearer " + token;
-    headers = curl_slist_append(headers, auth.c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+  http::ClientRequest req;
+  req.url = config_.server + "/api/v1/serviceaccounts?watch=1&allowWatchBookmarks=true&timeoutSeconds=" +
+            std::to_string(timeout_seconds) + "&resourceVersion=" + path_escape(resource_version);
+  req.headers.emplace_back("Accept", "application/json");
+  if (auto token = bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+  req.connect_timeout = std::chrono::milliseconds(3'000);
   // The server closes the stream after timeoutSeconds; the margin covers a server that silently went away.
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_seconds + 30) * 1000L);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_watch_data);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_watch_progress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
-  apply_tls(curl, config_);
-  CURLcode rc = curl_easy_perform(curl);
-  if (st.status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &st.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  req.timeout = std::chrono::seconds(timeout_seconds + 30);
+  WatchState st;
+  st.on_event = &on_event;
+  auto r = http_->stream(req, [&](std::string_view bytes) { return st.data(bytes); }, &stop);
 
   auto fail = [&](std::string why) {
     if (error) *error = std::move(why);
     return WatchEnd::failed;
   };
-  if (rc == CURLE_ABORTED_BY_CALLBACK) return WatchEnd::stopped;
-  if (st.gone || st.status == 410) {
+  if (r.end == http::StreamEnd::stop_requested) return WatchEnd::stopped;
+  if (st.gone || r.response.status == 410) {
     if (error) *error = "resourceVersion " + resource_version + " is too old (410 Gone)";
     return WatchEnd::gone;
   }
   if (!st.error.empty()) return fail(st.error);
-  if (rc != CURLE_OK) return fail("watch: " + std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
-  if (st.status != 200) return fail("watch: " + status_message(st.status, st.error_body));
+  if (r.error) return fail("watch: " + r.error->message);
+  if (r.response.status != 200) return fail("watch: " + status_message(r.response.status, r.response.body));
   return WatchEnd::closed;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// A minimal Kubernetes API client: the server version, and ServiceAccounts by get, list and watch. GETs go through
-// azwi::http::Client; a watch is a long libcurl transfer whose newline-delimited JSON events are handed over as
-// they arrive. Thread-safe: GETs borrow a client from a small pool.
+// A minimal Kubernetes API client: the server version, ServiceAccounts by get, list and watch, and authenticated
+// JSON requests. On azwi::http::AsioClient (Asio and OpenSSL, no libcurl), one connection per request: GETs are
+// rare (cache misses) and a watch is one long streamed request whose newline-delimited JSON events are handed over
+// as they arrive. HTTPS_PROXY/NO_PROXY apply, as in client-go. Thread-safe.
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -14,7 +15,7 @@
 #include "kube/service_account.hpp"
 
 namespace azwi::http {
-class Client;
+class AsioClient;
 }
 
 namespace azwi::kube {
@@ -60,7 +61,7 @@ class ApiClient {
   // All service accounts in the cluster, in pages of `page_size`.
   ListResult list_service_accounts(int page_size = 500);
   // Blocks until the stream ends; calls on_event for each event in order. `error` receives the reason of
-  // failed/gone ends.
+  // failed/gone ends. A raised `stop` ends the watch within a fraction of a second, whatever the server sends.
   WatchEnd watch_service_accounts(const std::string& resource_version, int timeout_seconds,
                                   const std::function<void(const WatchEvent&)>& on_event, const std::atomic<bool>& stop,
                                   std::string* error);
@@ -78,13 +79,11 @@ class ApiClient {
                    const std::string& content_type = "application/json");
 
  private:
-  struct Lease;
-  Lease borrow();
   Response get(const std::string& path) { return request("GET", path); }
 
   ClusterConfig config_;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<http::Client>> idle_;
+  std::unique_ptr<http::AsioClient> http_;
+  std::mutex mutex_;  // guards the token
   std::string token_;
   std::chrono::steady_clock::time_point token_read_{};
 };

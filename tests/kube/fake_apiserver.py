@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate)
-authentication, /version, and ServiceAccount get, list (paginated) and watch (chunked, newline-delimited JSON events,
+authentication, /version, and ServiceAccount get, list (paginated, from one snapshot) and watch (chunked, newline-delimited JSON events,
 each event deliberately split across two chunks, bookmarks, 410 Gone after a compaction).
 
 Test control endpoints (same authentication):
@@ -42,6 +42,7 @@ class State:
         self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
+        self.snapshots = {}  # resourceVersion -> the items of a paginated list in progress
 
     def put(self, obj):
         with self.lock:
@@ -302,13 +303,26 @@ def make_handler(state, args):
         def list(self, q):
             state.stats["list"] += 1
             limit = int(q.get("limit") or 0)
-            start = int(q.get("continue") or 0)
+            # As the real API server does, every page of one list comes from the same snapshot, whose
+            # resourceVersion the pages carry: a watch from it misses nothing written during the paging.
+            token = q.get("continue") or ""
             with state.lock:
-                items = [state.accounts[k] for k in sorted(state.accounts)]
-                rv = str(state.rv)
-            meta = {"resourceVersion": rv}
+                if token:
+                    snapshot_rv, start = (int(x) for x in token.split(":"))
+                    items = state.snapshots.get(snapshot_rv)
+                    if items is None:
+                        return self.send_json(410, status(410, "Expired", "the continue token has expired"))
+                else:
+                    start = 0
+                    snapshot_rv = state.rv
+                    items = [state.accounts[k] for k in sorted(state.accounts)]
+                    if limit and limit < len(items):
+                        state.snapshots[snapshot_rv] = items
+                        while len(state.snapshots) > 8:
+                            del state.snapshots[min(state.snapshots)]
+            meta = {"resourceVersion": str(snapshot_rv)}
             if limit and start + limit < len(items):
-                meta["continue"] = str(start + limit)
+                meta["continue"] = f"{snapshot_rv}:{start + limit}"
                 items = items[start:start + limit]
             else:
                 items = items[start:]

@@ -5,7 +5,7 @@
 
 #include <boost/json.hpp>
 
-#include "http/client.hpp"
+#include "http/asio_client.hpp"
 #include "kube/cache.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
@@ -124,7 +124,7 @@ class ApiServerTest : public ::testing::Test {
   http::ClientResult control(const std::string& method, const std::string& path, const std::string& body = "") {
     http::ClientOptions o;
     o.ca_file = dir + "/ca.crt";
-    http::Client client(o);
+    http::AsioClient client(o, http::EgressProxySettings("", "", ""));
     http::ClientRequest r;
     r.method = method;
     r.url = api->url() + path;
