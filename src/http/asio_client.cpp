@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -118,10 +119,15 @@ struct AsioClient::Impl {
       where = options.client_key_file;
       tls->use_private_key_file(options.client_key_file, asio::ssl::context::pem, ec);
     }
+    if (ec && ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return "the client key (" + where + ") does not belong to the client certificate";
+    }
     if (ec) return "cannot load the client key (" + where + "): " + ssl_reason(ec);
     if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
       ERR_clear_error();
-      return "the client key does not belong to the client certificate";
+      return "the client key (" + where + ") does not belong to the client certificate";
     }
     return {};
   }

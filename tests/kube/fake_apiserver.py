@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate)
-authentication, /version, and ServiceAccount get, list (paginated, from one snapshot) and watch (chunked, newline-delimited JSON events,
-each event deliberately split across two chunks, bookmarks, 410 Gone after a compaction).
+"""A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate, optionally
+required and of one common name) authentication, /version, and ServiceAccount get, list (paginated, every page from
+one snapshot) and watch (chunked, newline-delimited JSON events, each event deliberately split across two chunks,
+bookmarks, 410 Gone after a compaction).
 
 Test control endpoints (same authentication):
   POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
@@ -137,8 +138,18 @@ def make_handler(state, args):
             self.end_headers()
             self.wfile.write(body)
 
+        def client_cn(self):
+            """The common name of the verified client certificate, or None."""
+            cert = self.connection.getpeercert() if args.client_ca else None
+            for rdn in (cert or {}).get("subject", ()):
+                for key, value in rdn:
+                    if key == "commonName":
+                        return value
+            return None
+
         def authenticated(self):
-            if args.client_ca and self.connection.getpeercert():
+            cn = self.client_cn()
+            if cn is not None and (not args.client_cn or cn == args.client_cn):
                 return True
             expected = args.token
             if args.token_file:
@@ -414,6 +425,9 @@ def main():
     p.add_argument("--token", default="")
     p.add_argument("--token-file", default="", help="expected token, re-read on every request (rotation tests)")
     p.add_argument("--client-ca", default="", help="accept client certificates signed by this CA")
+    p.add_argument("--require-client-cert", action="store_true",
+                   help="with --client-ca: refuse TLS handshakes without a client certificate")
+    p.add_argument("--client-cn", default="", help="with --client-ca: accept only certificates with this CN")
     p.add_argument("--version", default="v1.32.0")
     p.add_argument("--seed", default="", help="JSON file with a list of ServiceAccounts to start with")
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
@@ -435,7 +449,7 @@ def main():
     ctx.load_cert_chain(args.cert, args.key)
     if args.client_ca:
         ctx.load_verify_locations(args.client_ca)
-        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.verify_mode = ssl.CERT_REQUIRED if args.require_client_cert else ssl.CERT_OPTIONAL
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state, args))
     server.daemon_threads = True
     server.socket = ctx.wrap_socket(server.socket, server_side=True)

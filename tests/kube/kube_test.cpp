@@ -181,16 +181,17 @@ TEST_F(ApiServerTest, WrongTokenAndUnreachableServerAreClearErrors) {
   EXPECT_NE(r.error.find("cannot reach the API server"), std::string::npos) << r.error;
 }
 
+std::string base64_of(const std::string& text) {
+  std::string out(4 * ((text.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                  static_cast<int>(text.size()));
+  return out;
+}
+
 TEST_F(ApiServerTest, ClientCertificateFromKubeconfigData) {
   make_cert(dir, "client", "azwi-webhook", true);
   start({"--client-ca", dir + "/ca.crt"});
-  auto b64 = [&](const std::string& file) {
-    std::string pem = read_file(dir + "/" + file);
-    std::string out(4 * ((pem.size() + 2) / 3), '\0');
-    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(pem.data()),
-                    static_cast<int>(pem.size()));
-    return out;
-  };
+  auto b64 = [&](const std::string& file) { return base64_of(read_file(dir + "/" + file)); };
   write_file(dir + "/config",
              kubeconfig_yaml(api->url(), "ca.crt",
                              "    client-certificate-data: " + b64("client.crt") + "\n    client-key-data: " +
@@ -198,6 +199,195 @@ TEST_F(ApiServerTest, ClientCertificateFromKubeconfigData) {
   kube::ApiClient client(kube::kubeconfig_config(dir + "/config"));
   std::string error;
   EXPECT_TRUE(client.version(&error)) << error;
+}
+
+// The server refuses TLS without a client certificate and accepts only its common name; the watch (a streamed
+// request) authenticates the same way as the GETs.
+TEST_F(ApiServerTest, RequiredClientCertificateFromFilesAndData) {
+  make_cert(dir, "client", "azwi-webhook", true);
+  make_cert(dir, "stranger", "someone-else", true);
+  start({"--client-ca", dir + "/ca.crt", "--require-client-cert", "--client-cn", "azwi-webhook"});
+  std::string error;
+
+  write_file(dir + "/files", kubeconfig_yaml(api->url(), "ca.crt",
+                                             "    client-certificate: client.crt\n    client-key: client.key\n"));
+  kube::ApiClient by_files(kube::kubeconfig_config(dir + "/files"));
+  EXPECT_TRUE(by_files.version(&error)) << error;
+  auto list = by_files.list_service_accounts();
+  EXPECT_TRUE(list.error.empty()) << list.error;
+  std::atomic<bool> stop{false};
+  std::string watch_error;
+  // The server ends a watch after its timeoutSeconds (1): a clean close, after authenticating.
+  EXPECT_EQ(by_files.watch_service_accounts(list.resource_version, 1, [](const kube::WatchEvent&) {}, stop, &watch_error),
+            kube::WatchEnd::closed)
+      << watch_error;
+
+  write_file(dir + "/data", kubeconfig_yaml(api->url(), "ca.crt",
+                                            "    client-certificate-data: " + base64_of(read_file(dir + "/client.crt")) +
+                                                "\n    client-key-data: " + base64_of(read_file(dir + "/client.key")) +
+                                                "\n"));
+  kube::ApiClient by_data(kube::kubeconfig_config(dir + "/data"));
+  EXPECT_TRUE(by_data.version(&error)) << error;
+
+  // Without a certificate the handshake fails; with another name the server answers 401.
+  kube::ApiClient anonymous(token_config());
+  EXPECT_FALSE(anonymous.version(&error));
+  EXPECT_NE(error.find("cannot reach the API server"), std::string::npos) << error;
+  write_file(dir + "/stranger", kubeconfig_yaml(api->url(), "ca.crt",
+                                                "    client-certificate: stranger.crt\n    client-key: stranger.key\n"));
+  kube::ApiClient stranger(kube::kubeconfig_config(dir + "/stranger"));
+  EXPECT_FALSE(stranger.version(&error));
+  EXPECT_NE(error.find("401"), std::string::npos) << error;
+}
+
+TEST_F(ApiServerTest, ClientKeyThatIsNotTheCertificatesIsAClearError) {
+  make_cert(dir, "client", "azwi-webhook", true);
+  make_cert(dir, "other", "other", true);
+  start({"--client-ca", dir + "/ca.crt"});
+  write_file(dir + "/config", kubeconfig_yaml(api->url(), "ca.crt",
+                                              "    client-certificate: client.crt\n    client-key: other.key\n"));
+  kube::ApiClient client(kube::kubeconfig_config(dir + "/config"));
+  std::string error;
+  EXPECT_FALSE(client.version(&error));
+  EXPECT_NE(error.find("the client key (" + dir + "/other.key) does not belong to the client certificate"),
+            std::string::npos)
+      << error;
+  std::atomic<bool> stop{false};
+  EXPECT_EQ(client.watch_service_accounts("1", 5, [](const kube::WatchEvent&) {}, stop, &error), kube::WatchEnd::failed);
+  EXPECT_NE(error.find("does not belong to the client certificate"), std::string::npos) << error;
+}
+
+// certificate-authority-data is used instead of certificate-authority (client-go's precedence).
+TEST_F(ApiServerTest, CertificateAuthorityDataInMemory) {
+  start({"--token", "t0ken", "--seed-count", "2"});
+  std::string other = dir + "/other";
+  std::filesystem::create_directory(other);
+  make_ca(other);
+  auto config_with_ca = [&](const std::string& ca_pem, const std::string& ca_file) {
+    write_file(dir + "/config", kubeconfig_with(api->url(),
+                                                "    certificate-authority-data: " + base64_of(ca_pem) + "\n" +
+                                                    (ca_file.empty() ? "" : "    certificate-authority: " + ca_file + "\n"),
+                                                "    token: t0ken\n"));
+    return kube::kubeconfig_config(dir + "/config");
+  };
+  kube::ApiClient client(config_with_ca(read_file(dir + "/ca.crt"), other + "/ca.crt"));
+  auto found = client.get_service_account("ns-1", "filler-1");
+  EXPECT_TRUE(found.sa) << found.error;
+
+  kube::ApiClient wrong(config_with_ca(read_file(other + "/ca.crt"), dir + "/ca.crt"));
+  found = wrong.get_service_account("ns-1", "filler-1");
+  EXPECT_FALSE(found.sa);
+  EXPECT_NE(found.error.find("certificate"), std::string::npos) << found.error;
+
+  kube::ApiClient garbage(config_with_ca("not a certificate", ""));
+  found = garbage.get_service_account("ns-1", "filler-1");
+  EXPECT_NE(found.error.find("in-memory CA bundle"), std::string::npos) << found.error;
+}
+
+// insecure-skip-tls-verify: no CA at all, and a certificate for other names, are accepted.
+TEST_F(ApiServerTest, InsecureSkipTlsVerify) {
+  make_cert(dir, "server", "elsewhere", false, "DNS:elsewhere.example");
+  start({"--token", "t0ken"});
+  write_file(dir + "/insecure",
+             kubeconfig_with(api->url(), "    insecure-skip-tls-verify: true\n", "    token: t0ken\n"));
+  kube::ApiClient insecure(kube::kubeconfig_config(dir + "/insecure"));
+  std::string error;
+  EXPECT_TRUE(insecure.version(&error)) << error;
+
+  // The same server with verification: its certificate does not name 127.0.0.1.
+  kube::ApiClient verifying(token_config());
+  EXPECT_FALSE(verifying.version(&error));
+  EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
+}
+
+// Raising the stop flag ends a watch within a second while the server sends nothing, after the answer's head
+// and before it (a server that accepts TCP but never speaks TLS).
+TEST_F(ApiServerTest, StopFlagEndsAQuietWatchPromptly) {
+  start({"--token", "t0ken", "--bookmark-seconds", "600"});
+  kube::ApiClient client(token_config());
+  auto list = client.list_service_accounts();
+  ASSERT_TRUE(list.error.empty()) << list.error;
+
+  auto watch_then_stop = [&](kube::ApiClient& c, const std::function<bool()>& watching) {
+    std::atomic<bool> stop{false};
+    std::string error;
+    kube::WatchEnd end = kube::WatchEnd::closed;
+    std::chrono::steady_clock::time_point ended;
+    std::thread t([&] {
+      end = c.watch_service_accounts(list.resource_version, 300, [](const kube::WatchEvent&) {}, stop, &error);
+      ended = std::chrono::steady_clock::now();
+    });
+    bool started = eventually(watching);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well into the quiet stream
+    auto raised = std::chrono::steady_clock::now();
+    stop = true;
+    t.join();
+    EXPECT_TRUE(started);
+    EXPECT_EQ(end, kube::WatchEnd::stopped) << error;
+    return ended - raised;
+  };
+  auto took = watch_then_stop(client, [&] { return stats().at("watch").as_int64() == 1; });
+  EXPECT_LT(took, std::chrono::seconds(1)) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+
+  int mute = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(mute, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(mute, 4), 0);  // the kernel completes TCP handshakes; nobody ever accepts
+  socklen_t len = sizeof a;
+  ::getsockname(mute, reinterpret_cast<sockaddr*>(&a), &len);
+  kube::ApiClient silent(token_config_for(ntohs(a.sin_port)));
+  took = watch_then_stop(silent, [] { return true; });
+  EXPECT_LT(took, std::chrono::seconds(1)) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  ::close(mute);
+}
+
+// The watch and the GETs go through HTTPS_PROXY (CONNECT) when the server is not exempt, as client-go's do; the
+// API server's name is one only the proxy can resolve.
+TEST_F(ApiServerTest, WatchThroughTheEgressProxy) {
+  make_cert(dir, "server", "apiserver", false, "DNS:apiserver.test,IP:127.0.0.1");  // the address for control()
+  start({"--token", "t0ken", "--bookmark-seconds", "0.2"});
+  Process proxy({"/usr/bin/python3", CONNECT_PROXY, "--port-file=" + dir + "/proxy.port", "--log=" + dir + "/proxy.log",
+                 "--map=apiserver.test=127.0.0.1"},
+                {}, dir + "/proxy.out");
+  ASSERT_TRUE(eventually([&] { return !read_file(dir + "/proxy.port").empty(); })) << proxy.log();
+  auto config = token_config();
+  config.server = "https://apiserver.test:" + std::to_string(api->port());
+  setenv("HTTPS_PROXY", ("http://127.0.0.1:" + read_file(dir + "/proxy.port")).c_str(), 1);
+  unsetenv("https_proxy");
+  unsetenv("NO_PROXY");
+  unsetenv("no_proxy");
+  kube::ApiClient client(config);
+  unsetenv("HTTPS_PROXY");
+
+  auto list = client.list_service_accounts();
+  ASSERT_TRUE(list.error.empty()) << list.error;
+  std::atomic<bool> stop{false};
+  std::vector<std::string> seen;
+  std::string error;
+  std::thread t([&] {
+    client.watch_service_accounts(list.resource_version, 10, [&](const kube::WatchEvent& e) {
+      if (e.type == kube::WatchEvent::Type::added) {
+        seen.push_back(e.object.ns + "/" + e.object.name);
+        stop = true;
+      }
+    }, stop, &error);
+  });
+  bool watching = eventually([&] { return stats().at("watch").as_int64() == 1; });
+  if (watching) put_sa("apps", "via-proxy", "id-p");
+  // Bounded: the event ends the watch, else the stop flag after 10 s.
+  eventually([&] { return stop.load(); });
+  stop = true;
+  t.join();
+  ASSERT_TRUE(watching) << error;
+  EXPECT_EQ(seen, std::vector<std::string>{"apps/via-proxy"}) << error;
+  auto log = read_file(dir + "/proxy.log");
+  std::string connect = "CONNECT apiserver.test:" + std::to_string(api->port());
+  // One tunnel for the list, one for the watch.
+  std::size_t tunnels = 0;
+  for (auto at = log.find(connect); at != std::string::npos; at = log.find(connect, at + 1)) ++tunnels;
+  EXPECT_EQ(tunnels, 2u) << log;
 }
 
 TEST_F(ApiServerTest, InClusterTokenIsReReadAsItRotates) {

@@ -150,15 +150,16 @@ inline void run_or_throw(const std::string& cmd) {
   if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("command failed: " + cmd);
 }
 
-// A CA and a certificate signed by it for localhost/127.0.0.1, as PEM files in `dir`: ca.crt, ca.key,
-// <name>.crt, <name>.key. Also a client certificate when asked.
+// A CA and a certificate signed by it for localhost/127.0.0.1 (or the names in `san`), as PEM files in `dir`:
+// ca.crt, ca.key, <name>.crt, <name>.key. Also a client certificate when asked.
 inline void make_ca(const std::string& dir) {
   run_or_throw("cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key"
                " -out ca.crt -days 2 -subj /CN=azwi-test-ca");
 }
 
-inline void make_cert(const std::string& dir, const std::string& name, const std::string& cn, bool client = false) {
-  std::string ext = client ? "extendedKeyUsage=clientAuth" : "subjectAltName=DNS:localhost,IP:127.0.0.1";
+inline void make_cert(const std::string& dir, const std::string& name, const std::string& cn, bool client = false,
+                      const std::string& san = "DNS:localhost,IP:127.0.0.1") {
+  std::string ext = client ? "extendedKeyUsage=clientAuth" : "subjectAltName=" + san;
   write_file(dir + "/" + name + ".ext", ext + "\n");
   run_or_throw("cd " + dir + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
                ".key.tmp -out " + name + ".csr -subj /CN=" + cn + " && openssl x509 -req -in " + name +
@@ -201,10 +202,15 @@ class FakeApiServer {
   int port_ = 0;
 };
 
-inline std::string kubeconfig_yaml(const std::string& server, const std::string& ca_file, const std::string& user) {
+// A kubeconfig whose cluster has `server` and the (indented) `cluster` lines, and whose user has the `user` lines.
+inline std::string kubeconfig_with(const std::string& server, const std::string& cluster, const std::string& user) {
   return "apiVersion: v1\nkind: Config\ncurrent-context: test\ncontexts:\n- name: test\n  context:\n    cluster: c\n"
-         "    user: u\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n    certificate-authority: " +
-         ca_file + "\nusers:\n- name: u\n  user:\n" + user;
+         "    user: u\nclusters:\n- name: c\n  cluster:\n    server: " + server + "\n" + cluster +
+         "users:\n- name: u\n  user:\n" + user;
+}
+
+inline std::string kubeconfig_yaml(const std::string& server, const std::string& ca_file, const std::string& user) {
+  return kubeconfig_with(server, "    certificate-authority: " + ca_file + "\n", user);
 }
 
 }  // namespace azwi::testing
