@@ -14,7 +14,7 @@ packages=(
   python3-jsonpatch  # webhook tests: an independent RFC 6902 implementation applies the webhook's patches
   python3-yaml  # deploy: deploy/render.py renders the Helm chart (no helm in Debian 12); tests/deploy validate the manifests
   # benchmarks
-  nginx-light wrk
+  nginx-light wrk libbenchmark-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -56,27 +56,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null && 
 curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null || { echo "webhook not ready:" >&2; cat "$state/webhook.log" >&2; exit 1; }
 
 # A typical review: a Deployment's pod (generateName, no namespace in metadata) asking for the proxy.
-cat >"$state/review.json" <<'JSON'
-{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"0b3f2c1e-7d5a-4d8e-9f3b-2a1c6e4d8b7f",
-"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
-"requestKind":{"group":"","version":"v1","kind":"Pod"},"namespace":"bench","operation":"CREATE",
-"userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller","groups":["system:serviceaccounts"]},
-"object":{"kind":"Pod","apiVersion":"v1","metadata":{"generateName":"web-7c9d8f6b5-","labels":{"app":"web",
-"azure.workload.identity/use":"true","pod-template-hash":"7c9d8f6b5"},"annotations":{"azure.workload.identity/inject-proxy-sidecar":"true"},
-"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7c9d8f6b5","uid":"5f1d","controller":true,"blockOwnerDeletion":true}]},
-"spec":{"volumes":[{"name":"kube-api-access-abcde","projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":3607,"path":"token"}},
-{"configMap":{"name":"kube-root-ca.crt","items":[{"key":"ca.crt","path":"ca.crt"}]}}],"defaultMode":420}}],
-"containers":[{"name":"web","image":"registry.example/web:1.4.2","ports":[{"containerPort":8080,"protocol":"TCP"}],
-"env":[{"name":"LOG_LEVEL","value":"info"}],"resources":{"requests":{"cpu":"100m","memory":"128Mi"}},
-"volumeMounts":[{"name":"kube-api-access-abcde","readOnly":true,"mountPath":"/var/run/secrets/kubernetes.io/serviceaccount"}],
-"terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"},
-{"name":"log-shipper","image":"registry.example/shipper:2.0","resources":{},"terminationMessagePath":"/dev/termination-log",
-"terminationMessagePolicy":"File","imagePullPolicy":"IfNotPresent"}],"restartPolicy":"Always","terminationGracePeriodSeconds":30,
-"dnsPolicy":"ClusterFirst","serviceAccountName":"app","serviceAccount":"app","securityContext":{},"schedulerName":"default-scheduler",
-"tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}],
-"priority":0,"enableServiceLinks":true,"preemptionPolicy":"PreemptLowerPriority"},"status":{}},
-"oldObject":null,"dryRun":false,"options":{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}}}
-JSON
+cp bench/webhook/review.json "$state/review.json"
 curl -sS --cacert "$state/ca.crt" -H 'Content-Type: application/json' --data-binary @"$state/review.json" \
   "https://localhost:$port/mutate-v1-pod" >"$state/answer.json"
 grep -q '"allowed":true,"patchType":"JSONPatch"' "$state/answer.json" || { echo "unexpected answer:" >&2; cat "$state/answer.json" >&2; exit 1; }

@@ -1,6 +1,7 @@
 #include "webhook/mutation.hpp"
 
 #include "common/json_text.hpp"
+#include "webhook/json_write.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -53,18 +54,36 @@ std::string quoted(std::string_view s) {
 }
 
 // Records operations either as JSON values (the pure function's result) or straight as JSON text (the admission
-// path, which only needs the text: serializing each value as it is written saves copying it).
+// path, which only needs the text). In text mode a value that exists only to be written is passed as ready text and
+// never built; the table tests check that both modes produce the same patch for every case.
 class PatchWriter {
  public:
   PatchWriter(json::array& ops, std::string* text) : ops_(ops), text_(text), sp_(ops.storage()) {}
+  bool text_only() const { return text_ != nullptr; }
+
+  // `path` + `suffix` is the JSON pointer; `json` is the value's text, `make()` builds the value when values are kept.
+  template <class Make>
+  void add(std::string_view path, std::string_view suffix, std::string_view json, Make&& make) {
+    if (text_) return text_op("add", path, suffix, [&] { *text_ += json; });
+    value_op("add", path, suffix, make());
+  }
+  template <class Make>
+  void replace(std::string_view path, std::string_view suffix, std::string_view json, Make&& make) {
+    if (text_) return text_op("replace", path, suffix, [&] { *text_ += json; });
+    value_op("replace", path, suffix, make());
+  }
+  // For values that are built anyway.
   template <class V>
-  void add(const std::string& path, const V& value) {
-    op("add", path, value);
+  void add_value(std::string_view path, std::string_view suffix, const V& value) {
+    if (text_) return text_op("add", path, suffix, [&] { append_json(*text_, value); });
+    value_op("add", path, suffix, value);
   }
   template <class V>
-  void replace(const std::string& path, const V& value) {
-    op("replace", path, value);
+  void replace_value(std::string_view path, std::string_view suffix, const V& value) {
+    if (text_) return text_op("replace", path, suffix, [&] { append_json(*text_, value); });
+    value_op("replace", path, suffix, value);
   }
+
   std::size_t count() const { return count_; }
   void clear() {
     ops_.clear();
@@ -76,23 +95,28 @@ class PatchWriter {
   }
 
  private:
-  template <class V>
-  void op(std::string_view name, const std::string& path, const V& value) {
+  template <class WriteValue>
+  void text_op(std::string_view name, std::string_view path, std::string_view suffix, WriteValue&& write_value) {
     ++count_;
-    if (text_) {
-      *text_ += count_ == 1 ? "[{\"op\":\"" : ",{\"op\":\"";
-      *text_ += name;
-      *text_ += "\",\"path\":";
-      json_text::append_quoted(*text_, path);
-      *text_ += ",\"value\":";
-      *text_ += json::serialize(value);
-      *text_ += '}';
-      return;
-    }
+    *text_ += count_ == 1 ? "[{\"op\":\"" : ",{\"op\":\"";
+    *text_ += name;
+    // Pointers are made of the webhook's own key names and indices: nothing in them needs escaping.
+    *text_ += "\",\"path\":\"";
+    *text_ += path;
+    *text_ += suffix;
+    *text_ += "\",\"value\":";
+    write_value();
+    *text_ += '}';
+  }
+  template <class V>
+  void value_op(std::string_view name, std::string_view path, std::string_view suffix, const V& value) {
+    ++count_;
+    std::string pointer(path);
+    pointer += suffix;
     json::object o(sp_);
     o.reserve(3);
     o.emplace("op", name);
-    o.emplace("path", path);
+    o.emplace("path", pointer);
     o.emplace("value", json::value(value, sp_));
     ops_.emplace_back(std::move(o));
   }
@@ -104,6 +128,7 @@ class PatchWriter {
 
 json::object env_var(std::string_view name, std::string_view value, const json::storage_ptr& sp) {
   json::object o(sp);
+  o.reserve(2);
   o.emplace("name", name);
   o.emplace("value", value);
   return o;
@@ -111,14 +136,25 @@ json::object env_var(std::string_view name, std::string_view value, const json::
 
 json::object token_mount(const json::storage_ptr& sp) {
   json::object m(sp);
+  m.reserve(3);
   m.emplace("name", kTokenVolumeName);
   m.emplace("mountPath", kTokenMountPath);
   m.emplace("readOnly", true);
   return m;
 }
 
+const std::string& token_mount_json() {
+  static const std::string text = [] {
+    std::string t;
+    append_json(t, token_mount({}));
+    return t;
+  }();
+  return text;
+}
+
 json::array token_sources(int expiration, std::string_view audience, const json::storage_ptr& sp) {
   json::object token(sp);
+  token.reserve(3);
   token.emplace("path", kTokenVolumeName);
   token.emplace("expirationSeconds", expiration);
   token.emplace("audience", audience);
@@ -129,7 +165,32 @@ json::array token_sources(int expiration, std::string_view audience, const json:
   return sources;
 }
 
-using EnvList = std::vector<std::pair<std::string_view, std::string>>;
+// The identity environment every container receives, with its JSON text when the patch is kept as text.
+struct IdentityEnv {
+  std::vector<std::pair<std::string_view, std::string>> vars;
+  std::vector<std::string> entry_json;  // one {"name":...,"value":...} per variable
+  std::string list_json;                // all of them as one list
+
+  void render() {
+    list_json = "[";
+    for (const auto& [name, value] : vars) {
+      std::string& e = entry_json.emplace_back("{\"name\":");
+      json_text::append_quoted(e, name);
+      e += ",\"value\":";
+      json_text::append_quoted(e, value);
+      e += '}';
+      if (list_json.size() > 1) list_json += ',';
+      list_json += e;
+    }
+    list_json += ']';
+  }
+  json::array list(const json::storage_ptr& sp) const {
+    json::array a(sp);
+    a.reserve(vars.size());
+    for (const auto& [name, value] : vars) a.emplace_back(env_var(name, value, sp));
+    return a;
+  }
+};
 
 std::string container_label(const json::object& c, std::size_t index) {
   if (auto n = string_at(&c, "name")) return std::string(*n);
@@ -140,41 +201,43 @@ std::string container_label(const json::object& c, std::size_t index) {
 
 // Adds the identity environment and the token mount to one container. `patch` null: change the object only
 // (used for a container that is itself about to be added). Returns whether anything changed.
-bool mutate_container(json::object& c, const std::string& path, const EnvList& env, PatchWriter* patch) {
+bool mutate_container(json::object& c, std::string_view path, const IdentityEnv& env, PatchWriter* patch) {
   const json::storage_ptr& sp = c.storage();
+  // When only the patch text is kept, the pod's own containers need not change: nothing later reads them.
+  const bool keep_dom = !patch || !patch->text_only();
   bool changed = false;
   json::value* env_value = c.if_contains("env");
   if (!env_value || env_value->is_null()) {
-    json::array list(sp);
-    for (const auto& [name, value] : env) list.emplace_back(env_var(name, value, sp));
-    if (!list.empty()) {
-      if (patch) patch->add(path + "/env", list);
-      c["env"] = std::move(list);
+    if (!env.vars.empty()) {
+      if (patch) patch->add(path, "/env", env.list_json, [&] { return env.list(sp); });
+      if (keep_dom) c["env"] = env.list(sp);
       changed = true;
     }
   } else if (env_value->is_array()) {
     json::array& list = env_value->get_array();
-    for (const auto& [name, value] : env) {
+    for (std::size_t k = 0; k < env.vars.size(); ++k) {
+      const auto& [name, value] = env.vars[k];
       bool present = false;
       for (const auto& e : list)
         if (e.is_object() && string_at(&e.get_object(), "name") == name) present = true;
       if (present) continue;
-      auto entry = env_var(name, value, sp);
-      if (patch) patch->add(path + "/env/-", entry);
-      list.emplace_back(std::move(entry));
+      if (patch) patch->add(path, "/env/-", patch->text_only() ? env.entry_json[k] : "", [&] { return env_var(name, value, sp); });
+      if (keep_dom) list.emplace_back(env_var(name, value, sp));
       changed = true;
     }
   } else {
     throw Deny{"container " + container_label(c, 0) + ": env is not a list"};
   }
 
-  json::object mount = token_mount(sp);
   json::value* mounts_value = c.if_contains("volumeMounts");
   if (!mounts_value || mounts_value->is_null()) {
-    json::array list(sp);
-    list.emplace_back(mount);
-    if (patch) patch->add(path + "/volumeMounts", list);
-    c["volumeMounts"] = std::move(list);
+    auto make_list = [&] {
+      json::array list(sp);
+      list.emplace_back(token_mount(sp));
+      return list;
+    };
+    if (patch) patch->add(path, "/volumeMounts", "[" + token_mount_json() + "]", make_list);
+    if (keep_dom) c["volumeMounts"] = make_list();
     changed = true;
   } else if (mounts_value->is_array()) {
     json::array& list = mounts_value->get_array();
@@ -182,12 +245,14 @@ bool mutate_container(json::object& c, const std::string& path, const EnvList& e
     for (std::size_t i = 0; i < list.size(); ++i)
       if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
     if (!found) {
-      if (patch) patch->add(path + "/volumeMounts/-", mount);
-      list.emplace_back(std::move(mount));
+      if (patch) patch->add(path, "/volumeMounts/-", token_mount_json(), [&] { return token_mount(sp); });
+      if (keep_dom) list.emplace_back(token_mount(sp));
       changed = true;
-    } else if (list[*found] != json::value(mount, sp)) {
-      if (patch) patch->replace(path + "/volumeMounts/" + std::to_string(*found), mount);
-      list[*found] = std::move(mount);
+    } else if (list[*found] != json::value(token_mount(sp), sp)) {
+      if (patch)
+        patch->replace(path, "/volumeMounts/" + std::to_string(*found), token_mount_json(),
+                       [&] { return token_mount(sp); });
+      if (keep_dom) list[*found] = token_mount(sp);
       changed = true;
     }
   } else {
@@ -213,19 +278,38 @@ std::optional<std::size_t> index_of(const json::array* list, std::string_view na
   return std::nullopt;
 }
 
-// Inserts `value` at `index` of spec[key] (index == size appends), creating the list when absent.
-void insert_container(json::object& spec, std::string_view key, std::size_t index, json::object value,
-                      PatchWriter& patch) {
-  std::string path = "/spec/" + std::string(key);
+// Inserts a container at `index` of spec[key] (index == size appends), creating the list when absent. With a
+// text-only patch the container's ready JSON text goes to the patch and the pod gets a stand-in holding only its
+// name, which is all the rest of the mutation looks at; otherwise `build()` makes the container.
+template <class Build>
+void insert_container(json::object& spec, std::string_view key, std::size_t index, std::string_view name,
+                      const std::string* text, Build&& build, PatchWriter& patch) {
+  std::string path = "/spec/";
+  path += key;
+  json::object value(spec.storage());
+  if (patch.text_only()) {
+    value.emplace("name", name);
+  } else {
+    value = build();
+  }
   json::array* list = container_list(spec, key);
   if (!list) {
     json::array fresh(spec.storage());
-    fresh.emplace_back(value);
-    patch.add(path, fresh);
+    fresh.emplace_back(std::move(value));
+    if (patch.text_only()) {
+      patch.add(path, "", "[" + *text + "]", [] { return json::value(); });
+    } else {
+      patch.add_value(path, "", fresh);
+    }
     spec[key] = std::move(fresh);
     return;
   }
-  patch.add(index >= list->size() ? path + "/-" : path + "/" + std::to_string(index), value);
+  std::string suffix = index >= list->size() ? std::string("/-") : "/" + std::to_string(index);
+  if (patch.text_only()) {
+    patch.add(path, suffix, *text, [] { return json::value(); });
+  } else {
+    patch.add_value(path, suffix, value);
+  }
   if (index >= list->size()) {
     list->emplace_back(std::move(value));
   } else {
@@ -235,11 +319,13 @@ void insert_container(json::object& spec, std::string_view key, std::size_t inde
 
 json::object proxy_init_container(const Config& config, int port, const json::storage_ptr& sp) {
   json::object sc(sp);
+  sc.reserve(4);
   sc.emplace("capabilities", json::object({{"add", json::array{"NET_ADMIN"}}, {"drop", json::array{"ALL"}}}, sp));
   sc.emplace("privileged", true);
   sc.emplace("runAsNonRoot", false);
   sc.emplace("runAsUser", 0);
   json::object c(sp);
+  c.reserve(5);
   c.emplace("name", kProxyInitName);
   c.emplace("image", config.proxy_init_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
@@ -253,6 +339,7 @@ json::object proxy_init_container(const Config& config, int port, const json::st
 json::object proxy_container(const Config& config, int port, bool native, const json::storage_ptr& sp) {
   std::string port_arg = "--proxy-port=" + std::to_string(port);
   json::object sc(sp);
+  sc.reserve(6);
   sc.emplace("allowPrivilegeEscalation", false);
   sc.emplace("capabilities", json::object({{"drop", json::array{"ALL"}}}, sp));
   sc.emplace("privileged", false);
@@ -261,6 +348,7 @@ json::object proxy_container(const Config& config, int port, bool native, const 
   // The init container's rules let exactly this UID's traffic reach the real metadata endpoint.
   sc.emplace("runAsUser", kProxyUid);
   json::object c(sp);
+  c.reserve(10);  // with the env and volumeMounts added to it
   c.emplace("name", kProxyName);
   c.emplace("image", config.proxy_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
@@ -274,6 +362,36 @@ json::object proxy_container(const Config& config, int port, bool native, const 
   c.emplace("securityContext", std::move(sc));
   if (native) c.emplace("restartPolicy", "Always");
   return c;
+}
+
+// The proxy's two containers as JSON text. They are the same for every pod with the same settings, so the
+// admission path renders them once per thread and settings instead of once per pod.
+struct ProxyTexts {
+  std::string key;
+  std::string init, proxy;
+};
+const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const IdentityEnv* env) {
+  thread_local ProxyTexts cache;
+  std::string key;
+  key.reserve(256);
+  for (std::string_view part : {std::string_view(config.proxy_image), std::string_view(config.proxy_init_image),
+                                std::string_view(config.proxy_log_level)}) {
+    key += part;
+    key += '\0';
+  }
+  key += std::to_string(port);
+  key += native ? "n" : "s";
+  if (env) key += env->list_json;
+  if (key != cache.key) {
+    cache.init.clear();
+    append_json(cache.init, proxy_init_container(config, port, {}));
+    json::object proxy = proxy_container(config, port, native, {});
+    if (env) mutate_container(proxy, "", *env, nullptr);
+    cache.proxy.clear();
+    append_json(cache.proxy, proxy);
+    cache.key = std::move(key);
+  }
+  return cache;
 }
 
 }  // namespace
@@ -361,13 +479,14 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   // the mutation idempotent when it is reinvoked on its own output.
   skip.emplace(kProxyInitName);
 
-  EnvList env;
-  if (auto* id = sa.annotation(kClientIdAnnotation); id && !id->empty()) env.emplace_back("AZURE_CLIENT_ID", *id);
+  IdentityEnv env;
+  if (auto* id = sa.annotation(kClientIdAnnotation); id && !id->empty()) env.vars.emplace_back("AZURE_CLIENT_ID", *id);
   const std::string* tenant = sa.annotation(kTenantIdAnnotation);
   std::string tenant_id = tenant && !tenant->empty() ? *tenant : config.tenant_id;
-  if (!tenant_id.empty()) env.emplace_back("AZURE_TENANT_ID", tenant_id);
-  env.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
-  if (!config.authority_host.empty()) env.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
+  if (!tenant_id.empty()) env.vars.emplace_back("AZURE_TENANT_ID", tenant_id);
+  env.vars.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
+  if (!config.authority_host.empty()) env.vars.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
+  if (patch.text_only()) env.render();
 
   try {
     json::value* spec_value = pod.if_contains("spec");
@@ -390,7 +509,11 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
         std::string name = container_label(c, i);
         if (skip.contains(name)) continue;
         try {
-          if (mutate_container(c, "/spec/" + std::string(key) + "/" + std::to_string(i), env, &patch))
+          std::string path = "/spec/";
+          path += key;
+          path += '/';
+          path += std::to_string(i);
+          if (mutate_container(c, path, env, &patch))
             m.containers.push_back(name);
         } catch (Deny& d) {
           d.message = "spec." + std::string(key) + "[" + std::to_string(i) + "]: " + d.message;
@@ -405,21 +528,28 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
         return index_of(container_list(spec, "initContainers"), name) ||
                index_of(container_list(spec, "containers"), name);
       };
+      bool identity_in_proxy = !skip.contains(kProxyName);
+      const ProxyTexts* texts =
+          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &env : nullptr) : nullptr;
       if (!exists(kProxyInitName)) {
-        std::size_t at = native ? 0 : (container_list(spec, "initContainers") ? container_list(spec, "initContainers")->size() : 0);
-        insert_container(spec, "initContainers", at, proxy_init_container(config, port, sp), patch);
+        json::array* init = container_list(spec, "initContainers");
+        std::size_t at = native || !init ? 0 : init->size();
+        insert_container(spec, "initContainers", at, kProxyInitName, texts ? &texts->init : nullptr,
+                         [&] { return proxy_init_container(config, port, sp); }, patch);
       }
       if (!exists(kProxyName)) {
-        json::object proxy = proxy_container(config, port, native, sp);
-        if (!skip.contains(kProxyName)) {
-          mutate_container(proxy, "", env, nullptr);
-          m.containers.emplace_back(kProxyName);
-        }
+        auto build = [&] {
+          json::object proxy = proxy_container(config, port, native, sp);
+          if (identity_in_proxy) mutate_container(proxy, "", env, nullptr);
+          return proxy;
+        };
+        if (identity_in_proxy) m.containers.emplace_back(kProxyName);
         if (native) {
           auto init_at = index_of(container_list(spec, "initContainers"), kProxyInitName);
-          insert_container(spec, "initContainers", init_at ? *init_at + 1 : 0, std::move(proxy), patch);
+          insert_container(spec, "initContainers", init_at ? *init_at + 1 : 0, kProxyName,
+                           texts ? &texts->proxy : nullptr, build, patch);
         } else {
-          insert_container(spec, "containers", 0, std::move(proxy), patch);
+          insert_container(spec, "containers", 0, kProxyName, texts ? &texts->proxy : nullptr, build, patch);
         }
         m.proxy = native ? "native-sidecar" : "sidecar";
       }
@@ -435,7 +565,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     if (!volumes_value || volumes_value->is_null()) {
       json::array list(sp);
       list.emplace_back(volume);
-      patch.add("/spec/volumes", list);
+      patch.add_value("/spec/volumes", "", list);
       spec["volumes"] = std::move(list);
     } else if (volumes_value->is_array()) {
       json::array& list = volumes_value->get_array();
@@ -443,7 +573,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       for (std::size_t i = 0; i < list.size(); ++i)
         if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
       if (!found) {
-        patch.add("/spec/volumes/-", volume);
+        patch.add_value("/spec/volumes/-", "", volume);
         list.emplace_back(std::move(volume));
       } else {
         // Compare only the sources: the API server adds defaultMode to what we wrote, and a reinvocation must
@@ -451,7 +581,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
         const json::object* existing = object_at(list[*found].get_object(), "projected");
         const json::value* existing_sources = existing ? existing->if_contains("sources") : nullptr;
         if (!existing_sources || *existing_sources != json::value(sources, sp)) {
-          patch.replace("/spec/volumes/" + std::to_string(*found), volume);
+          patch.replace_value("/spec/volumes/", std::to_string(*found), volume);
           list[*found] = std::move(volume);
         }
       }

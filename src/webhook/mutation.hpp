@@ -67,8 +67,9 @@ bool pod_opted_in(const boost::json::object& pod);
 Mutation mutate_pod(const boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
                     ClusterVersion version, boost::json::storage_ptr sp = {});
 
-// The same, changing `pod` itself instead of a copy (the admission hot path, which has no further use for the
-// original). The result's `pod` is left empty; after a denial `pod` may be partly changed.
+// The same, working on `pod` itself instead of a copy (the admission hot path, which has no further use for the
+// original). The result's `pod` is left empty and `pod` is left partly changed: with patch_as_text the patch text is
+// the whole result, and values only written to the patch are never added to `pod`.
 Mutation mutate_pod_in_place(boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
                              ClusterVersion version, bool patch_as_text = false);
 
