@@ -11,7 +11,7 @@ COPY CMakeLists.txt ./
 COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
-# azwi-proxy and azwi-proxy-init fully static, azwi-webhook against Debian 12's shared libraries: /out/bin.
+# azwi-proxy, azwi-proxy-init and azwi-webhook, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # Debian's iptables package ships both backends (iptables-nft-{save,restore} and iptables-legacy-{save,restore});

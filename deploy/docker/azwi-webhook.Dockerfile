@@ -11,15 +11,14 @@ COPY CMakeLists.txt ./
 COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
-# azwi-proxy and azwi-proxy-init fully static, azwi-webhook against Debian 12's shared libraries: /out/bin.
+# azwi-proxy, azwi-proxy-init and azwi-webhook, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
-# Debian's libcurl cannot be linked statically (several of its dependencies ship no static archive), so the
-# webhook runs on Debian 12 slim with the shared libraries it was linked against.
-FROM debian:bookworm-slim
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libcurl4 libstdc++6 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+# A static binary and a CA bundle (for API servers reached through a kubeconfig without a CA of its own; in a
+# cluster the webhook trusts the mounted ca.crt): nothing else (no shell, no libc).
+FROM scratch
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/bin/azwi-webhook /usr/local/bin/azwi-webhook
 # The chart runs it as 65532 with a read-only root filesystem; certificates go to the /certs volume.
 USER 65532:65532

@@ -2,13 +2,11 @@
 # Test fixture: what the three Dockerfiles' build stage does, without Docker (no engine runs on these machines).
 #  1. The build stage must be the same in all three files (so one cached stage serves the three images), and the
 #     files it COPYs must be enough: they are copied alone into an empty context, which must configure.
-#  2. deploy/build-static.sh builds the binaries into OUT/bin (the webhook is the tests' own Release build, which
-#     is what the stage would build again: AZWI_WEBHOOK_BIN).
-# Usage: build_images.sh OUT WEBHOOK_BIN
+#  2. deploy/build-static.sh builds the three static binaries into OUT/bin.
+# Usage: build_images.sh OUT
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$1
-export AZWI_WEBHOOK_BIN=$2
 stage() { sed -n '/^FROM .* AS build$/,/^RUN deploy\/build-static.sh/p' "$1"; }
 first=$root/deploy/docker/azwi-proxy.Dockerfile
 for f in "$root"/deploy/docker/*.Dockerfile; do
@@ -28,7 +26,7 @@ stage "$first" | awk '$1 == "COPY" && $2 !~ /^--/ {print $2, $3}' | while read -
   fi
   cp -r "$root/$src" "$ctx/$dst"
 done
-cmake -S "$ctx" -B "$out/context-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAZWI_BUILD_TESTS=OFF \
+cmake -S "$ctx" -B "$out/context-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAZWI_BUILD_TESTS=OFF -DAZWI_BUILD_BENCH=OFF \
   -DAZWI_STATIC=ON -DOPENSSL_USE_STATIC_LIBS=ON -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null ||
   { echo "build_images: the files the build stage copies do not configure" >&2; exit 1; }
 [ -x "$ctx/deploy/build-static.sh" ] || { echo "build_images: the stage does not copy deploy/build-static.sh" >&2; exit 1; }
