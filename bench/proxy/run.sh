@@ -10,7 +10,7 @@ scripts/install-deps.sh
 scripts/build.sh >/dev/null
 bin=${AZWI_BUILD_DIR:-build}/install/bin
 # Measure the binary the container image ships: fully static (see deploy/build-static.sh).
-AZWI_WEBHOOK_BIN=$bin/azwi-webhook deploy/build-static.sh "${AZWI_BUILD_DIR:-build}/shipped" >/dev/null
+deploy/build-static.sh "${AZWI_BUILD_DIR:-build}/shipped" >/dev/null
 proxy=${AZWI_BUILD_DIR:-build}/shipped/bin/azwi-proxy
 . bench/lib.sh
 

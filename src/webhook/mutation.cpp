@@ -216,13 +216,14 @@ bool mutate_container(json::object& c, std::string_view path, const IdentityEnv&
   } else if (env_value->is_array()) {
     json::array& list = env_value->get_array();
     for (std::size_t k = 0; k < env.vars.size(); ++k) {
-      const auto& [name, value] = env.vars[k];
+      const auto& var = env.vars[k];  // not a structured binding: clang 14 cannot capture those
       bool present = false;
       for (const auto& e : list)
-        if (e.is_object() && string_at(&e.get_object(), "name") == name) present = true;
+        if (e.is_object() && string_at(&e.get_object(), "name") == var.first) present = true;
       if (present) continue;
-      if (patch) patch->add(path, "/env/-", patch->text_only() ? env.entry_json[k] : "", [&] { return env_var(name, value, sp); });
-      if (keep_dom) list.emplace_back(env_var(name, value, sp));
+      auto make = [&] { return env_var(var.first, var.second, sp); };
+      if (patch) patch->add(path, "/env/-", patch->text_only() ? env.entry_json[k] : "", make);
+      if (keep_dom) list.emplace_back(make());
       changed = true;
     }
   } else {

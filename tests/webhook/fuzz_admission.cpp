@@ -1,5 +1,6 @@
-// libFuzzer target: any bytes as an AdmissionReview body. The parser and the mutation must never crash, and an
-// allowed mutation must be idempotent (its own output needs no patch) — a property checked on every input.
+// libFuzzer target: any bytes as an AdmissionReview body. The parser and the mutation must never crash, an
+// allowed mutation must be idempotent (its own output needs no patch), and the admission path's patch text must say
+// what the pure function's patch says — properties checked on every input.
 #include <boost/json.hpp>
 #include <cstdint>
 #include <cstdlib>
@@ -47,6 +48,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (first.allowed) {
     webhook::Mutation again = webhook::mutate_pod(first.pod, sa, config(), version);
     if (!again.allowed || !again.patch.empty()) std::abort();  // not idempotent
+  }
+  boost::json::object copy = review->pod;
+  webhook::Mutation text = webhook::mutate_pod_in_place(copy, sa, config(), version, /*patch_as_text=*/true);
+  if (text.allowed != first.allowed) std::abort();
+  if (first.allowed) {
+    boost::json::value from_text = text.patch_text.empty() ? boost::json::value(boost::json::array())
+                                                           : boost::json::parse(text.patch_text);
+    if (from_text != boost::json::value(first.patch)) std::abort();  // the two patch writers disagree
   }
   kube::FetchResult hit;
   hit.sa = std::make_shared<const kube::ServiceAccount>(sa);
