@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   flags.add_string("health-addr", &health_addr, "address of /healthz and /readyz (plain HTTP)");
   flags.add_string("metrics-addr", &metrics_addr, "address of the Prometheus /metrics endpoint (plain HTTP)");
   flags.add_string("kubeconfig", &kubeconfig,
-                   "kubeconfig file for running outside a cluster (default: $KUBECONFIG, else in-cluster)");
+                   "kubeconfig file for running outside a cluster (default: $KUBECONFIG, a :-separated list, else in-cluster)");
   log::LoggingFlags logging;
   logging.add_to(flags);
   flags.add_bool("version", &show_version, "print the version and exit");

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "common/env.hpp"
 
@@ -33,13 +34,6 @@ std::string base64_decode(const std::string& text, const std::string& what) {
   return out;
 }
 
-YAML::Node named(const YAML::Node& list, const std::string& name, const std::string& what, const std::string& file) {
-  if (list && list.IsSequence())
-    for (const auto& item : list)
-      if (item["name"] && item["name"].as<std::string>() == name) return item[what];
-  throw std::runtime_error(file + ": no " + what + " named \"" + name + "\"");
-}
-
 std::string get(const YAML::Node& n, const char* key) {
   return n && n[key] && n[key].IsScalar() ? n[key].as<std::string>() : std::string();
 }
@@ -61,61 +55,108 @@ ClusterConfig in_cluster_config(const std::string& dir) {
   return c;
 }
 
-ClusterConfig kubeconfig_config(const std::string& path) {
+namespace {
+// One file of a kubeconfig list; relative paths in an entry are relative to the file that holds the entry.
+struct KubeconfigFile {
+  std::string path;
   YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot read kubeconfig " + path + ": " + e.what());
+};
+
+struct Entry {
+  YAML::Node node;
+  fs::path base;
+};
+
+// The first entry of that name in any file, as client-go merges a list: the first file to define a name wins.
+Entry named(const std::vector<KubeconfigFile>& files, const char* list_key, const char* what, const std::string& name,
+            const std::string& source) {
+  for (const auto& f : files) {
+    const YAML::Node list = f.root[list_key];
+    if (!list || !list.IsSequence()) continue;
+    for (const auto& item : list)
+      if (item["name"] && item["name"].as<std::string>() == name) return {item[what], fs::path(f.path).parent_path()};
   }
+  throw std::runtime_error(source + ": no " + std::string(what) + " named \"" + name + "\"");
+}
+
+ClusterConfig from_files(const std::vector<KubeconfigFile>& files, const std::string& source) {
   try {
-    fs::path base = fs::path(path).parent_path();
-    auto resolve = [&](const std::string& file) {
+    std::string context_name;
+    for (const auto& f : files)
+      if (context_name.empty()) context_name = get(f.root, "current-context");
+    if (context_name.empty()) throw std::runtime_error(source + ": current-context is not set");
+    Entry context = named(files, "contexts", "context", context_name, source);
+    Entry cluster = named(files, "clusters", "cluster", get(context.node, "cluster"), source);
+    Entry user = named(files, "users", "user", get(context.node, "user"), source);
+    auto resolve = [](const Entry& e, const char* key) {
+      std::string file = get(e.node, key);
       if (file.empty() || fs::path(file).is_absolute()) return file;
-      return (base / file).string();
+      return (e.base / file).string();
     };
-    std::string context_name = get(root, "current-context");
-    if (context_name.empty()) throw std::runtime_error(path + ": current-context is not set");
-    YAML::Node context = named(root["contexts"], context_name, "context", path);
-    YAML::Node cluster = named(root["clusters"], get(context, "cluster"), "cluster", path);
-    YAML::Node user = named(root["users"], get(context, "user"), "user", path);
 
     ClusterConfig c;
-    c.source = path;
-    c.server = get(cluster, "server");
-    if (c.server.empty()) throw std::runtime_error(path + ": the cluster has no server");
+    c.source = source;
+    c.server = get(cluster.node, "server");
+    if (c.server.empty()) throw std::runtime_error(source + ": the cluster has no server");
     while (c.server.ends_with('/')) c.server.pop_back();
-    c.ca_file = resolve(get(cluster, "certificate-authority"));
-    if (auto data = get(cluster, "certificate-authority-data"); !data.empty())
+    c.ca_file = resolve(cluster, "certificate-authority");
+    if (auto data = get(cluster.node, "certificate-authority-data"); !data.empty())
       c.ca_pem = base64_decode(data, "certificate-authority-data");
-    c.insecure_skip_verify = get(cluster, "insecure-skip-tls-verify") == "true";
+    c.insecure_skip_verify = get(cluster.node, "insecure-skip-tls-verify") == "true";
 
-    c.token = get(user, "token");
-    c.token_file = resolve(get(user, "tokenFile"));
-    c.client_cert_file = resolve(get(user, "client-certificate"));
-    c.client_key_file = resolve(get(user, "client-key"));
-    if (auto data = get(user, "client-certificate-data"); !data.empty())
+    c.token = get(user.node, "token");
+    c.token_file = resolve(user, "tokenFile");
+    c.client_cert_file = resolve(user, "client-certificate");
+    c.client_key_file = resolve(user, "client-key");
+    if (auto data = get(user.node, "client-certificate-data"); !data.empty())
       c.client_cert_pem = base64_decode(data, "client-certificate-data");
-    if (auto data = get(user, "client-key-data"); !data.empty())
+    if (auto data = get(user.node, "client-key-data"); !data.empty())
       c.client_key_pem = base64_decode(data, "client-key-data");
     bool has_cert = !c.client_cert_file.empty() || !c.client_cert_pem.empty();
     bool has_key = !c.client_key_file.empty() || !c.client_key_pem.empty();
-    if (has_cert != has_key) throw std::runtime_error(path + ": a client certificate needs its key, and a key its certificate");
+    if (has_cert != has_key)
+      throw std::runtime_error(source + ": a client certificate needs its key, and a key its certificate");
     if (c.token.empty() && c.token_file.empty() && !has_cert) {
       for (const char* unsupported : {"exec", "auth-provider", "username"})
-        if (user && user[unsupported])
-          throw std::runtime_error(path + ": user authentication by \"" + std::string(unsupported) +
+        if (user.node && user.node[unsupported])
+          throw std::runtime_error(source + ": user authentication by \"" + std::string(unsupported) +
                                    "\" is not supported; use a token, tokenFile or a client certificate");
     }
     return c;
   } catch (const YAML::Exception& e) {
-    throw std::runtime_error("kubeconfig " + path + " is malformed: " + e.what());
+    throw std::runtime_error("kubeconfig " + source + " is malformed: " + e.what());
   }
+}
+
+KubeconfigFile load(const std::string& path) {
+  try {
+    return {path, YAML::LoadFile(path)};
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot read kubeconfig " + path + ": " + e.what());
+  }
+}
+}  // namespace
+
+ClusterConfig kubeconfig_config(const std::string& path) { return from_files({load(path)}, path); }
+
+ClusterConfig kubeconfig_list_config(const std::string& list) {
+  std::vector<KubeconfigFile> files;
+  std::string_view rest = list;
+  while (!rest.empty()) {
+    auto colon = rest.find(':');
+    std::string path(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    // As kubectl: empty entries and files that do not exist are skipped; a file that exists must be readable.
+    if (path.empty() || !fs::exists(path)) continue;
+    files.push_back(load(path));
+  }
+  if (files.empty()) throw std::runtime_error("KUBECONFIG=" + list + ": none of its files exists");
+  return from_files(files, files.size() == 1 ? files.front().path : "KUBECONFIG=" + list);
 }
 
 ClusterConfig resolve_cluster_config(const std::string& kubeconfig_flag) {
   if (!kubeconfig_flag.empty()) return kubeconfig_config(kubeconfig_flag);
-  if (auto from_env = env("KUBECONFIG")) return kubeconfig_config(*from_env);
+  if (auto from_env = env("KUBECONFIG"); from_env && !from_env->empty()) return kubeconfig_list_config(*from_env);
   return in_cluster_config();
 }
 

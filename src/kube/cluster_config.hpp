@@ -28,7 +28,12 @@ ClusterConfig in_cluster_config(const std::string& account_dir = kServiceAccount
 // The current context of a kubeconfig file. Throws std::runtime_error naming the file and the problem.
 ClusterConfig kubeconfig_config(const std::string& path);
 
-// --kubeconfig if given, else $KUBECONFIG, else in-cluster.
+// $KUBECONFIG's form: files separated by ':', merged as kubectl merges them (the first file to set current-context or
+// to define a cluster, user or context of a given name wins; files that do not exist are skipped). Throws
+// std::runtime_error when no file exists or the merged configuration is unusable.
+ClusterConfig kubeconfig_list_config(const std::string& list);
+
+// --kubeconfig (one file) if given, else $KUBECONFIG (a list), else in-cluster.
 ClusterConfig resolve_cluster_config(const std::string& kubeconfig_flag);
 
 }  // namespace azwi::kube

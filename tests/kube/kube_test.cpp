@@ -90,6 +90,55 @@ TEST_F(KubeconfigTest, ErrorsNameTheProblem) {
   }
 }
 
+TEST_F(KubeconfigTest, KubeconfigListIsMergedAsKubectlMergesIt) {
+  std::filesystem::create_directories(dir + "/a");
+  std::filesystem::create_directories(dir + "/b");
+  // The first file chooses the context and defines the user; the second defines the context and the cluster,
+  // plus a user of the same name that must lose to the first file's.
+  write_file(dir + "/a/config", R"(apiVersion: v1
+kind: Config
+current-context: work
+users:
+- name: me
+  user:
+    tokenFile: token-a
+)");
+  write_file(dir + "/b/config", R"(apiVersion: v1
+kind: Config
+current-context: other
+contexts:
+- name: work
+  context: {cluster: prod, user: me}
+clusters:
+- name: prod
+  cluster: {server: "https://10.1.2.3:6443", certificate-authority: ca-b.pem}
+users:
+- name: me
+  user: {token: from-b}
+)");
+  std::string list = dir + "/a/config::" + dir + "/missing:" + dir + "/b/config";
+  auto c = kube::kubeconfig_list_config(list);
+  EXPECT_EQ(c.source, "KUBECONFIG=" + list);
+  EXPECT_EQ(c.server, "https://10.1.2.3:6443");
+  EXPECT_EQ(c.ca_file, dir + "/b/ca-b.pem");    // relative to the file that defines the cluster
+  EXPECT_EQ(c.token_file, dir + "/a/token-a");  // the first file's user, relative to it
+  EXPECT_TRUE(c.token.empty());
+
+  // Order matters: with b first, its current-context and its user win.
+  try {
+    kube::kubeconfig_list_config(dir + "/b/config:" + dir + "/a/config");
+    FAIL() << "context \"other\" does not exist";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no context named \"other\""), std::string::npos) << e.what();
+  }
+  try {
+    kube::kubeconfig_list_config(dir + "/nope:" + dir + "/nope2");
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("none of its files exists"), std::string::npos) << e.what();
+  }
+}
+
 TEST(InClusterConfig, RequiresServiceEnvironment) {
   unsetenv("KUBERNETES_SERVICE_HOST");
   try {
