@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,31 +49,68 @@ struct AsioClient::Impl {
   Impl(ClientOptions o, EgressProxySettings p) : options(std::move(o)), proxy(std::move(p)) {}
   ClientOptions options;
   EgressProxySettings proxy;
-  std::once_flag tls_once;
-  std::unique_ptr<asio::ssl::context> tls;
-  std::string tls_error;
 
-  asio::ssl::context* tls_context() {
-    std::call_once(tls_once, [this] {
-      tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
-      tls_error = load_trust();
-      if (tls_error.empty()) tls_error = load_client_identity();
-    });
-    return tls_error.empty() ? tls.get() : nullptr;
+  // The TLS context is built from the options' files, and built again when one of them changes (the kubelet
+  // rotates mounted CA bundles, cert-manager client certificates): checked at most once a second, on use. A request
+  // keeps the context it started with; a new file that does not load leaves the last good context in use.
+  std::shared_ptr<asio::ssl::context> tls_context(std::string& error) {
+    std::lock_guard lock(tls_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_check_) {
+      next_check_ = now + std::chrono::seconds(1);
+      std::string stamp = files_stamp();
+      if (stamp != stamp_ || (!tls_ && tls_error_.empty())) {
+        stamp_ = std::move(stamp);
+        auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+        SSL_CTX_set_min_proto_version(fresh->native_handle(), TLS1_2_VERSION);
+        std::string why = load_trust(*fresh);
+        if (why.empty()) why = load_client_identity(*fresh);
+        if (why.empty()) {
+          tls_ = std::move(fresh);
+          tls_error_.clear();
+        } else if (!tls_) {
+          tls_error_ = std::move(why);
+        }
+      }
+    }
+    if (!tls_) error = tls_error_;
+    return tls_;
+  }
+
+ private:
+  std::mutex tls_mutex_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::string tls_error_;
+  std::string stamp_;
+  std::chrono::steady_clock::time_point next_check_{};
+
+  // Size and modification time of each file the context reads; in-memory material never changes.
+  std::string files_stamp() const {
+    std::string out;
+    for (const std::string* f : {&options.ca_file, &options.client_cert_file, &options.client_key_file}) {
+      if (f->empty()) continue;
+      struct stat st{};
+      if (::stat(f->c_str(), &st) == 0) {
+        out += std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+               std::to_string(st.st_mtim.tv_nsec) + ";";
+      } else {
+        out += "missing;";
+      }
+    }
+    return out;
   }
 
   // The server's certificate is checked against, in this order: the in-memory bundle, the CA file or directory,
   // OpenSSL's defaults (SSL_CERT_FILE, SSL_CERT_DIR). Skipping verification is for test clusters only.
-  std::string load_trust() {
+  std::string load_trust(asio::ssl::context& tls) const {
     if (options.insecure_skip_verify) {
-      tls->set_verify_mode(asio::ssl::verify_none);
+      tls.set_verify_mode(asio::ssl::verify_none);
       return {};
     }
-    SSL_CTX* raw = tls->native_handle();
+    SSL_CTX* raw = tls.native_handle();
     if (!options.ca_pem.empty()) {
       beast::error_code ec;
-      tls->add_certificate_authority(asio::buffer(options.ca_pem), ec);
+      tls.add_certificate_authority(asio::buffer(options.ca_pem), ec);
       if (ec) return "cannot use the in-memory CA bundle: " + ssl_reason(ec);
     } else {
       int ok = 1;
@@ -90,34 +128,34 @@ struct AsioClient::Impl {
                "): " + reason;
       }
     }
-    tls->set_verify_mode(asio::ssl::verify_peer);
+    tls.set_verify_mode(asio::ssl::verify_peer);
     return {};
   }
 
   // Mutual TLS: a certificate (chain) and its key, each from memory or a file.
-  std::string load_client_identity() {
+  std::string load_client_identity(asio::ssl::context& tls) const {
     bool has_cert = !options.client_cert_pem.empty() || !options.client_cert_file.empty();
     bool has_key = !options.client_key_pem.empty() || !options.client_key_file.empty();
     if (!has_cert && !has_key) return {};
     if (has_cert != has_key) return "a client certificate needs its key, and a client key its certificate";
     // An encrypted key is refused instead of OpenSSL asking for a pass phrase on the terminal.
-    tls->set_password_callback([](std::size_t, asio::ssl::context::password_purpose) { return std::string(); });
+    tls.set_password_callback([](std::size_t, asio::ssl::context::password_purpose) { return std::string(); });
     beast::error_code ec;
     std::string where;
     if (!options.client_cert_pem.empty()) {
       where = "in memory";
-      tls->use_certificate_chain(asio::buffer(options.client_cert_pem), ec);
+      tls.use_certificate_chain(asio::buffer(options.client_cert_pem), ec);
     } else {
       where = options.client_cert_file;
-      tls->use_certificate_chain_file(options.client_cert_file, ec);
+      tls.use_certificate_chain_file(options.client_cert_file, ec);
     }
     if (ec) return "cannot load the client certificate (" + where + "): " + ssl_reason(ec);
     if (!options.client_key_pem.empty()) {
       where = "in memory";
-      tls->use_private_key(asio::buffer(options.client_key_pem), asio::ssl::context::pem, ec);
+      tls.use_private_key(asio::buffer(options.client_key_pem), asio::ssl::context::pem, ec);
     } else {
       where = options.client_key_file;
-      tls->use_private_key_file(options.client_key_file, asio::ssl::context::pem, ec);
+      tls.use_private_key_file(options.client_key_file, asio::ssl::context::pem, ec);
     }
     if (ec && ec.category() == asio::error::get_ssl_category() &&
         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
@@ -125,7 +163,7 @@ struct AsioClient::Impl {
       return "the client key (" + where + ") does not belong to the client certificate";
     }
     if (ec) return "cannot load the client key (" + where + "): " + ssl_reason(ec);
-    if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+    if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
       ERR_clear_error();
       return "the client key (" + where + ") does not belong to the client certificate";
     }
@@ -246,9 +284,10 @@ class Exchange {
       if (auto e = tunnel(*proxy_)) return e;
     }
     if (t_.scheme != "https") return std::nullopt;
-    asio::ssl::context* ctx = impl_.tls_context();
-    if (!ctx) return error_of(ClientError::Kind::tls, impl_.tls_error);
-    tls_.emplace(std::move(stream_), *ctx);
+    std::string tls_error;
+    tls_context_ = impl_.tls_context(tls_error);
+    if (!tls_context_) return error_of(ClientError::Kind::tls, tls_error);
+    tls_.emplace(std::move(stream_), *tls_context_);
     lowest_ = &beast::get_lowest_layer(*tls_);
     // No server name for an address (RFC 6066); the certificate is then matched against its IP SANs.
     if (!is_ip_literal(t_.host) && !SSL_set_tlsext_host_name(tls_->native_handle(), t_.host.c_str())) {
@@ -439,6 +478,7 @@ class Exchange {
   bool stopped_ = false;
   asio::io_context io_{1};
   beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // outlives tls_, which uses it
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::tcp_stream* lowest_ = &stream_;
   tcp::resolver* resolving_ = nullptr;

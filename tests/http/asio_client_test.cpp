@@ -360,4 +360,31 @@ TEST_F(AsioClientTls, MutualTlsFromFilesAndMemory) {
       << message(r);
 }
 
+TEST_F(AsioClientTls, ReloadsACaFileThatChanges) {
+  start(false);
+  // The kubelet replaces a mounted CA bundle in place; a long-lived client must trust the new one.
+  std::string ca = file("rotating-ca.crt");
+  std::filesystem::copy_file(file("client.crt"), ca, std::filesystem::copy_options::overwrite_existing);
+  http::AsioClient client({.ca_file = ca}, no_proxy());
+  auto fetch = [&] {
+    return client.perform({.url = "https://127.0.0.1:" + std::to_string(server_->port()) + "/", .timeout = 5s});
+  };
+  auto r = fetch();
+  ASSERT_TRUE(r.error) << "the bundle does not hold the server's CA yet";
+  std::filesystem::copy_file(file("ca.crt"), ca, std::filesystem::copy_options::overwrite_existing);
+  // Files are looked at no more than once a second.
+  auto deadline = Clock::now() + 5s;
+  do {
+    std::this_thread::sleep_for(200ms);
+    r = fetch();
+  } while (r.error && Clock::now() < deadline);
+  ASSERT_FALSE(r.error) << message(r);
+  EXPECT_EQ(r.response.body, "hello");
+  // A broken replacement leaves the last good bundle in use.
+  { std::ofstream(ca) << "not a certificate\n"; }
+  std::this_thread::sleep_for(1200ms);
+  r = fetch();
+  EXPECT_FALSE(r.error) << message(r);
+}
+
 }  // namespace
