@@ -8,6 +8,7 @@
 
 #include "common/json_text.hpp"
 #include "webhook/json_write.hpp"
+#include "webhook/review_json.hpp"
 
 namespace azwi::webhook {
 namespace json = boost::json;
@@ -141,10 +142,11 @@ std::string render_denied(const Review& r, unsigned code, std::string_view messa
   return out;
 }
 
-std::variant<Review, Answer> parse_review(std::string_view body, json::storage_ptr sp) {
+std::variant<Review, Answer> parse_review(std::string_view body, json::storage_ptr sp, bool whole) {
   json::error_code ec;
-  json::value doc = json::parse(body, ec, sp);
+  ReviewJson parsed = parse_review_json(body, sp, whole, ec);
   if (ec) return malformed("the body is not JSON (" + ec.message() + ")");
+  json::value& doc = parsed.document;
   if (!doc.is_object()) return malformed("the body is not a JSON object");
   const json::object& root = doc.get_object();
   Review r(sp);
@@ -166,6 +168,7 @@ std::variant<Review, Answer> parse_review(std::string_view body, json::storage_p
   r.ns = std::string(str(req, "namespace"));
   json::value* pod = doc.get_object().at("request").get_object().if_contains("object");
   if (pod && pod->is_object()) {
+    r.pod_members = parsed.pod_members;
     r.pod = std::move(pod->get_object());
     const json::object* meta = obj(&r.pod, "metadata");
     if (r.ns.empty()) r.ns = std::string(str(meta, "namespace"));
@@ -187,7 +190,7 @@ Answer skip(const Review& r, std::string why) {
 std::optional<Answer> precheck(const Review& r) {
   if (r.operation != "CREATE") return skip(r, "operation " + r.operation + " is not CREATE");
   if (!r.kind.empty() && r.kind != "Pod") return skip(r, "kind " + r.kind + " is not Pod");
-  if (r.pod.empty()) return denied(r, 400, "request.object is not a pod");
+  if (r.pod_members == 0) return denied(r, 400, "request.object is not a pod");
   if (!pod_opted_in(r.pod)) return skip(r, "the pod is not labelled azure.workload.identity/use: \"true\"");
   if (r.ns.empty()) return denied(r, 400, "the review names no namespace for the pod");
   return std::nullopt;

@@ -24,7 +24,10 @@ struct Review {
   std::string pod_name;   // metadata.name, else metadata.generateName
   std::string service_account;
   bool dry_run = false;
+  // request.object, without the parts the webhook never reads (see webhook/review_json.hpp), and how many members
+  // it had as sent (0: absent, not an object, or empty).
   boost::json::object pod;
+  std::size_t pod_members = 0;
 };
 
 // What happened, for the answer, the log line and the metrics.
@@ -43,8 +46,9 @@ struct Answer {
 };
 
 // A review to decide, or (when the body is not a usable review) the refusal already rendered.
-// The pod is kept in `sp` (a per-request arena on the hot path).
-std::variant<Review, Answer> parse_review(std::string_view body, boost::json::storage_ptr sp = {});
+// The pod is kept in `sp` (a per-request arena on the hot path). `whole`: keep every part of the review (the
+// reference the tests compare the pruned form with); the answer is the same either way.
+std::variant<Review, Answer> parse_review(std::string_view body, boost::json::storage_ptr sp = {}, bool whole = false);
 
 // The answer for a review that needs no service account: not a pod creation, not opted in, or malformed.
 // nullopt: look the service account up and call decide.

@@ -1,6 +1,7 @@
 // libFuzzer target: any bytes as an AdmissionReview body. The parser and the mutation must never crash, an
 // allowed mutation must be idempotent (its own output needs no patch), and the admission path's patch text must say
-// what the pure function's patch says — properties checked on every input.
+// what the pure function's patch says, and leaving out the parts of the review the webhook never reads must not change
+// the answer — properties checked on every input.
 #include <boost/json.hpp>
 #include <cstdint>
 #include <cstdlib>
@@ -34,13 +35,27 @@ kube::ServiceAccount account(const webhook::Review& review, bool odd) {
 }
 }  // namespace
 
+// The answer's body when the review is refused, skipped or decided (with the given account).
+std::string answer_of(std::string_view body, bool whole, webhook::ClusterVersion version, bool odd) {
+  auto parsed = webhook::parse_review(body, {}, whole);
+  if (auto* refusal = std::get_if<webhook::Answer>(&parsed)) return refusal->body;
+  auto& review = std::get<webhook::Review>(parsed);
+  if (auto early = webhook::precheck(review)) return early->body;
+  kube::FetchResult hit;
+  hit.sa = std::make_shared<const kube::ServiceAccount>(account(review, odd));
+  return webhook::decide(review, hit, config(), version).body;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
-  auto parsed = webhook::parse_review(body);
+  bool odd = size % 2 == 1;
+  if (answer_of(body, false, {1, odd ? 32 : 31}, odd) != answer_of(body, true, {1, odd ? 32 : 31}, odd))
+    std::abort();  // leaving parts out changed the answer
+  // The pure function needs the whole pod.
+  auto parsed = webhook::parse_review(body, {}, /*whole=*/true);
   auto* review = std::get_if<webhook::Review>(&parsed);
   if (!review) return 0;
   if (webhook::precheck(*review)) return 0;
-  bool odd = size % 2 == 1;
   webhook::ClusterVersion version{1, odd ? 32 : 31};
   kube::ServiceAccount sa = account(*review, odd);
 

@@ -489,3 +489,88 @@ TEST(JsonWrite, ProducesTheSameDocumentAsBoostsSerializer) {
     EXPECT_EQ(out, boost::json::serialize(v));
   }
 }
+
+namespace {
+// A review around a pod, as the API server sends it: with the parts the webhook leaves out when parsing.
+std::string review_around(const json::object& pod) {
+  json::object noisy = pod;
+  if (auto* meta = noisy.if_contains("metadata"); meta && meta->is_object())
+    meta->get_object()["managedFields"] = json::parse(R"([{"manager":"kube-controller-manager","fieldsV1":{"f:x":{}}}])");
+  noisy["status"] = json::parse(R"({"phase":"Pending","conditions":[{"type":"PodScheduled"}]})");
+  json::object review{{"apiVersion", "admission.k8s.io/v1"},
+                      {"kind", "AdmissionReview"},
+                      {"request", json::object{{"uid", "u-1"},
+                                               {"kind", json::object{{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+                                               {"namespace", "ns"},
+                                               {"operation", "CREATE"},
+                                               {"userInfo", json::object{{"username", "someone"}}},
+                                               {"object", noisy},
+                                               {"oldObject", nullptr},
+                                               {"options", json::object{{"kind", "CreateOptions"}}}}}};
+  return json::serialize(review);
+}
+
+azwi::webhook::Answer decide_text(const std::string& body, const Row& row, bool whole) {
+  auto parsed = azwi::webhook::parse_review(body, {}, whole);
+  if (auto* refusal = std::get_if<azwi::webhook::Answer>(&parsed)) return *refusal;
+  auto& review = std::get<azwi::webhook::Review>(parsed);
+  if (auto early = azwi::webhook::precheck(review)) return *early;
+  Config config = base_config();
+  if (row.tweak) row.tweak(config);
+  azwi::kube::FetchResult hit;
+  hit.sa = std::make_shared<const azwi::kube::ServiceAccount>(make_sa(row));
+  return azwi::webhook::decide(review, hit, config, row.version);
+}
+}  // namespace
+
+TEST(ReviewParsing, LeavingOutUnreadPartsNeverChangesTheAnswer) {
+  for (const Row& row : rows()) {
+    json::object pod = parse_object(row.pod);
+    // The label the webhook's selector needs, so that every row reaches the mutation.
+    if (!pod.contains("metadata")) pod["metadata"] = json::object();
+    if (pod["metadata"].is_object()) pod["metadata"].get_object()["labels"] = json::object{{"azure.workload.identity/use", "true"}};
+    std::string body = review_around(pod);
+    auto pruned = decide_text(body, row, false);
+    auto whole = decide_text(body, row, true);
+    EXPECT_EQ(pruned.result, whole.result) << row.name;
+    EXPECT_EQ(pruned.body, whole.body) << row.name;
+  }
+}
+
+TEST(ReviewParsing, LeavesOutWhatTheWebhookNeverReads) {
+  std::string body = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+    "kind":{"kind":"Pod"},"operation":"CREATE","namespace":"ns","dryRun":true,"userInfo":{"username":"x"},
+    "object":{"kind":"Pod","metadata":{"name":"p","labels":{"a":"b"},"managedFields":[{"manager":"m"}],
+      "ownerReferences":[{"kind":"ReplicaSet"}]},
+      "spec":{"serviceAccountName":"sa","nodeSelector":{"k":"v"},"volumes":[{"name":"v","projected":{"sources":[]}}],
+        "containers":[{"name":"c","image":"i","resources":{"limits":{"cpu":"1"}},"env":[{"name":"E","value":"1"}],
+          "volumeMounts":[{"name":"v","mountPath":"/v"}]}, 7, [1]],
+        "initContainers":{"not":"a list"}},
+      "status":{"phase":"Pending"}}}})";
+  auto parsed = azwi::webhook::parse_review(body);
+  auto& r = std::get<azwi::webhook::Review>(parsed);
+  EXPECT_EQ(r.pod_members, 4u);  // as sent: kind, metadata, spec, status
+  EXPECT_TRUE(r.dry_run);
+  EXPECT_EQ(r.service_account, "sa");
+  EXPECT_EQ(json::value(r.pod), json::parse(R"({"metadata":{"name":"p","labels":{"a":"b"}},
+    "spec":{"serviceAccountName":"sa","volumes":[{"name":"v","projected":{"sources":[]}}],
+      "containers":[{"name":"c","env":[{"name":"E","value":"1"}],"volumeMounts":[{"name":"v","mountPath":"/v"}]},7,[1]],
+      "initContainers":{"not":"a list"}}})"))
+      << json::serialize(r.pod);
+  // Kept whole, everything is there.
+  auto whole = azwi::webhook::parse_review(body, {}, true);
+  EXPECT_TRUE(std::get<azwi::webhook::Review>(whole).pod.contains("status"));
+  // A pod of nothing the webhook reads is still a pod (let through unlabelled), not "not a pod".
+  std::string status_only = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u",
+    "operation":"CREATE","namespace":"ns","object":{"status":{}}}})";
+  auto status_review = std::get<azwi::webhook::Review>(azwi::webhook::parse_review(status_only));
+  auto answer = azwi::webhook::precheck(status_review);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->result, "skipped");
+  // Malformed JSON is refused the same way.
+  auto bad = azwi::webhook::parse_review(R"({"apiVersion": )");
+  ASSERT_TRUE(std::holds_alternative<azwi::webhook::Answer>(bad));
+  EXPECT_EQ(std::get<azwi::webhook::Answer>(bad).result, "malformed");
+  auto trailing = azwi::webhook::parse_review(R"({} x)");
+  EXPECT_NE(std::get<azwi::webhook::Answer>(trailing).body.find("not JSON"), std::string::npos);
+}
