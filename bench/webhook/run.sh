@@ -132,14 +132,15 @@ done
 open_median() {  # SERVER RATE KEY: median over the rounds of one value of the RESULT lines (a sum for error counts)
   for r in $(seq "$rounds"); do sed -n 's/^RESULT .*'"$3"'=\([^ ]*\).*/\1/p' "$state/open-$1-$2-$r.txt"; done |
     python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; k = sys.argv[1]
-print(int(sum(v)) if k in ("non2xx", "failed_connections") else f"{statistics.median(v):.3f}")' "$3"
+print(int(sum(v)) if k in ("non2xx", "failed_connections", "unanswered") else f"{statistics.median(v):.3f}")' "$3"
 }
 open_rows=$(for rate in "${rates[@]}"; do
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$(open_median nginx "$rate" p50_ms)" \
     "$(open_median nginx "$rate" p99_ms)" "$(open_median webhook "$rate" p50_ms)" "$(open_median webhook "$rate" p99_ms)" \
     "$(open_median webhook "$rate" p999_ms)" \
     "$(( $(open_median nginx "$rate" non2xx) + $(open_median webhook "$rate" non2xx) + \
-        $(open_median nginx "$rate" failed_connections) + $(open_median webhook "$rate" failed_connections) ))"
+        $(open_median nginx "$rate" failed_connections) + $(open_median webhook "$rate" failed_connections) + \
+        $(open_median nginx "$rate" unanswered) + $(open_median webhook "$rate" unanswered) ))"
 done)
 w_open_p99_5k=$(open_median webhook 5000 p99_ms)
 n_open_p99_5k=$(open_median nginx 5000 p99_ms)
@@ -180,7 +181,8 @@ print("| azwi-webhook | $w_rps | $w_p50 | $w_p99 | $w_err |")
 print()
 print("Latency at fixed offered rates over the same $connections connections (azwi-loadgen, open loop: each request is")
 print("timed from when it was due, so a server that falls behind is charged for it; ${duration} s after 2 s warm-up,")
-print("$rounds alternating rounds, medians; errors: non-2xx answers and failed connections of both servers, all rounds):")
+print("$rounds alternating rounds, medians; errors: non-2xx answers, failed connections and requests left unanswered")
+print("of both servers, all rounds; an unanswered request counts in the latencies with the time it had waited):")
 print()
 print("| offered req/s | nginx p50 ms | nginx p99 ms | webhook p50 ms | webhook p99 ms | webhook p99.9 ms | errors |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
