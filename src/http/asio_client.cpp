@@ -28,6 +28,9 @@
 #include <boost/url/parse.hpp>
 #include <algorithm>
 #include <mutex>
+#include <vector>
+#include <thread>
+#include <condition_variable>
 
 namespace azwi::http {
 namespace asio = boost::asio;
@@ -91,8 +94,10 @@ struct AsioClient::Impl {
       if (f->empty()) continue;
       struct stat st{};
       if (::stat(f->c_str(), &st) == 0) {
-        out += std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-               std::to_string(st.st_mtim.tv_nsec) + ";";
+        // The inode and change time too: a file replaced by rename, or made readable by chmod, is new.
+        out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+               std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+               std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + ";";
       } else {
         out += "missing;";
       }
@@ -255,11 +260,7 @@ class Exchange {
       io_.run_for(poll_);
       if (!stopped_ && !io_.stopped() && stop_->load()) {
         stopped_ = true;
-        if (resolving_) {
-          resolving_->cancel();
-        } else {
-          lowest_->cancel();
-        }
+        lowest_->cancel();
       }
     }
   }
@@ -271,7 +272,7 @@ class Exchange {
     std::uint16_t connect_port = proxy_ ? proxy_->port : t_.port;
     std::string where = proxy_ ? "proxy " + connect_host + ":" + std::to_string(connect_port) : t_.host;
 
-    tcp::resolver::results_type endpoints;
+    std::vector<tcp::endpoint> endpoints;
     if (auto e = resolve(connect_host, connect_port, endpoints)) return e;
     beast::error_code ec;
     stream_.expires_after(std::min(req_.connect_timeout, left()));
@@ -310,30 +311,51 @@ class Exchange {
     return std::nullopt;
   }
 
-  std::optional<ClientError> resolve(const std::string& host, std::uint16_t port, tcp::resolver::results_type& out) {
-    tcp::resolver resolver(io_);
-    asio::steady_timer timer(io_, std::min(req_.connect_timeout, left()));
+  // getaddrinfo cannot be interrupted, and an io_context waits for a lookup it started: the lookup runs on a thread
+  // of its own, and a caller that stops waiting (timeout, stop flag) leaves it to finish and drop its result.
+  std::optional<ClientError> resolve(const std::string& host, std::uint16_t port, std::vector<tcp::endpoint>& out) {
     beast::error_code ec;
-    bool timed_out = false;
-    resolver.async_resolve(host, std::to_string(port), [&](beast::error_code e, tcp::resolver::results_type r) {
-      ec = e;
-      out = std::move(r);
-      timer.cancel();
-    });
-    timer.async_wait([&](beast::error_code e) {
-      if (!e) {
-        timed_out = true;
-        resolver.cancel();
+    auto address = asio::ip::make_address(host, ec);
+    if (!ec) {  // an address needs no lookup
+      out.assign(1, tcp::endpoint(address, port));
+      return std::nullopt;
+    }
+    struct Lookup {
+      std::mutex mutex;
+      std::condition_variable done_cv;
+      bool done = false;
+      beast::error_code ec;
+      std::vector<tcp::endpoint> endpoints;
+    };
+    auto lookup = std::make_shared<Lookup>();
+    std::thread([lookup, host, port] {
+      asio::io_context io;
+      tcp::resolver resolver(io);
+      beast::error_code e;
+      auto results = resolver.resolve(host, std::to_string(port), e);
+      std::lock_guard lock(lookup->mutex);
+      lookup->ec = e;
+      for (const auto& entry : results) lookup->endpoints.push_back(entry.endpoint());
+      lookup->done = true;
+      lookup->done_cv.notify_all();
+    }).detach();
+    auto deadline = Clock::now() + std::min(req_.connect_timeout, left());
+    std::unique_lock lock(lookup->mutex);
+    while (!lookup->done) {
+      if (stop_ && stop_->load()) {
+        stopped_ = true;
+        return error_of(ClientError::Kind::other, "stopped");
       }
-    });
-    resolving_ = &resolver;
-    run();
-    resolving_ = nullptr;
-    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
-    if (timed_out) return error_of(ClientError::Kind::timeout, "resolving " + host + " timed out");
-    if (ec) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": " + ec.message());
+      auto now = Clock::now();
+      if (now >= deadline) return error_of(ClientError::Kind::timeout, "resolving " + host + " timed out");
+      lookup->done_cv.wait_until(lock, std::min(deadline, now + std::max(poll_, std::chrono::milliseconds(10))));
+    }
+    if (lookup->ec) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": " + lookup->ec.message());
+    if (lookup->endpoints.empty()) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": no address");
+    out = std::move(lookup->endpoints);
     return std::nullopt;
   }
+
 
   std::optional<ClientError> tunnel(const ProxyServer& proxy) {
     std::string authority = (t_.host.find(':') != std::string::npos ? "[" + t_.host + "]" : t_.host) + ":" +
@@ -417,6 +439,11 @@ class Exchange {
     lowest_->expires_after(left());
     bhttp::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
     run();
+    if (ec == bhttp::error::body_limit) {
+      return {error_of(ClientError::Kind::other, "the answer from " + t_.host + " is larger than " +
+                                                     std::to_string(max_body) + " bytes"),
+              {}};
+    }
     if (ec && !(ec == asio::ssl::error::stream_truncated && parser.is_done())) {
       return {transport_error(ec, "no valid answer from " + t_.host), {}};
     }
@@ -481,7 +508,6 @@ class Exchange {
   std::shared_ptr<asio::ssl::context> tls_context_;  // outlives tls_, which uses it
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::tcp_stream* lowest_ = &stream_;
-  tcp::resolver* resolving_ = nullptr;
   std::optional<ProxyServer> proxy_;
 };
 

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -242,6 +245,73 @@ TEST(AsioClientStream, ConnectionRefusedIsAnError) {
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->kind, http::ClientError::Kind::connect);
   EXPECT_NE(r.error->message.find("cannot connect to 127.0.0.1"), std::string::npos) << r.error->message;
+}
+
+TEST(AsioClient, AnAnswerLargerThanTheLimitIsNamedAsSuch) {
+  ScriptedServer server([](const ScriptedServer::Send& send) {
+    send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
+  });
+  http::AsioClient client({}, no_proxy());
+  auto r = client.perform({.url = server.url("/big"), .timeout = 5s}, 10);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->kind, http::ClientError::Kind::other) << "the server did answer";
+  EXPECT_NE(r.error->message.find("larger than 10 bytes"), std::string::npos) << r.error->message;
+}
+
+// A name whose lookup never ends: in private mount and network namespaces, /etc/resolv.conf names a server on
+// loopback that reads queries and never answers. The lookup must not outlive the request's timeout or stop flag.
+// Runs in a child process (namespaces are per process); needs root.
+int with_silent_dns(const std::function<int()>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) ::_exit(77);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
+    if (std::system("ip link set lo up") != 0) ::_exit(77);
+    std::string conf = "/tmp/azwi-silent-dns-" + std::to_string(::getpid());
+    { std::ofstream(conf) << "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n"; }
+    if (::mount(conf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) ::_exit(77);
+    int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(53);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(77);
+    int code = body();
+    ::unlink(conf.c_str());
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+TEST(AsioClient, AHangingNameLookupEndsWithTheTimeoutAndTheStopFlag) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for mount and network namespaces";
+  int code = with_silent_dns([] {
+    http::AsioClient client({}, no_proxy());
+    auto start = Clock::now();
+    auto r = client.perform({.url = "https://api.blackhole.test/version", .timeout = 2s, .connect_timeout = 500ms});
+    auto took = Clock::now() - start;
+    if (!r.error || r.error->kind != http::ClientError::Kind::timeout) return 1;
+    if (r.error->message.find("resolving api.blackhole.test timed out") == std::string::npos) return 2;
+    if (took > 1500ms) return 3;
+    std::atomic<bool> stop{false};
+    std::thread raiser([&] {
+      std::this_thread::sleep_for(200ms);
+      stop = true;
+    });
+    start = Clock::now();
+    auto s = client.stream({.url = "https://api.blackhole.test/watch", .timeout = 30s, .connect_timeout = 20s},
+                           [](std::string_view) { return true; }, &stop);
+    took = Clock::now() - start;
+    raiser.join();
+    if (s.end != http::StreamEnd::stop_requested) return 4;
+    if (took > 1000ms) return 5;
+    return 0;
+  });
+  if (code == 77) GTEST_SKIP() << "namespaces are not available here";
+  EXPECT_EQ(code, 0) << "1: no timeout error, 2: wrong message, 3: perform outlived its timeout, "
+                        "4: the stream did not end as stopped, 5: the stream outlived its stop flag";
 }
 
 // ------------------------------------------------------------------------------------------------- TLS options
