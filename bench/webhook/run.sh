@@ -104,6 +104,10 @@ run_wrk() {  # URL OUT: a 2 s warm-up (TLS handshakes, first allocations), then 
 }
 # Alternating rounds, medians: the machine is shared, and load from elsewhere must not favour one server.
 rounds=3
+# CPU time the hypervisor gave to others while this VM wanted to run (/proc/stat "steal"), in seconds: on a shared
+# virtual machine it is what makes single runs' tails differ, for nginx and the webhook alike.
+steal_s() { awk '/^cpu / {printf "%.1f", $9 / 100}' /proc/stat; }
+steal_start=$(steal_s)
 for r in $(seq "$rounds"); do
   run_wrk "https://127.0.0.1:$nport/mutate-v1-pod" "$state/wrk-nginx-$r.txt"
   run_wrk "https://127.0.0.1:$port/mutate-v1-pod" "$state/wrk-webhook-$r.txt"
@@ -117,6 +121,7 @@ print(f"{statistics.median(cols[0]):.0f} {statistics.median(cols[1]):.3f} {stati
 }
 # Latency at fixed offered rates (open loop, azwi-loadgen): wrk's closed loop measures, at saturation, mostly the
 # queue its own connections build; this is the latency an API server sees at a given admission rate.
+steal_mid=$(steal_s)
 loadgen=${AZWI_BUILD_DIR:-build}/bench/loadgen/azwi-loadgen
 rates=(2000 5000 10000)
 run_loadgen() {  # URL RATE OUT
@@ -134,6 +139,8 @@ open_median() {  # SERVER RATE KEY: median over the rounds of one value of the R
     python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin]; k = sys.argv[1]
 print(int(sum(v)) if k in ("non2xx", "failed_connections", "unanswered") else f"{statistics.median(v):.3f}")' "$3"
 }
+steal_wrk=$(python3 -c "print(f'{$steal_mid - $steal_start:.1f}')")
+steal_open=$(python3 -c "print(f'{$(steal_s) - $steal_mid:.1f}')")
 open_rows=$(for rate in "${rates[@]}"; do
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$(open_median nginx "$rate" p50_ms)" \
     "$(open_median nginx "$rate" p99_ms)" "$(open_median webhook "$rate" p50_ms)" "$(open_median webhook "$rate" p99_ms)" \
@@ -192,6 +199,8 @@ print(f"- throughput ratio azwi-webhook / nginx: **{w_rps / n_rps:.2f}x** (targe
 print("- azwi-webhook p99 at $connections connections, 5000 admissions/s offered: **$w_open_p99_5k ms** (target <= 2 ms; "
       "nginx's $n_open_p99_5k ms); at saturation (wrk, closed loop, where latency is mostly wrk's own queue): "
       "$w_p99 ms, nginx's $n_p99 ms")
+print("- CPU time taken by the hypervisor from this VM (steal) during the wrk rounds: $steal_wrk s; during the fixed-rate "
+      "rounds: $steal_open s (0 on an idle host; stalls it causes set single runs' p99 and p99.9, for both servers)")
 print(f"- azwi-webhook RSS after start-up and one admission: **{$idle_kib / 1024:.1f} MiB**, after the run: "
       f"**{$rss_after / 1024:.1f} MiB**, peak: **{$peak_kib / 1024:.1f} MiB** (target <= 16 MiB)")
 print(f"- of which private (heap, stacks) after the run: {$anon_after / 1024:.1f} MiB; proportional set size (shared "
