@@ -507,8 +507,10 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       if (!list) continue;
       for (std::size_t i = 0; i < list->size(); ++i) {
         json::object& c = (*list)[i].get_object();
+        // Skipped by name only: an unnamed container's "#index" label is for logs, and the index moves when the
+        // proxy is inserted before it, so skipping by it would not survive a reinvocation.
+        if (auto real = string_at(&c, "name"); real && skip.contains(*real)) continue;
         std::string name = container_label(c, i);
-        if (skip.contains(name)) continue;
         try {
           std::string path = "/spec/";
           path += key;

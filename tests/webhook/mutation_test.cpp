@@ -574,3 +574,18 @@ TEST(ReviewParsing, LeavesOutWhatTheWebhookNeverReads) {
   auto trailing = azwi::webhook::parse_review(R"({} x)");
   EXPECT_NE(std::get<azwi::webhook::Answer>(trailing).body.find("not JSON"), std::string::npos);
 }
+
+TEST(MutationSkip, AnUnnamedContainerIsNotSkippedByItsPosition) {
+  // "#0" is how logs show an unnamed first container; skipping by it would break when the proxy is inserted first.
+  json::object pod = parse_object(R"({"metadata":{"annotations":{"azure.workload.identity/inject-proxy-sidecar":"true",
+      "azure.workload.identity/skip-containers":"#0"}},"spec":{"containers":[{"env":null}]}})");
+  Row row;
+  Mutation first = mutate_pod(pod, make_sa(row), base_config(), {1, 31});
+  ASSERT_TRUE(first.allowed) << first.message;
+  const json::array& containers = first.pod.at("spec").at("containers").as_array();
+  ASSERT_EQ(containers.size(), 2u);
+  EXPECT_TRUE(containers[1].as_object().at("env").is_array()) << "the unnamed container gets the identity";
+  Mutation again = mutate_pod(first.pod, make_sa(row), base_config(), {1, 31});
+  ASSERT_TRUE(again.allowed);
+  EXPECT_TRUE(again.patch.empty()) << json::serialize(again.patch);
+}
