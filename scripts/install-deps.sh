@@ -12,7 +12,7 @@ packages=(
   openssl curl ca-certificates iproute2 iptables procps python3
   util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN
   python3-jsonpatch  # webhook tests: an independent RFC 6902 implementation applies the webhook's patches
-  python3-yaml  # deploy: deploy/render.py renders the Helm chart (no helm in Debian 12); tests/deploy validate the manifests
+  python3-yaml  # tests/deploy read the chart, its helm renderings and the manifests (helm: scripts/kube-tools.sh)
   # benchmarks
   nginx-light wrk libbenchmark-dev
 )

