@@ -70,9 +70,16 @@ int main(int argc, char** argv) {
   flags.add_env("POD_NAMESPACE", "the webhook's namespace, for its certificate Secret and Service (default " +
                                     std::string(webhook::kDefaultNamespace) + ")");
   flags.add_env("AZURE_ENVIRONMENT", "AzurePublicCloud (default), AzureChinaCloud or AzureUSGovernmentCloud");
+  flags.add_env("AZURE_AUTHORITY_HOST",
+                "https URL of the Entra ID authority to inject instead of AZURE_ENVIRONMENT's (a private cloud, an "
+                "emulator); a '/' is appended when missing");
   flags.add_env("PROXY_IMAGE", "image of the injected proxy sidecar (default " + webhook::default_proxy_image() + ")");
   flags.add_env("PROXY_INIT_IMAGE",
                 "image of the injected proxy init container (default " + webhook::default_proxy_init_image() + ")");
+  flags.add_env("PROXY_CA_CONFIGMAP",
+                "NAME[:KEY] of a ConfigMap in the pod's namespace (key default " +
+                    std::string(webhook::kDefaultProxyCAKey) +
+                    ") holding the CA bundle the injected proxy sidecar trusts for Entra ID (default: the image's)");
   parse_flags_or_exit(flags, argc, argv);
   if (show_version) {
     std::printf("azwi-webhook %s\n", AZWI_VERSION);
@@ -174,6 +181,10 @@ int main(int argc, char** argv) {
                        {"metrics_port", metrics_server.port()}, {"api_server", cluster.server},
                        {"cluster_config", cluster.source}, {"tls_min_version", tls_min}, {"audience", config.audience},
                        {"proxy_image", config.proxy_image}, {"proxy_init_image", config.proxy_init_image},
+                       {"authority_host", config.authority_host},
+                       {"proxy_ca_configmap", config.proxy_ca_configmap.empty()
+                                                  ? std::string()
+                                                  : config.proxy_ca_configmap + ":" + config.proxy_ca_key},
                        {"threads", threads}, {"version", AZWI_VERSION}});
 
   asio::signal_set signals(*ios[0], SIGINT, SIGTERM);

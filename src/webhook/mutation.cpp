@@ -152,7 +152,11 @@ const std::string& token_mount_json() {
   return text;
 }
 
-json::array token_sources(int expiration, std::string_view audience, const json::storage_ptr& sp) {
+// The token volume's sources: the service account token and, when the proxy trusts a CA from a ConfigMap, that
+// ConfigMap's key as kProxyCAFileName. Not optional: a missing ConfigMap or key stops the pod with a kubelet event
+// naming it, instead of a proxy that fails every TLS handshake with Entra ID.
+json::array token_sources(int expiration, std::string_view audience, const Config* proxy_ca,
+                          const json::storage_ptr& sp) {
   json::object token(sp);
   token.reserve(3);
   token.emplace("path", kTokenVolumeName);
@@ -161,7 +165,22 @@ json::array token_sources(int expiration, std::string_view audience, const json:
   json::object source(sp);
   source.emplace("serviceAccountToken", std::move(token));
   json::array sources(sp);
+  sources.reserve(proxy_ca ? 2 : 1);
   sources.emplace_back(std::move(source));
+  if (proxy_ca) {
+    json::object item(sp);
+    item.reserve(2);
+    item.emplace("key", proxy_ca->proxy_ca_key);
+    item.emplace("path", kProxyCAFileName);
+    json::object config_map(sp);
+    config_map.reserve(3);
+    config_map.emplace("name", proxy_ca->proxy_ca_configmap);
+    config_map.emplace("items", json::array({std::move(item)}, sp));
+    config_map.emplace("optional", false);
+    json::object ca_source(sp);
+    ca_source.emplace("configMap", std::move(config_map));
+    sources.emplace_back(std::move(ca_source));
+  }
   return sources;
 }
 
@@ -488,6 +507,17 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   env.vars.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
   if (!config.authority_host.empty()) env.vars.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
   if (patch.text_only()) env.render();
+  // The proxy's own: the identity and, with a CA ConfigMap, SSL_CERT_FILE naming the CA projected beside the token.
+  // Only the sidecar trusts that CA; the application's containers keep their own trust store. A sidecar in
+  // skip-containers receives nothing, so then the CA is not projected either.
+  const bool proxy_ca = inject_proxy && !config.proxy_ca_configmap.empty() && !skip.contains(kProxyName);
+  IdentityEnv proxy_ca_env;
+  if (proxy_ca) {
+    proxy_ca_env.vars = env.vars;
+    proxy_ca_env.vars.emplace_back("SSL_CERT_FILE", std::string(kProxyCAFile));
+    if (patch.text_only()) proxy_ca_env.render();
+  }
+  const IdentityEnv& proxy_env = proxy_ca ? proxy_ca_env : env;
 
   try {
     json::value* spec_value = pod.if_contains("spec");
@@ -516,7 +546,9 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
           path += key;
           path += '/';
           path += std::to_string(i);
-          if (mutate_container(c, path, env, &patch))
+          // A sidecar of the proxy's name already in the pod (a reinvocation, or the pod's own) is the proxy.
+          const IdentityEnv& wanted = inject_proxy && name == kProxyName ? proxy_env : env;
+          if (mutate_container(c, path, wanted, &patch))
             m.containers.push_back(name);
         } catch (Deny& d) {
           d.message = "spec." + std::string(key) + "[" + std::to_string(i) + "]: " + d.message;
@@ -533,7 +565,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       };
       bool identity_in_proxy = !skip.contains(kProxyName);
       const ProxyTexts* texts =
-          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &env : nullptr) : nullptr;
+          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &proxy_env : nullptr) : nullptr;
       if (!exists(kProxyInitName)) {
         json::array* init = container_list(spec, "initContainers");
         std::size_t at = native || !init ? 0 : init->size();
@@ -543,7 +575,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       if (!exists(kProxyName)) {
         auto build = [&] {
           json::object proxy = proxy_container(config, port, native, sp);
-          if (identity_in_proxy) mutate_container(proxy, "", env, nullptr);
+          if (identity_in_proxy) mutate_container(proxy, "", proxy_env, nullptr);
           return proxy;
         };
         if (identity_in_proxy) m.containers.emplace_back(kProxyName);
@@ -560,7 +592,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
 
     json::object volume(sp);
     volume.emplace("name", kTokenVolumeName);
-    json::array sources = token_sources(m.token_expiration, config.audience, sp);
+    json::array sources = token_sources(m.token_expiration, config.audience, proxy_ca ? &config : nullptr, sp);
     json::object projected(sp);
     projected.emplace("sources", sources);
     volume.emplace("projected", std::move(projected));

@@ -24,6 +24,9 @@ inline constexpr std::string_view kProxyPortAnnotation = "azure.workload.identit
 inline constexpr std::string_view kTokenVolumeName = "azure-identity-token";
 inline constexpr std::string_view kTokenMountPath = "/var/run/secrets/azure/tokens";
 inline constexpr std::string_view kTokenFile = "/var/run/secrets/azure/tokens/azure-identity-token";
+// With PROXY_CA_CONFIGMAP: the CA bundle the proxy trusts (its SSL_CERT_FILE), projected into the token volume.
+inline constexpr std::string_view kProxyCAFileName = "azwi-proxy-ca.crt";
+inline constexpr std::string_view kProxyCAFile = "/var/run/secrets/azure/tokens/azwi-proxy-ca.crt";
 inline constexpr std::string_view kProxyInitName = "azwi-proxy-init";
 inline constexpr std::string_view kProxyName = "azwi-proxy";
 // Where the proxy image installs its binary; the postStart hook runs it with --probe.

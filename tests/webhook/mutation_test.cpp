@@ -8,6 +8,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
+#include <stdexcept>
 
 #include "webhook/admission.hpp"
 #include "webhook/mutation.hpp"
@@ -85,6 +87,63 @@ const std::string kSimpleExpected = R"({"metadata":{"name":"p","labels":{"azure.
 
 std::string with_annotations(const std::string& annotations, const std::string& spec) {
   return R"({"metadata":{"name":"p","annotations":)" + annotations + R"(},"spec":)" + spec + "}";
+}
+
+// The identity environment with another authority host.
+std::string env_with_host(const std::string& host) {
+  return R"({"name":"AZURE_CLIENT_ID","value":"client-1"},{"name":"AZURE_TENANT_ID","value":"tenant-1"},)"
+         R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},)"
+         R"({"name":"AZURE_AUTHORITY_HOST","value":")" + host + R"("})";
+}
+const std::string kCAEnv = R"({"name":"SSL_CERT_FILE","value":"/var/run/secrets/azure/tokens/azwi-proxy-ca.crt"})";
+// The token volume with the proxy's CA projected beside the token.
+std::string ca_volume(const std::string& configmap, const std::string& key, int expiration = 3600) {
+  return R"({"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",)"
+         R"("expirationSeconds":)" + std::to_string(expiration) +
+         R"(,"audience":"api://AzureADTokenExchange"}},{"configMap":{"name":")" + configmap +
+         R"(","items":[{"key":")" + key + R"(","path":"azwi-proxy-ca.crt"}],"optional":false}}]}})";
+}
+
+// config_from_env() with exactly these webhook variables set; the process environment is restored afterwards.
+Config config_with_env(const std::map<std::string, std::string>& vars) {
+  static const char* const kNames[] = {"AZURE_TENANT_ID",  "AZURE_ENVIRONMENT", "AZURE_AUTHORITY_HOST",
+                                       "PROXY_IMAGE",      "PROXY_INIT_IMAGE",  "PROXY_CA_CONFIGMAP"};
+  std::map<std::string, std::optional<std::string>> saved;
+  for (const char* n : kNames) {
+    const char* v = std::getenv(n);
+    saved[n] = v ? std::optional<std::string>(v) : std::nullopt;
+    unsetenv(n);
+  }
+  for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1);
+  auto restore = [&] {
+    for (const auto& [k, v] : saved) {
+      if (v) {
+        setenv(k.c_str(), v->c_str(), 1);
+      } else {
+        unsetenv(k.c_str());
+      }
+    }
+  };
+  try {
+    Config c = config_from_env();
+    restore();
+    return c;
+  } catch (...) {
+    restore();
+    throw;
+  }
+}
+
+// Row tweak: the authority host and proxy CA the webhook reads from these variables (with tenant-1).
+std::function<void(Config&)> from_env(std::map<std::string, std::string> vars) {
+  return [vars](Config& c) {
+    auto all = vars;
+    all.emplace("AZURE_TENANT_ID", "tenant-1");
+    Config e = config_with_env(all);
+    c.authority_host = e.authority_host;
+    c.proxy_ca_configmap = e.proxy_ca_configmap;
+    c.proxy_ca_key = e.proxy_ca_key;
+  };
 }
 
 std::vector<Row> rows() {
@@ -286,6 +345,96 @@ std::vector<Row> rows() {
   r.push_back({"host_network_without_proxy_is_fine", R"({"spec":{"hostNetwork":true,"containers":[{"name":"a"}]}})",
                {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
                R"({"spec":{"hostNetwork":true,"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})"});
+  // AZURE_AUTHORITY_HOST wins over AZURE_ENVIRONMENT, normalised, in every container and the sidecar.
+  {
+    const std::string emu = env_with_host("https://azwi-emulator.test:8443/entra/");
+    r.push_back({"authority_host_override_reaches_apps_and_sidecar",
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                  R"({"initContainers":[{"name":"i1"}],"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                  R"({"initContainers":[$PROXY_INIT,{$PROXY_BODY,"restartPolicy":"Always","env":[)" + emu +
+                                      R"(],"volumeMounts":[$MOUNT]},{"name":"i1","env":[)" + emu +
+                                      R"(],"volumeMounts":[$MOUNT]}],"containers":[{"name":"a","env":[)" + emu +
+                                      R"(],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})"),
+                 0, "",
+                 from_env({{"AZURE_ENVIRONMENT", "AzureChinaCloud"},
+                           {"AZURE_AUTHORITY_HOST", "HTTPS://azwi-emulator.test:8443/entra"}})});
+    r.push_back({"authority_host_override_without_proxy", kSimplePod, {{"azure.workload.identity/client-id", "client-1"}},
+                 {1, 31},
+                 R"({"metadata":{"name":"p","labels":{"azure.workload.identity/use":"true"}},
+                   "spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"busybox","env":[)" +
+                     env_with_host("https://10.0.0.5/") + R"(],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})",
+                 0, "", from_env({{"AZURE_AUTHORITY_HOST", "https://10.0.0.5"}})});
+  }
+  // PROXY_CA_CONFIGMAP: the CA is projected beside the token and only the sidecar trusts it.
+  r.push_back({"proxy_ca_native_sidecar_only",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i1"}],"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[$PROXY_INIT,{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV,)" +
+                                    kCAEnv + R"(],"volumeMounts":[$MOUNT]},{"name":"i1","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[)" +
+                                    ca_volume("emulator-ca", "ca.crt") + "]}"),
+               0, "", from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
+  {
+    const std::string emu = env_with_host("https://azwi-emulator.azwi-system.svc/");
+    r.push_back({"proxy_ca_custom_key_and_authority_legacy_order",
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true",
+                                     "azure.workload.identity/service-account-token-expiration":"7200"})",
+                                  R"({"containers":[{"name":"a","env":[{"name":"SSL_CERT_FILE","value":"/app/ca.pem"}]}],
+                                     "volumes":[{"name":"data","emptyDir":{}}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true",
+                                     "azure.workload.identity/service-account-token-expiration":"7200"})",
+                                  R"({"containers":[{$PROXY_BODY,"env":[)" + emu + "," + kCAEnv +
+                                      R"(],"volumeMounts":[$MOUNT]},
+                   {"name":"a","env":[{"name":"SSL_CERT_FILE","value":"/app/ca.pem"},)" + emu +
+                                      R"(],"volumeMounts":[$MOUNT]}],
+                   "initContainers":[$PROXY_INIT],"volumes":[{"name":"data","emptyDir":{}},)" +
+                                      ca_volume("emulator-ca.v2", "bundle.pem", 7200) + "]}"),
+                 0, "",
+                 from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca.v2:bundle.pem"},
+                           {"AZURE_AUTHORITY_HOST", "https://azwi-emulator.azwi-system.svc"}})});
+  }
+  r.push_back({"proxy_ca_without_proxy_annotation_changes_nothing", kSimplePod,
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 32}, kSimpleExpected, 0, "",
+               from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
+  r.push_back({"proxy_ca_not_projected_for_a_skipped_sidecar",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/skip-containers":"azwi-proxy"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/skip-containers":"azwi-proxy"})",
+                                R"({"containers":[{$PROXY_BODY},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[$PROXY_INIT],"volumes":[$VOL]})"),
+               0, "", from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
+  // A pod's own azwi-proxy container is the sidecar: it gets SSL_CERT_FILE unless it sets it itself.
+  r.push_back({"proxy_ca_existing_sidecar_and_token_volume_without_ca",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"containers":[{"name":"azwi-proxy","image":"mine"},
+                                   {"name":"b","env":[{"name":"SSL_CERT_FILE","value":"/b.pem"}]}],
+                                   "volumes":[$VOL]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"containers":[{"name":"azwi-proxy","image":"mine","env":[$ENV,)" + kCAEnv +
+                                    R"(],"volumeMounts":[$MOUNT]},
+                 {"name":"b","env":[{"name":"SSL_CERT_FILE","value":"/b.pem"},$ENV],"volumeMounts":[$MOUNT]}],
+                 "initContainers":[$PROXY_INIT],"volumes":[)" + ca_volume("emulator-ca", "ca.crt") + "]}"),
+               0, "", from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
+  // Reinvocation on what the API server stored (defaultMode added to the projected volume): nothing to do.
+  {
+    std::string stored = with_annotations(
+        R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+        R"({"initContainers":[$PROXY_INIT,{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV,)" + kCAEnv +
+            R"(],"volumeMounts":[$MOUNT]}],"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+            "volumes":[{"name":"azure-identity-token","projected":{"defaultMode":420,"sources":[
+            {"serviceAccountToken":{"path":"azure-identity-token","expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}},
+            {"configMap":{"name":"emulator-ca","items":[{"key":"ca.crt","path":"azwi-proxy-ca.crt"}],"optional":false}}]}}]})");
+    r.push_back({"proxy_ca_reinvocation_after_api_defaults_is_a_no_op", stored,
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 32}, stored, 0, "",
+                 from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
+  }
   // Malformed pods are refused, never crash.
   r.push_back({"no_spec", R"({"metadata":{"name":"p"}})", {}, {1, 31}, "", 400, "no spec"});
   r.push_back({"containers_not_a_list", R"({"spec":{"containers":{"name":"a"}}})", {}, {1, 31}, "", 400, "not a list"});
@@ -416,6 +565,93 @@ TEST(Config, FromEnvironment) {
   EXPECT_EQ(c.authority_host, "https://login.microsoftonline.us/");
   EXPECT_EQ(c.proxy_image, std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION);
   EXPECT_EQ(c.proxy_init_image, "registry.test/init:2");
+  EXPECT_TRUE(c.proxy_ca_configmap.empty()) << "no CA ConfigMap unless asked for";
+}
+
+TEST(Config, AuthorityHostOverridesTheCloud) {
+  Config c = config_with_env({{"AZURE_TENANT_ID", "t"}, {"AZURE_ENVIRONMENT", "AzureUSGovernmentCloud"},
+                              {"AZURE_AUTHORITY_HOST", "https://azwi-emulator.azwi-system.svc:8443"}});
+  EXPECT_EQ(c.authority_host, "https://azwi-emulator.azwi-system.svc:8443/");
+  // Empty counts as unset: the cloud's authority.
+  c = config_with_env({{"AZURE_TENANT_ID", "t"}, {"AZURE_ENVIRONMENT", "AzureChinaCloud"}, {"AZURE_AUTHORITY_HOST", ""}});
+  EXPECT_EQ(c.authority_host, "https://login.chinacloudapi.cn/");
+  // The cloud is still checked.
+  EXPECT_THROW(config_with_env({{"AZURE_TENANT_ID", "t"}, {"AZURE_ENVIRONMENT", "Mars"},
+                                {"AZURE_AUTHORITY_HOST", "https://login.example/"}}),
+               std::runtime_error);
+}
+
+TEST(Config, AuthorityHostNormalisation) {
+  EXPECT_EQ(normalize_authority_host("https://login.example"), "https://login.example/");
+  EXPECT_EQ(normalize_authority_host("https://login.example/"), "https://login.example/");
+  EXPECT_EQ(normalize_authority_host("HTTPS://Login.Example:443/a/b"), "https://Login.Example:443/a/b/");
+  EXPECT_EQ(normalize_authority_host("https://10.1.2.3:8443/"), "https://10.1.2.3:8443/");
+  EXPECT_EQ(normalize_authority_host("https://[fd00::1]:8443"), "https://[fd00::1]:8443/");
+  EXPECT_EQ(normalize_authority_host("https://[fd00::1]"), "https://[fd00::1]/");
+}
+
+TEST(Config, BadAuthorityHostsStopStartUpNamingTheProblem) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"http://login.example/", "scheme is http"},
+      {"login.example", "not an absolute URL"},
+      {"/login", "not an absolute URL"},
+      {"://login.example", "not an absolute URL"},
+      {"ftp://login.example/", "scheme is ftp"},
+      {"https://", "no host"},
+      {"https:///tenant", "no host"},
+      {"https://user:pw@login.example/", "user info"},
+      {"https://login.example/?x=1", "query"},
+      {"https://login.example/#frag", "fragment"},
+      {"https://login.example:0/", "port"},
+      {"https://login.example:99999/", "port"},
+      {"https://login.example:/", "port is empty"},
+      {"https://login.example:abc/", "port"},
+      {"https://login!example/", "host"},
+      {"https://[fd00::1/", "IPv6"},
+      {"https://login.example/a b", "space"},
+      {" https://login.example/", "space"},
+      {"https://login.example/\"", "'\"'"},
+  };
+  for (const auto& [value, problem] : bad) {
+    try {
+      config_with_env({{"AZURE_TENANT_ID", "t"}, {"AZURE_AUTHORITY_HOST", value}});
+      ADD_FAILURE() << value << " must be refused";
+    } catch (const std::runtime_error& e) {
+      std::string what = e.what();
+      EXPECT_EQ(what.rfind(std::string("AZURE_AUTHORITY_HOST=\"") + value + "\" is not usable: ", 0), 0u) << what;
+      EXPECT_NE(what.find(problem), std::string::npos) << value << ": " << what;
+    }
+  }
+}
+
+TEST(Config, ProxyCAConfigMap) {
+  Config c = config_with_env({{"AZURE_TENANT_ID", "t"}, {"PROXY_CA_CONFIGMAP", "emulator-ca"}});
+  EXPECT_EQ(c.proxy_ca_configmap, "emulator-ca");
+  EXPECT_EQ(c.proxy_ca_key, "ca.crt");
+  c = config_with_env({{"AZURE_TENANT_ID", "t"}, {"PROXY_CA_CONFIGMAP", "private-cloud.roots:Roots_2024.pem"}});
+  EXPECT_EQ(c.proxy_ca_configmap, "private-cloud.roots");
+  EXPECT_EQ(c.proxy_ca_key, "Roots_2024.pem");
+  c = config_with_env({{"AZURE_TENANT_ID", "t"}, {"PROXY_CA_CONFIGMAP", ""}});
+  EXPECT_TRUE(c.proxy_ca_configmap.empty());
+  const std::pair<const char*, const char*> bad[] = {
+      {":ca.crt", "name is empty"},      {"Emulator-CA", "not a Kubernetes name"},
+      {"-ca", "not a Kubernetes name"},  {"ca.", "not a Kubernetes name"},
+      {"a..b", "not a Kubernetes name"}, {"ca/x", "not a Kubernetes name"},
+      {"ca:", "key after ':' is empty"}, {"ca:a/b", "not a ConfigMap key"},
+      {"ca:..", "not a ConfigMap key"},  {"ca:a:b", "not a ConfigMap key"},
+  };
+  for (const auto& [value, problem] : bad) {
+    try {
+      config_with_env({{"AZURE_TENANT_ID", "t"}, {"PROXY_CA_CONFIGMAP", value}});
+      ADD_FAILURE() << value << " must be refused";
+    } catch (const std::runtime_error& e) {
+      std::string what = e.what();
+      EXPECT_EQ(what.rfind(std::string("PROXY_CA_CONFIGMAP=\"") + value + "\" is not usable: ", 0), 0u) << what;
+      EXPECT_NE(what.find(problem), std::string::npos) << value << ": " << what;
+    }
+  }
+  EXPECT_THROW(parse_proxy_ca_configmap(std::string(254, 'a')), std::invalid_argument);
+  EXPECT_EQ(parse_proxy_ca_configmap(std::string(253, 'a')).first, std::string(253, 'a'));
 }
 
 }  // namespace

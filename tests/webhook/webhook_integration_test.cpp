@@ -124,13 +124,13 @@ class WebhookTest : public ::testing::Test {
     env_removed.push_back("KUBERNETES_SERVICE_HOST");
     return std::make_unique<Process>(args, e, dir + "/webhook-" + std::to_string(launches++) + ".log", env_removed);
   }
-  void start_webhook(int api_port, std::vector<std::string> extra = {}) {
+  void start_webhook(int api_port, std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
     write_kubeconfig(api_port);
     std::vector<std::string> args = {"--kubeconfig", dir + "/kubeconfig", "--webhook-cert-dir", dir + "/certs",
                                      "--webhook-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0",
                                      "--metrics-addr", "127.0.0.1:0"};
     for (auto& e : extra) args.push_back(e);
-    webhook = launch(args);
+    webhook = launch(args, env);
     std::regex re("\"webhook_port\":([0-9]+),\"health_port\":([0-9]+),\"metrics_port\":([0-9]+)");
     std::smatch m;
     ASSERT_TRUE(eventually([&] {
@@ -335,6 +335,62 @@ TEST_F(WebhookTest, OlderApiServerKeepsTheUpstreamOrder) {
   EXPECT_TRUE(sidecar_first && init_appended) << json::serialize(patch);
 }
 
+// A private authority (the emulator on the test cluster) with its own CA: the override reaches every container,
+// the CA only the sidecar, and the patch applies with python3-jsonpatch.
+TEST_F(WebhookTest, PrivateAuthorityAndProxyCAFromTheEnvironment) {
+  start_api({"--version", "v1.33.1"});
+  start_webhook(api->port(), {},
+                {{"AZURE_AUTHORITY_HOST", "https://azwi-emulator.azwi-system.svc:8443"},
+                 {"PROXY_CA_CONFIGMAP", "azwi-emulator-ca:ca.pem"}});
+  ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
+  EXPECT_NE(webhook->log().find(R"("authority_host":"https://azwi-emulator.azwi-system.svc:8443/","proxy_ca_configmap":"azwi-emulator-ca:ca.pem")"),
+            std::string::npos)
+      << webhook->log();
+  const std::string env = R"({"name":"AZURE_CLIENT_ID","value":"cid-app"},{"name":"AZURE_TENANT_ID","value":"tenant-app"},)"
+                          R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},)"
+                          R"({"name":"AZURE_AUTHORITY_HOST","value":"https://azwi-emulator.azwi-system.svc:8443/"})";
+  std::string proxied = labelled_pod("app", R"({"azure.workload.identity/inject-proxy-sidecar":"true"})");
+  auto reply = admit(review("uid-ca", proxied));
+  ASSERT_EQ(reply.at("response").at("allowed"), true) << json::serialize(reply);
+  json::array cases;
+  cases.push_back(json::object{
+      {"name", "private-authority"},
+      {"original", json::parse(proxied)},
+      {"patch", patch_of(reply)},
+      {"expected", json::parse(expand(R"({"metadata":{"generateName":"app-","labels":{"azure.workload.identity/use":"true"},
+        "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true"}},
+        "spec":{"serviceAccountName":"app","initContainers":[
+          {"name":"azwi-proxy-init","image":"registry.test/proxy-init:1","imagePullPolicy":"IfNotPresent","env":[{"name":"PROXY_PORT","value":"8000"}],
+           "securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}},
+          {"name":"azwi-proxy","image":"registry.test/proxy:1","imagePullPolicy":"IfNotPresent","args":["--proxy-port=8000","--log-level=info"],
+           "ports":[{"containerPort":8000}],"lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},
+           "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true,
+           "runAsNonRoot":true,"runAsUser":1501},"restartPolicy":"Always","env":[)" + env +
+           R"(,{"name":"SSL_CERT_FILE","value":"/var/run/secrets/azure/tokens/azwi-proxy-ca.crt"}],"volumeMounts":[$MOUNT]}],
+        "containers":[{"name":"app","image":"busybox","env":[)" + env + R"(],"volumeMounts":[$MOUNT]}],
+        "volumes":[{"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",
+        "expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}},
+        {"configMap":{"name":"azwi-emulator-ca","items":[{"key":"ca.pem","path":"azwi-proxy-ca.crt"}],"optional":false}}]}}]}})"))}});
+  write_file(dir + "/cases.json", json::serialize(cases));
+  std::string cmd = std::string(DEBIAN_PYTHON) + " " + APPLY_SCRIPT + " " + dir + "/cases.json > " + dir +
+                    "/apply.out 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file(dir + "/apply.out");
+  EXPECT_NE(read_file(dir + "/apply.out").find("1 passed, 0 failed"), std::string::npos);
+
+  // The mutated pod sent again (reinvocation): no patch.
+  json::value mutated = cases[0].at("expected");
+  reply = admit(review("uid-ca-again", json::serialize(mutated)));
+  EXPECT_EQ(reply.at("response").at("allowed"), true);
+  EXPECT_FALSE(reply.at("response").as_object().contains("patch")) << json::serialize(reply);
+
+  // Without the sidecar nothing of the CA is added; the authority is.
+  reply = admit(review("uid-plain", labelled_pod("app")));
+  std::string patch = json::serialize(patch_of(reply));
+  EXPECT_EQ(patch.find("configMap"), std::string::npos) << patch;
+  EXPECT_EQ(patch.find("SSL_CERT_FILE"), std::string::npos) << patch;
+  EXPECT_NE(patch.find("https://azwi-emulator.azwi-system.svc:8443/"), std::string::npos) << patch;
+}
+
 TEST_F(WebhookTest, ServiceAccountsCreatedOrChangedAfterStartup) {
   start_api();
   start_webhook(api->port());
@@ -501,6 +557,25 @@ TEST_F(WebhookTest, StartupErrorsNameTheirCause) {
   std::tie(code, log) = exit_of({"--kubeconfig", dir + "/kubeconfig"}, {{"AZURE_ENVIRONMENT", "AzureMarsCloud"}});
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("AZURE_ENVIRONMENT=\\\"AzureMarsCloud\\\" is not a known cloud"), std::string::npos) << log;
+  // An authority host the SDKs would not use, or a CA ConfigMap that cannot exist, stops start-up naming both.
+  for (auto [value, problem] : std::vector<std::pair<std::string, std::string>>{
+           {"http://azwi-emulator:8443/", "its scheme is http"},
+           {"azwi-emulator:8443", "not an absolute URL"},
+           {"https://user@azwi-emulator/", "user info"},
+           {"https://azwi-emulator/?tenant=x", "query"},
+           {"https://azwi-emulator/#x", "fragment"},
+           {"https:///", "no host"}}) {
+    std::tie(code, log) = exit_of({"--kubeconfig", dir + "/kubeconfig"}, {{"AZURE_AUTHORITY_HOST", value}});
+    EXPECT_EQ(code, 1) << value;
+    EXPECT_NE(log.find("azwi-webhook: AZURE_AUTHORITY_HOST=\"" + value + "\" is not usable: "), std::string::npos)
+        << log;
+    EXPECT_NE(log.find(problem), std::string::npos) << value << ": " << log;
+  }
+  std::tie(code, log) = exit_of({"--kubeconfig", dir + "/kubeconfig"}, {{"PROXY_CA_CONFIGMAP", "Emulator_CA"}});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(log.find("azwi-webhook: PROXY_CA_CONFIGMAP=\"Emulator_CA\" is not usable: the ConfigMap name"),
+            std::string::npos)
+      << log;
   std::tie(code, log) = exit_of({}, {});
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("--kubeconfig"), std::string::npos) << log;
@@ -517,7 +592,7 @@ TEST_F(WebhookTest, StartupErrorsNameTheirCause) {
   for (const char* flag : {"--webhook-addr", "--webhook-cert-dir", "--tls-min-version", "--audience", "--health-addr",
                            "--metrics-addr", "--kubeconfig", "--log-level", "--log-format", "--version",
                            "--disable-cert-rotation", "AZURE_TENANT_ID", "AZURE_ENVIRONMENT", "PROXY_IMAGE",
-                           "PROXY_INIT_IMAGE"})
+                           "PROXY_INIT_IMAGE", "AZURE_AUTHORITY_HOST", "PROXY_CA_CONFIGMAP"})
     EXPECT_NE(log.find(flag), std::string::npos) << flag;
   EXPECT_NE(log.find("\":9443\""), std::string::npos) << log;
 }
