@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the binaries the container images ship, into ${1:-build-static}/bin: azwi-proxy, azwi-proxy-init and
-# azwi-webhook, fully static (glibc, libstdc++, OpenSSL from Debian's libssl.a/libcrypto.a, Boost, yaml-cpp): they
-# run on an empty image. None of them links libcurl (outbound HTTPS is Asio + OpenSSL, src/http/asio_client.hpp).
+# Builds the binaries the container images ship, into ${1:-build-static}/bin: azwi-proxy, azwi-proxy-init,
+# azwi-webhook and pause (the pod sandbox, deploy/images/pause/pause.c), fully static (glibc, libstdc++, OpenSSL
+# from Debian's libssl.a/libcrypto.a, Boost, yaml-cpp): they run on an empty image. None of them links libcurl
+# (outbound HTTPS is Asio + OpenSSL, src/http/asio_client.hpp). deploy/images/build.sh makes the OCI images.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-build-static}")
@@ -12,5 +13,13 @@ mkdir -p "$out/bin"
 for b in azwi-proxy azwi-proxy-init azwi-webhook; do
   cp "$out/static/cmd/$b/$b" "$out/bin/$b"
 done
+# pause is one C file: built here, not by CMake (the project's languages are C++ only).
+version=$(sed -n 's/^project(azwi VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
+if [ ! -x "$out/bin/pause" ] || [ "$root/deploy/images/pause/pause.c" -nt "$out/bin/pause" ] ||
+   [ "$root/CMakeLists.txt" -nt "$out/bin/pause" ]; then
+  gcc -static -Os -Wall -Wextra -Werror -DAZWI_VERSION="\"$version\"" -o "$out/bin/pause.tmp" \
+    "$root/deploy/images/pause/pause.c"
+  mv "$out/bin/pause.tmp" "$out/bin/pause"
+fi
 strip "$out"/bin/*
 ls -l "$out"/bin

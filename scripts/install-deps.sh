@@ -13,6 +13,8 @@ packages=(
   util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN
   python3-jsonpatch  # webhook tests: an independent RFC 6902 implementation applies the webhook's patches
   python3-yaml  # tests/deploy read the chart, its helm renderings and the manifests (helm: scripts/kube-tools.sh)
+  umoci busybox-static  # deploy/images/build.sh: OCI images without Docker (busybox-static: the azwi-app image)
+  runc containerd  # tests/deploy: the built images run with runc; one is imported into a containerd of the test's own
   # benchmarks
   nginx-light wrk libbenchmark-dev
 )

@@ -1,5 +1,6 @@
 # azwi-webhook: the mutating admission webhook. Build from the repository root:
 #   docker build -f deploy/docker/azwi-webhook.Dockerfile -t ghcr.io/azwi/azwi-webhook:v0.1.0 .
+#   without Docker: deploy/images/build.sh OUT_DIR (reads the last stage; writes OUT_DIR/azwi-webhook.tar).
 # Build stage: the same Debian 12 toolchain and libraries the project is developed and tested with.
 FROM debian:bookworm AS build
 RUN apt-get update \
@@ -11,7 +12,8 @@ COPY CMakeLists.txt ./
 COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
-# azwi-proxy, azwi-proxy-init and azwi-webhook, fully static: /out/bin.
+COPY deploy/images/pause deploy/images/pause
+# azwi-proxy, azwi-proxy-init, azwi-webhook and pause, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # A static binary and a CA bundle (for API servers reached through a kubeconfig without a CA of its own; in a

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Test fixture: what the three Dockerfiles' build stage does, without Docker (no engine runs on these machines).
-#  1. The build stage must be the same in all three files (so one cached stage serves the three images), and the
+# Test fixture: what the Dockerfiles' build stage does, without Docker (no engine runs on these machines).
+#  1. The build stage must be the same in every file that has one (one cached stage serves them all), and the
 #     files it COPYs must be enough: they are copied alone into an empty context, which must configure.
-#  2. deploy/build-static.sh builds the three static binaries into OUT/bin.
+#  2. deploy/build-static.sh builds the static binaries into OUT/bin (azwi-proxy, -proxy-init, -webhook, pause).
 # Usage: build_images.sh OUT
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,6 +10,7 @@ out=$1
 stage() { sed -n '/^FROM .* AS build$/,/^RUN deploy\/build-static.sh/p' "$1"; }
 first=$root/deploy/docker/azwi-proxy.Dockerfile
 for f in "$root"/deploy/docker/*.Dockerfile; do
+  grep -q '^FROM .* AS build$' "$f" || continue  # an image of Debian files only (azwi-app) builds nothing
   if ! diff <(stage "$first") <(stage "$f") >/dev/null; then
     echo "build_images: the build stage of $f differs from $first" >&2
     exit 1

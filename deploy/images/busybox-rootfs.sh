@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Assembles the root filesystem of the azwi-app image (deploy/docker/azwi-app.Dockerfile), the small application
+# the test pods run, into DIR: Debian's busybox-static (/bin/busybox, one static binary) with a link in /bin for
+# each of its applets (sh, wget, cat, sleep, env, ...), /etc/passwd and /etc/group naming root, the application
+# user 1000 (home /tmp) and nobody, and a /tmp. Runs on Debian 12 with busybox-static installed: the Dockerfile's
+# `app` stage, or the host when deploy/images/build.sh builds the image without Docker.
+# Usage: busybox-rootfs.sh DIR   (DIR is emptied first)
+set -euo pipefail
+dir=$1
+[ -n "$dir" ] && [ "$dir" != / ] || { echo "busybox-rootfs: refusing to use '$dir'" >&2; exit 2; }
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' ||
+  { echo "busybox-rootfs: Debian's busybox-static package is not installed (apt-get install busybox-static)" >&2
+    exit 3; }
+bb=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$')
+rm -rf "$dir"
+mkdir -p "$dir/bin" "$dir/etc" "$dir/tmp"
+chmod 1777 "$dir/tmp"
+cp "$(realpath "$bb")" "$dir/bin/busybox"
+chmod 0755 "$dir/bin/busybox"
+for applet in $("$dir/bin/busybox" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$dir/bin/$applet"
+done
+for need in sh wget cat sleep env; do
+  [ -L "$dir/bin/$need" ] || { echo "busybox-rootfs: busybox has no $need applet" >&2; exit 1; }
+done
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
+printf 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n' >"$dir/etc/group"
+echo "busybox-rootfs: busybox and $(find "$dir/bin" -type l | wc -l) applet links in $dir" >&2

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Assembles the root filesystem of the azwi-proxy-init image (deploy/docker/azwi-proxy-init.Dockerfile) into DIR:
+# the files of Debian's iptables package (both backends: iptables-nft-* and iptables-legacy-*, their xtables
+# extensions), the shared libraries they load (found with ldd on every ELF file of the package, extensions included,
+# and followed through symlinks), the dynamic loader, the `iptables`, `iptables-save` and `iptables-restore` names as
+# Debian's update-alternatives sets them by default (auto mode: nft, priority 20 over legacy's 10), and the few /etc
+# files iptables reads. Runs on Debian 12 with the iptables package installed: the Dockerfile's `iptables` stage,
+# or the host when deploy/images/build.sh builds the image without Docker. No documentation, no package database.
+# Usage: iptables-rootfs.sh DIR   (DIR is emptied first)
+set -euo pipefail
+dir=$1
+[ -n "$dir" ] && [ "$dir" != / ] || { echo "iptables-rootfs: refusing to use '$dir'" >&2; exit 2; }
+dpkg-query -W -f='${Status}' iptables 2>/dev/null | grep -q 'install ok installed' ||
+  { echo "iptables-rootfs: Debian's iptables package is not installed (apt-get install iptables)" >&2; exit 3; }
+command -v ldd >/dev/null || { echo "iptables-rootfs: ldd is missing (libc-bin)" >&2; exit 3; }
+rm -rf "$dir"
+mkdir -p "$dir"
+dir=$(realpath "$dir")
+# The merged-/usr layout of Debian 12: /bin, /sbin, /lib, /lib64 are links into /usr.
+mkdir -p "$dir/usr/bin" "$dir/usr/sbin" "$dir/usr/lib" "$dir/usr/lib64" "$dir/etc/alternatives" "$dir/tmp" "$dir/run"
+chmod 1777 "$dir/tmp"
+for top in bin sbin lib lib64; do ln -s "usr/$top" "$dir/$top"; done
+
+# add PATH: copies PATH (a file or a symlink, with every link it goes through) to the same place under DIR.
+add() {
+  local p=$1 parent real
+  parent=$(realpath "$(dirname "$p")")
+  real=$parent/$(basename "$p")
+  [ -e "$dir$real" ] || [ -L "$dir$real" ] && return 0
+  mkdir -p "$dir$parent"
+  if [ -L "$real" ]; then
+    cp -P "$real" "$dir$real"
+    local target
+    target=$(readlink "$real")
+    case $target in
+      /*) add "$target" ;;
+      *) add "$parent/$target" ;;
+    esac
+  else
+    cp -p "$real" "$dir$real"
+  fi
+}
+
+elves=()
+while read -r f; do
+  case $f in
+    /usr/share/doc/* | /usr/share/man/* | /usr/share/lintian/*) continue ;;
+    */iptables-apply | */ip6tables-apply) continue ;;  # shell scripts; the image has no shell
+  esac
+  [ -d "$f" ] && [ ! -L "$f" ] && continue
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  add "$f"
+  if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    elves+=("$f")
+  fi
+done < <(dpkg -L iptables)
+
+# Shared libraries: ldd on the binaries and on the extensions (dlopen'ed, so not in the binaries' own list).
+for f in "${elves[@]}"; do
+  ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+done | sort -u | while read -r lib; do add "$lib"; done
+
+# The names Debian gives through update-alternatives (default: the nft backend).
+for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+  flavour=${name/tables/tables-nft}
+  [ -e "$dir/usr/sbin/$flavour" ] || { echo "iptables-rootfs: $flavour is not in the iptables package" >&2; exit 1; }
+  ln -sfn "/usr/sbin/$flavour" "$dir/etc/alternatives/$name"
+  ln -sfn "/etc/alternatives/$name" "$dir/usr/sbin/$name"
+done
+
+# What iptables reads from /etc: protocol and service names (-p tcp, --dport by name), ethertypes (ebtables);
+# nsswitch.conf so the static lookups read the files.
+for f in /etc/protocols /etc/services /etc/ethertypes; do
+  [ -f "$f" ] && cp -p "$f" "$dir/etc/"
+done
+printf 'passwd: files\ngroup: files\nhosts: files\nprotocols: files\nservices: files\n' >"$dir/etc/nsswitch.conf"
+printf 'root:x:0:0:root:/root:/usr/sbin/nologin\n' >"$dir/etc/passwd"
+printf 'root:x:0:\n' >"$dir/etc/group"
+
+# The programs must find their libraries inside DIR alone (chroot needs root; the Dockerfile's RUN is root).
+if [ "$(id -u)" -eq 0 ]; then
+  for tool in iptables iptables-nft-save iptables-legacy-save iptables-nft-restore iptables-legacy-restore; do
+    out=$(chroot "$dir" "/usr/sbin/$tool" --version 2>&1) ||
+      { echo "iptables-rootfs: /usr/sbin/$tool does not run in $dir: $out" >&2; exit 1; }
+  done
+fi
+n=$(find "$dir" -type f | wc -l)
+echo "iptables-rootfs: $n files, $(du -sh --apparent-size "$dir" | cut -f1) in $dir" >&2
