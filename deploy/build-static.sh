@@ -10,8 +10,14 @@ cmake -S "$root" -B "$out/static" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAZWI_BUI
   -DAZWI_STATIC=ON -DOPENSSL_USE_STATIC_LIBS=ON -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null
 cmake --build "$out/static" --target azwi-proxy azwi-proxy-init azwi-webhook
 mkdir -p "$out/bin"
+# Each binary is replaced by a rename, and only when it changed: a running copy (tests run them) is left alone.
+publish() {
+  strip "$1.tmp"
+  if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; else mv -f "$1.tmp" "$1"; fi
+}
 for b in azwi-proxy azwi-proxy-init azwi-webhook; do
-  cp "$out/static/cmd/$b/$b" "$out/bin/$b"
+  cp "$out/static/cmd/$b/$b" "$out/bin/$b.tmp"
+  publish "$out/bin/$b"
 done
 # pause is one C file: built here, not by CMake (the project's languages are C++ only).
 version=$(sed -n 's/^project(azwi VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
@@ -19,7 +25,7 @@ if [ ! -x "$out/bin/pause" ] || [ "$root/deploy/images/pause/pause.c" -nt "$out/
    [ "$root/CMakeLists.txt" -nt "$out/bin/pause" ]; then
   gcc -static -Os -Wall -Wextra -Werror -DAZWI_VERSION="\"$version\"" -o "$out/bin/pause.tmp" \
     "$root/deploy/images/pause/pause.c"
-  mv "$out/bin/pause.tmp" "$out/bin/pause"
+  publish "$out/bin/pause"
+  touch "$out/bin/pause"
 fi
-strip "$out"/bin/*
 ls -l "$out"/bin

@@ -65,7 +65,7 @@ std::string mib(std::uintmax_t bytes) {
 }
 
 TEST(DeployImages, BinariesAreStaticAndRun) {
-  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook"}) {
+  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook", "pause"}) {
     auto path = kImages + "/bin/" + bin;
     ASSERT_TRUE(fs::exists(path)) << path;
     EXPECT_TRUE(is_static_elf(path)) << bin << " is not statically linked";
@@ -93,15 +93,26 @@ TEST(DeployImages, WebhookImageIsTheStaticBinaryOnAnEmptyBase) {
   EXPECT_EQ(d.user, "65532:65532");
 }
 
+// proxy-init's image is an empty base with a root filesystem of Debian's iptables files (both backends) that
+// deploy/images/iptables-rootfs.sh assembles in a stage of its own (deploy/images/build.sh runs the same script
+// without Docker); tests/deploy/oci_images_test.py runs the built image with both backends.
 TEST(DeployImages, ProxyInitImageShipsBothIptablesBackends) {
   auto d = read_dockerfile(kDocker + "azwi-proxy-init.Dockerfile");
-  EXPECT_NE(d.run.find(" iptables"), std::string::npos) << "the image must install Debian's iptables";
+  EXPECT_EQ(d.base, "scratch");
+  EXPECT_TRUE(d.run.empty()) << "an empty base has nothing to run: " << d.run;
+  auto text = azwi::test::read_file(kDocker + "azwi-proxy-init.Dockerfile");
+  EXPECT_NE(text.find("FROM debian:bookworm AS iptables\n"), std::string::npos);
+  EXPECT_NE(text.find("apt-get install -y --no-install-recommends iptables"), std::string::npos);
+  EXPECT_NE(text.find("RUN deploy/images/iptables-rootfs.sh /rootfs\n"), std::string::npos);
+  EXPECT_NE(text.find("COPY --from=iptables /rootfs/ /\n"), std::string::npos);
   auto files = run("dpkg -L iptables");
   ASSERT_EQ(files.code, 0) << files.out;
   for (const char* tool : {"iptables-nft-save", "iptables-nft-restore", "iptables-legacy-save",
                            "iptables-legacy-restore"})
     EXPECT_NE(files.out.find(std::string("/usr/sbin/") + tool + "\n"), std::string::npos) << tool;
   EXPECT_EQ(d.entrypoint, std::vector<std::string>{"/usr/local/bin/azwi-proxy-init"});
+  EXPECT_NE(d.env["PATH"].find("/usr/sbin"), std::string::npos) << "azwi-proxy-init finds iptables through PATH";
+  EXPECT_EQ(d.user, "0");
   ASSERT_EQ(d.copies_from_build.size(), 1u);
   EXPECT_EQ(d.copies_from_build[0], std::make_pair(std::string("/out/bin/azwi-proxy-init"), d.entrypoint[0]));
 }
