@@ -13,8 +13,9 @@
 using namespace azwi;
 
 namespace {
-const webhook::Config& config() {
-  static const webhook::Config c = [] {
+// Odd-sized inputs run with a private authority and the proxy CA ConfigMap set.
+const webhook::Config& config(bool odd) {
+  static const webhook::Config plain = [] {
     webhook::Config x;
     x.tenant_id = "tenant";
     x.authority_host = "https://login.microsoftonline.com/";
@@ -22,7 +23,14 @@ const webhook::Config& config() {
     x.proxy_init_image = "proxy-init:1";
     return x;
   }();
-  return c;
+  static const webhook::Config private_cloud = [] {
+    webhook::Config x = plain;
+    x.authority_host = "https://azwi-emulator.test:8443/";
+    x.proxy_ca_configmap = "emulator-ca";
+    x.proxy_ca_key = "ca.pem";
+    return x;
+  }();
+  return odd ? private_cloud : plain;
 }
 
 kube::ServiceAccount account(const webhook::Review& review, bool odd) {
@@ -43,7 +51,7 @@ std::string answer_of(std::string_view body, bool whole, webhook::ClusterVersion
   if (auto early = webhook::precheck(review)) return early->body;
   kube::FetchResult hit;
   hit.sa = std::make_shared<const kube::ServiceAccount>(account(review, odd));
-  return webhook::decide(review, hit, config(), version).body;
+  return webhook::decide(review, hit, config(odd), version).body;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -59,13 +67,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   webhook::ClusterVersion version{1, odd ? 32 : 31};
   kube::ServiceAccount sa = account(*review, odd);
 
-  webhook::Mutation first = webhook::mutate_pod(review->pod, sa, config(), version);
+  webhook::Mutation first = webhook::mutate_pod(review->pod, sa, config(odd), version);
   if (first.allowed) {
-    webhook::Mutation again = webhook::mutate_pod(first.pod, sa, config(), version);
+    webhook::Mutation again = webhook::mutate_pod(first.pod, sa, config(odd), version);
     if (!again.allowed || !again.patch.empty()) std::abort();  // not idempotent
   }
   boost::json::object copy = review->pod;
-  webhook::Mutation text = webhook::mutate_pod_in_place(copy, sa, config(), version, /*patch_as_text=*/true);
+  webhook::Mutation text = webhook::mutate_pod_in_place(copy, sa, config(odd), version, /*patch_as_text=*/true);
   if (text.allowed != first.allowed) std::abort();
   if (first.allowed) {
     boost::json::value from_text = text.patch_text.empty() ? boost::json::value(boost::json::array())
@@ -74,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   kube::FetchResult hit;
   hit.sa = std::make_shared<const kube::ServiceAccount>(sa);
-  webhook::Answer answer = webhook::decide(*review, hit, config(), version);
+  webhook::Answer answer = webhook::decide(*review, hit, config(odd), version);
   if (answer.body.empty()) std::abort();
   boost::json::error_code ec;
   boost::json::parse(answer.body, ec);
