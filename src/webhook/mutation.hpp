@@ -27,6 +27,9 @@ inline constexpr std::string_view kTokenFile = "/var/run/secrets/azure/tokens/az
 // With PROXY_CA_CONFIGMAP: the CA bundle the proxy trusts (its SSL_CERT_FILE), projected into the token volume.
 inline constexpr std::string_view kProxyCAFileName = "azwi-proxy-ca.crt";
 inline constexpr std::string_view kProxyCAFile = "/var/run/secrets/azure/tokens/azwi-proxy-ca.crt";
+static_assert(kProxyCAFile.size() == kTokenMountPath.size() + 1 + kProxyCAFileName.size() &&
+                  kProxyCAFile.starts_with(kTokenMountPath) && kProxyCAFile.ends_with(kProxyCAFileName),
+              "the proxy's CA file lies in the token volume");
 inline constexpr std::string_view kProxyInitName = "azwi-proxy-init";
 inline constexpr std::string_view kProxyName = "azwi-proxy";
 // Where the proxy image installs its binary; the postStart hook runs it with --probe.
