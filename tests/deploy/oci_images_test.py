@@ -262,6 +262,40 @@ class ImagesTest(unittest.TestCase):
         for applet in ("sh", "wget", "cat", "sleep", "env"):
             self.assertEqual(app["bin/" + applet].linkname, "busybox")
 
+    def test_builder_refuses_what_it_does_not_interpret(self):
+        sys.path.insert(0, os.path.join(ROOT, "deploy", "images"))
+        import oci_build
+        cases = {
+            'FROM scratch\nRUN echo hi\nENTRYPOINT ["/x"]\n': "x.Dockerfile:2: RUN is not supported",
+            'FROM debian:bookworm\nENTRYPOINT ["/x"]\n': "must be FROM scratch",
+            "FROM scratch\nENTRYPOINT /x\n": "ENTRYPOINT must be in exec form",
+            'FROM scratch\nCOPY --chown=1:1 a /a\nENTRYPOINT ["/a"]\n': "COPY --chown=1:1 is not supported",
+            'FROM scratch\nCOPY --from=build /a /a\nENTRYPOINT ["/a"]\n': "no stage named build",
+            'FROM scratch\nENV A="b c"\nENTRYPOINT ["/a"]\n': "only unquoted KEY=VALUE",
+            "FROM scratch\nUSER 1\n": "neither ENTRYPOINT nor CMD",
+            'FROM scratch\nHEALTHCHECK NONE\nCMD ["/a"]\n': "HEALTHCHECK is not supported",
+        }
+        d = self.tmp()
+        for text, message in cases.items():
+            with self.subTest(dockerfile=text):
+                path = os.path.join(d, "x.Dockerfile")
+                with open(path, "w") as f:
+                    f.write(text)
+                with self.assertRaises(oci_build.DockerfileError) as e:
+                    oci_build.image_spec(path)
+                self.assertIn(message, str(e.exception))
+        # A helper stage the host cannot stand in for.
+        with open(os.path.join(d, "y.Dockerfile"), "w") as f:
+            f.write('FROM alpine:3 AS tools\nRUN make /out\nFROM scratch\nCOPY --from=tools /out/a /a\n'
+                    'ENTRYPOINT ["/a"]\n')
+        spec = oci_build.image_spec(os.path.join(d, "y.Dockerfile"))
+        with self.assertRaises(oci_build.DockerfileError) as e:
+            oci_build.Stages(d, d).source(spec["stages"]["tools"], "/out/a", "here")
+        self.assertIn("is FROM alpine:3", str(e.exception))
+        # The project's own files are all in the subset.
+        for name in NAMES:
+            oci_build.image_spec(os.path.join(DOCKER, name + ".Dockerfile"))
+
     def test_rebuild_with_nothing_changed_is_quick_and_changes_nothing(self):
         def digests():
             out = {}
