@@ -17,7 +17,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "$1")
 static=$(realpath -m "${2:-$root/build-static}")
 for tool in umoci python3; do
-  command -v "$tool" >/dev/null || { echo "images: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 3; }
+  command -v "$tool" >/dev/null ||
+    { echo "images: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 3; }
 done
 mkdir -p "$out"
 "$root/deploy/build-static.sh" "$static" >"$out/build-static.log" 2>&1 ||

@@ -23,6 +23,7 @@ done
 for need in sh wget cat sleep env; do
   [ -L "$dir/bin/$need" ] || { echo "busybox-rootfs: busybox has no $need applet" >&2; exit 1; }
 done
-printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
+printf '%s\n' root:x:0:0:root:/root:/bin/sh app:x:1000:1000:app:/tmp:/bin/sh \
+  nobody:x:65534:65534:nobody:/nonexistent:/bin/false >"$dir/etc/passwd"
 printf 'root:x:0:\napp:x:1000:\nnogroup:x:65534:\n' >"$dir/etc/group"
 echo "busybox-rootfs: busybox and $(find "$dir/bin" -type l | wc -l) applet links in $dir" >&2

@@ -3,9 +3,10 @@
 # the files of Debian's iptables package (both backends: iptables-nft-* and iptables-legacy-*, their xtables
 # extensions), the shared libraries they load (found with ldd on every ELF file of the package, extensions included,
 # and followed through symlinks), the dynamic loader, the `iptables`, `iptables-save` and `iptables-restore` names as
-# Debian's update-alternatives sets them by default (auto mode: nft, priority 20 over legacy's 10), and the few /etc
-# files iptables reads. Runs on Debian 12 with the iptables package installed: the Dockerfile's `iptables` stage,
-# or the host when deploy/images/build.sh builds the image without Docker. No documentation, no package database.
+# Debian's update-alternatives sets them by default (auto mode: nft, priority 20 over legacy's 10), and a minimal
+# /etc (passwd, group, nsswitch.conf). Runs on Debian 12 with the iptables package installed: the Dockerfile's
+# `iptables` stage, or the host when deploy/images/build.sh builds the image without Docker. No documentation, no
+# package database.
 # Usage: iptables-rootfs.sh DIR   (DIR is emptied first)
 set -euo pipefail
 dir=$1
@@ -68,11 +69,8 @@ for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6
   ln -sfn "/etc/alternatives/$name" "$dir/usr/sbin/$name"
 done
 
-# What iptables reads from /etc: protocol and service names (-p tcp, --dport by name), ethertypes (ebtables);
-# nsswitch.conf so the static lookups read the files.
-for f in /etc/protocols /etc/services /etc/ethertypes; do
-  [ -f "$f" ] && cp -p "$f" "$dir/etc/"
-done
+# No /etc/protocols or /etc/services (netbase, not in the stage's base image): iptables knows tcp, udp and the
+# other protocol names itself, and azwi-proxy-init gives ports as numbers.
 printf 'passwd: files\ngroup: files\nhosts: files\nprotocols: files\nservices: files\n' >"$dir/etc/nsswitch.conf"
 printf 'root:x:0:0:root:/root:/usr/sbin/nologin\n' >"$dir/etc/passwd"
 printf 'root:x:0:\n' >"$dir/etc/group"

@@ -423,7 +423,8 @@ class ImagesTest(unittest.TestCase):
         b = Bundle(self, "pause", self.tmp())
         p, cid, pid = b.start()
         # An orphan in the sandbox's PID namespace: sh exits at once, its sleep is reparented to pause (PID 1).
-        r = run(["nsenter", "-t", str(pid), "-p", "--", busybox, "sh", "-c", "sleep 0.5 </dev/null >/dev/null 2>&1 & sleep 0.5 </dev/null >/dev/null 2>&1 & exit 0"])
+        orphan = "sleep 0.5 </dev/null >/dev/null 2>&1 &"
+        r = run(["nsenter", "-t", str(pid), "-p", "--", busybox, "sh", "-c", f"{orphan} {orphan} exit 0"])
         self.assertEqual(r.returncode, 0, r.stderr)
         children = lambda: open(f"/proc/{pid}/task/{pid}/children").read().split()
         deadline = time.monotonic() + 5
