@@ -3,21 +3,26 @@
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy (Kubernetes built from its Go
 # module, scripts/cluster/kube), containerd and runc (Debian), the bridge CNI plugin (Debian), and azwi-emulator as
 # the node's IMDS (169.254.169.254) and as Entra ID. Pod, service and node traffic stays in the namespace: it has no
-# route out. Every process runs in the cgroup /azwi-cluster and every file lives in the state directory.
+# route out. Every process runs in the cgroup /<name>-cluster and every file lives in the state directory.
 #
 #   scripts/cluster.sh up       build what is missing (cached), start everything, wait until the node is Ready
 #   scripts/cluster.sh down     stop every process of the cluster, remove its mounts, namespace, cgroups and files
 #   scripts/cluster.sh status   what runs, and the node's readiness
 #   scripts/cluster.sh env      shell exports for kubectl/helm against the cluster: eval "$(scripts/cluster.sh env)"
 #
-# Environment: AZWI_CLUSTER_STATE (default /var/lib/azwi-cluster), AZWI_CACHE (default /var/cache/azwi: builds),
-# AZWI_BUILD_DIR (default build: where azwi-emulator is built), AZWI_CLUSTER_TIMEOUT (seconds per wait, default 120).
+# Environment: AZWI_CLUSTER_NAME (default azwi: names the namespace <name>-node, the cgroup /<name>-cluster and the
+# default state directory, so that several clusters can run side by side), AZWI_CLUSTER_STATE (default
+# /var/lib/<name>-cluster), AZWI_CACHE (default /var/cache/azwi: builds),
+# AZWI_BUILD_DIR (default build: where azwi-emulator is built), AZWI_EMULATOR_BIN (an azwi-emulator to use instead),
+# AZWI_IMAGES_DIR (images built already by deploy/images/build.sh), AZWI_CLUSTER_TIMEOUT (seconds per wait, default 120).
 set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 here=$root_dir/scripts/cluster
-state=${AZWI_CLUSTER_STATE:-/var/lib/azwi-cluster}
+name=${AZWI_CLUSTER_NAME:-azwi}
+[[ $name =~ ^[a-z][a-z0-9-]{0,15}$ ]] || { echo "cluster: AZWI_CLUSTER_NAME must be 1-16 of a-z, 0-9, - (got '$name')" >&2; exit 2; }
+state=${AZWI_CLUSTER_STATE:-/var/lib/$name-cluster}
 timeout=${AZWI_CLUSTER_TIMEOUT:-120}
-netns=azwi-node
+netns=$name-node
 node_name=azwi-node
 node_ip=10.242.0.1
 imds_ip=169.254.169.254
@@ -25,7 +30,7 @@ pod_cidr=10.244.0.0/24
 service_cidr=10.96.0.0/16
 service_ip=10.96.0.1
 emulator_port=8443
-cgroup=azwi-cluster
+cgroup=$name-cluster
 controllers=(cpu cpuacct cpuset memory devices freezer blkio pids systemd unified)
 
 log() { echo "cluster: $*" >&2; }
@@ -153,8 +158,13 @@ build_parts() {
     AZWI_BUILD_DIR=${AZWI_BUILD_DIR:-$root_dir/build} "$root_dir/scripts/build.sh" azwi-emulator >&2
     emulator=${AZWI_BUILD_DIR:-$root_dir/build}/cmd/azwi-emulator/azwi-emulator
   fi
-  images=${AZWI_IMAGES_DIR:-${AZWI_CACHE:-/var/cache/azwi}/images}
-  "$root_dir/deploy/images/build.sh" "$images" >&2
+  if [ -n "${AZWI_IMAGES_DIR:-}" ]; then  # images built by the caller
+    images=$AZWI_IMAGES_DIR
+  else
+    images=${AZWI_CACHE:-/var/cache/azwi}/images
+    "$root_dir/deploy/images/build.sh" "$images" >&2
+  fi
+  [ -f "$images/images.txt" ] || die "no $images/images.txt: the images were not built"
   kubectl=$("$root_dir/scripts/kube-tools.sh" path kubectl)
   helm=$("$root_dir/scripts/kube-tools.sh" path helm)
 }
@@ -185,6 +195,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   sandbox_image = "$(awk '$2 ~ /\/pause:/ {print $2}' "$images/images.txt")"
   netns_mounts_under_state_dir = true
   enable_unprivileged_ports = false
+  # This machine's root may not lower an oom_score_adj (no CAP_SYS_RESOURCE): keep every request at or above
+  # containerd's own value instead of failing the sandbox.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -277,10 +290,13 @@ EOF
 make_node_network() {
   ip netns add $netns
   in_node ip link set lo up
-  in_node ip link add azwi-node0 type dummy
-  in_node ip addr add $node_ip/32 dev azwi-node0
-  in_node ip addr add $imds_ip/32 dev azwi-node0
-  in_node ip link set azwi-node0 up
+  # The node's own addresses live on its loopback (the kernel here may have no dummy interfaces); pods reach them
+  # through their bridge's gateway.
+  in_node ip addr add $node_ip/32 dev lo
+  in_node ip addr add $imds_ip/32 dev lo
+  # No default route leaves the namespace; the node's own connections to Service IPs still need a route for the
+  # kernel to hand them to kube-proxy's nat rules, which then send them to a pod.
+  in_node ip route add $service_cidr dev lo
   in_node sysctl -qw net.ipv4.ip_forward=1
 }
 
@@ -295,6 +311,7 @@ up() {
   log "starting in network namespace $netns, state $state, cgroup /$cgroup"
   trap 'up_failed' EXIT
   write_configs
+  cp "$images/images.txt" "$state/images.txt"
   local t
   for t in "${kernel_tunables[@]}"; do echo "$t=$(sysctl -n "$t")"; done >"$state/run/kernel-tunables"
   make_node_network
@@ -317,7 +334,7 @@ up() {
     --client-ca-file="$state/pki/ca.crt" \
     --kubelet-client-certificate="$state/pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$state/pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority="$state/pki/ca.crt" \
+    --kubelet-certificate-authority="$state/pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
     --service-account-issuer=https://$node_ip:6443 --service-account-key-file="$state/pki/sa.pub" \
     --service-account-signing-key-file="$state/pki/sa.key" \
     --service-cluster-ip-range=$service_cidr --authorization-mode=Node,RBAC \

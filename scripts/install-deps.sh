@@ -15,6 +15,8 @@ packages=(
   python3-yaml  # tests/deploy read the chart, its helm renderings and the manifests (helm: scripts/kube-tools.sh)
   umoci busybox-static  # deploy/images/build.sh: OCI images without Docker (busybox-static: the azwi-app image)
   runc containerd  # tests/deploy: the built images run with runc; one is imported into a containerd of the test's own
+  # the real local cluster (scripts/cluster.sh) and its tests (tests/cluster, pytest)
+  containernetworking-plugins etcd-server conntrack python3-pytest
   # benchmarks
   nginx-light wrk libbenchmark-dev
 )
