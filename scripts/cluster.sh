@@ -14,7 +14,8 @@
 # default state directory, so that several clusters can run side by side), AZWI_CLUSTER_STATE (default
 # /var/lib/<name>-cluster), AZWI_CACHE (default /var/cache/azwi: builds),
 # AZWI_BUILD_DIR (default build: where azwi-emulator is built), AZWI_EMULATOR_BIN (an azwi-emulator to use instead),
-# AZWI_IMAGES_DIR (images built already by deploy/images/build.sh), AZWI_CLUSTER_TIMEOUT (seconds per wait, default 120).
+# AZWI_IMAGES_DIR (images built already by deploy/images/build.sh), AZWI_CLUSTER_TIMEOUT (seconds per wait, default 120),
+# AZWI_CLUSTER_APISERVER_ARGS (more kube-apiserver flags, space-separated).
 set -euo pipefail
 root_dir=$(cd "$(dirname "$0")/.." && pwd)
 here=$root_dir/scripts/cluster
@@ -339,7 +340,7 @@ up() {
     --service-account-signing-key-file="$state/pki/sa.key" \
     --service-cluster-ip-range=$service_cidr --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false \
-    --anonymous-auth=true --endpoint-reconciler-type=lease
+    --anonymous-auth=true --endpoint-reconciler-type=lease ${AZWI_CLUSTER_APISERVER_ARGS:-}
   wait_for "kube-apiserver to be ready (https://$node_ip:6443/readyz)" api GET /readyz ||
     { expect_running kube-apiserver; exit 1; }
 
