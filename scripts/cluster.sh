@@ -414,10 +414,16 @@ EOF
 
 status() {
   [ -d "$state/run" ] || { echo "no cluster (state $state)"; return 1; }
-  local name
+  local name pid
   for f in "$state"/run/*.pid; do
     name=$(basename "$f" .pid)
-    if running "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: not running"; fi
+    if running "$name"; then
+      pid=$(cat "$f")
+      printf '%-24s running, pid %-7s resident %6.1f MiB\n' "$name:" "$pid" \
+        "$(awk '/^VmRSS:/ {print $2 / 1024}' "/proc/$pid/status")"
+    else
+      echo "$name: not running"
+    fi
   done
   if node_ready; then echo "node $node_name: Ready"; else echo "node $node_name: not ready"; return 1; fi
 }

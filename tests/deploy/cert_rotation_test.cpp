@@ -202,7 +202,7 @@ std::string manifest_webhook_configuration() {
   return r.out;
 }
 
-class RotationTest : public ::testing::Test {
+class RotationOnStandInApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = make_temp_dir("azwi-rotation");
@@ -274,7 +274,7 @@ class RotationTest : public ::testing::Test {
   std::unique_ptr<http::Client> http;
 };
 
-TEST_F(RotationTest, ProvisionsTheSecretTheCaBundleAndTheCertificateDirectory) {
+TEST_F(RotationOnStandInApiServer, ProvisionsTheSecretTheCaBundleAndTheCertificateDirectory) {
   SystemClock clock;
   wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
   ASSERT_TRUE(rotator.unready_reason());
@@ -298,7 +298,7 @@ TEST_F(RotationTest, ProvisionsTheSecretTheCaBundleAndTheCertificateDirectory) {
   EXPECT_EQ(stat("secret_create"), 1);
 }
 
-TEST_F(RotationTest, ReplicasStartingTogetherAgreeOnOneSecret) {
+TEST_F(RotationOnStandInApiServer, ReplicasStartingTogetherAgreeOnOneSecret) {
   SystemClock clock;
   std::vector<std::unique_ptr<wh::CertRotator>> replicas;
   for (int i = 0; i < 3; ++i)
@@ -316,7 +316,7 @@ TEST_F(RotationTest, ReplicasStartingTogetherAgreeOnOneSecret) {
   EXPECT_GE(stat("secret_create"), 1);
 }
 
-TEST_F(RotationTest, CreateRaceAdoptsTheWinnersSecret) {
+TEST_F(RotationOnStandInApiServer, CreateRaceAdoptsTheWinnersSecret) {
   // Another replica's Secret appears between our GET (404) and our POST: simulated by creating it first and
   // checking that a rotator whose POST meets 409 AlreadyExists serves the existing content.
   auto winner = wh::issue_pki(kDns, system_clock::now(), kLife, nullptr);
@@ -335,7 +335,7 @@ TEST_F(RotationTest, CreateRaceAdoptsTheWinnersSecret) {
   EXPECT_EQ(secret_pki(), winner);
 }
 
-TEST_F(RotationTest, UpdateConflictsAreRetriedFromAFreshRead) {
+TEST_F(RotationOnStandInApiServer, UpdateConflictsAreRetriedFromAFreshRead) {
   ManualClock clock(system_clock::now());
   wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
   ASSERT_EQ(rotator.reconcile(), "");
@@ -351,7 +351,7 @@ TEST_F(RotationTest, UpdateConflictsAreRetriedFromAFreshRead) {
   EXPECT_TRUE(wh::check_pki(after, kDns, clock.now()).usable);
 }
 
-TEST_F(RotationTest, CaBundleConflictsAreRetriedAndAWipedBundleIsRestored) {
+TEST_F(RotationOnStandInApiServer, CaBundleConflictsAreRetriedAndAWipedBundleIsRestored) {
   SystemClock clock;
   wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
   ASSERT_EQ(rotator.reconcile(), "");
@@ -370,7 +370,7 @@ TEST_F(RotationTest, CaBundleConflictsAreRetriedAndAWipedBundleIsRestored) {
   EXPECT_EQ(ca_bundles(), std::vector<std::string>{ca});
 }
 
-TEST_F(RotationTest, EndlessConflictsFailTheFirstPassAndKeepTheWebhookUnready) {
+TEST_F(RotationOnStandInApiServer, EndlessConflictsFailTheFirstPassAndKeepTheWebhookUnready) {
   SystemClock clock;
   auto o = options(dir + "/certs");
   o.conflict_retries = 2;
@@ -389,7 +389,7 @@ TEST_F(RotationTest, EndlessConflictsFailTheFirstPassAndKeepTheWebhookUnready) {
   EXPECT_FALSE(rotator.unready_reason());
 }
 
-TEST_F(RotationTest, CaRenewalPublishesBothCasBeforeTheNewCertificateIsServed) {
+TEST_F(RotationOnStandInApiServer, CaRenewalPublishesBothCasBeforeTheNewCertificateIsServed) {
   ManualClock clock(system_clock::now());
   auto o = options(dir + "/certs");
   o.lifetimes = {hours(24 * 90), hours(24 * 90)};
@@ -407,7 +407,7 @@ TEST_F(RotationTest, CaRenewalPublishesBothCasBeforeTheNewCertificateIsServed) {
   EXPECT_TRUE(openssl_verifies(dir, bundle, read_file(dir + "/certs/tls.crt"), kServiceHost, clock.now()));
 }
 
-TEST_F(RotationTest, ReplicaPicksUpAnotherReplicasRenewal) {
+TEST_F(RotationOnStandInApiServer, ReplicaPicksUpAnotherReplicasRenewal) {
   ManualClock clock(system_clock::now());
   wh::CertRotator a(*client, options(dir + "/a"), clock), b(*client, options(dir + "/b"), clock);
   ASSERT_EQ(a.reconcile(), "");
@@ -420,7 +420,7 @@ TEST_F(RotationTest, ReplicaPicksUpAnotherReplicasRenewal) {
   EXPECT_EQ(read_file(dir + "/a/tls.crt"), read_file(dir + "/b/tls.crt"));
 }
 
-TEST_F(RotationTest, MissingWebhookConfigurationIsReported) {
+TEST_F(RotationOnStandInApiServer, MissingWebhookConfigurationIsReported) {
   ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
   SystemClock clock;
   wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
@@ -431,7 +431,7 @@ TEST_F(RotationTest, MissingWebhookConfigurationIsReported) {
   EXPECT_NE(rotator.unready_reason()->find(kConfig), std::string::npos);
 }
 
-TEST_F(RotationTest, ApiServerOutageAfterProvisioningKeepsServing) {
+TEST_F(RotationOnStandInApiServer, ApiServerOutageAfterProvisioningKeepsServing) {
   SystemClock clock;
   wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
   ASSERT_EQ(rotator.reconcile(), "");
@@ -442,7 +442,7 @@ TEST_F(RotationTest, ApiServerOutageAfterProvisioningKeepsServing) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/certs/tls.crt"));
 }
 
-TEST_F(RotationTest, BackgroundThreadRecoversOnceTheConfigurationAppears) {
+TEST_F(RotationOnStandInApiServer, BackgroundThreadRecoversOnceTheConfigurationAppears) {
   auto config = json::serialize(get_json(kConfigPath));
   ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
   SystemClock clock;
@@ -461,7 +461,7 @@ TEST_F(RotationTest, BackgroundThreadRecoversOnceTheConfigurationAppears) {
 
 // ---------------------------------------------------------------- the azwi-webhook binary
 
-class WebhookRotationTest : public RotationTest {
+class WebhookRotationOnStandInApiServer : public RotationOnStandInApiServer {
  protected:
   struct Replica {
     std::unique_ptr<Process> process;
@@ -491,7 +491,7 @@ class WebhookRotationTest : public RotationTest {
   }
 };
 
-TEST_F(WebhookRotationTest, ReplicasProvisionThemselvesAndServeWithTheCaBundle) {
+TEST_F(WebhookRotationOnStandInApiServer, ReplicasProvisionThemselvesAndServeWithTheCaBundle) {
   auto one = launch(1), two = launch(2);
   for (auto* r : {&one, &two})
     ASSERT_TRUE(eventually([&] { return readyz(*r).out.ends_with(" 200"); }, seconds(30)))
@@ -528,7 +528,7 @@ TEST_F(WebhookRotationTest, ReplicasProvisionThemselvesAndServeWithTheCaBundle) 
   EXPECT_EQ(two.process->stop(), 0);
 }
 
-TEST_F(WebhookRotationTest, NotReadyUntilTheWebhookConfigurationExists) {
+TEST_F(WebhookRotationOnStandInApiServer, NotReadyUntilTheWebhookConfigurationExists) {
   auto config = json::serialize(get_json(kConfigPath));
   ASSERT_EQ(call("DELETE", kConfigPath).status, 200);
   auto r = launch(1);
@@ -544,7 +544,7 @@ TEST_F(WebhookRotationTest, NotReadyUntilTheWebhookConfigurationExists) {
   EXPECT_TRUE(eventually([&] { return readyz(r).out.ends_with(" 200"); }, seconds(45))) << readyz(r).out;
 }
 
-TEST_F(WebhookRotationTest, DisabledRotationLeavesTheClusterAlone) {
+TEST_F(WebhookRotationOnStandInApiServer, DisabledRotationLeavesTheClusterAlone) {
   auto r = launch(1, {"--disable-cert-rotation"});
   ASSERT_TRUE(eventually([&] { return readyz(r).out.find("serving certificate not loaded") != std::string::npos; },
                          seconds(20)))
@@ -554,7 +554,7 @@ TEST_F(WebhookRotationTest, DisabledRotationLeavesTheClusterAlone) {
   EXPECT_FALSE(std::filesystem::exists(r.cert_dir + "/tls.crt"));
 }
 
-TEST_F(WebhookRotationTest, NamesComeFromFlagsAndPodNamespace) {
+TEST_F(WebhookRotationOnStandInApiServer, NamesComeFromFlagsAndPodNamespace) {
   auto config = get_json(kConfigPath);
   config["metadata"].as_object()["name"] = "custom-config";
   config["metadata"].as_object().erase("resourceVersion");

@@ -150,7 +150,7 @@ TEST(InClusterConfig, RequiresServiceEnvironment) {
 }
 
 // The stand-in API server with a throw-away PKI; control requests go through the same HTTPS.
-class ApiServerTest : public ::testing::Test {
+class StandInApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = make_temp_dir("azwi-kube");
@@ -195,7 +195,7 @@ class ApiServerTest : public ::testing::Test {
   std::unique_ptr<FakeApiServer> api;
 };
 
-TEST_F(ApiServerTest, VersionGetAndPaginatedList) {
+TEST_F(StandInApiServer, VersionGetAndPaginatedList) {
   start({"--token", "t0ken", "--version", "v1.31.4", "--seed-count", "1203"});
   kube::ApiClient client(token_config());
   std::string error;
@@ -214,7 +214,7 @@ TEST_F(ApiServerTest, VersionGetAndPaginatedList) {
   EXPECT_EQ(stats().at("list").as_int64(), 3);
 }
 
-TEST_F(ApiServerTest, WrongTokenAndUnreachableServerAreClearErrors) {
+TEST_F(StandInApiServer, WrongTokenAndUnreachableServerAreClearErrors) {
   start({"--token", "right"});
   auto c = token_config();
   c.token = "wrong";
@@ -237,7 +237,7 @@ std::string base64_of(const std::string& text) {
   return out;
 }
 
-TEST_F(ApiServerTest, ClientCertificateFromKubeconfigData) {
+TEST_F(StandInApiServer, ClientCertificateFromKubeconfigData) {
   make_cert(dir, "client", "azwi-webhook", true);
   start({"--client-ca", dir + "/ca.crt"});
   auto b64 = [&](const std::string& file) { return base64_of(read_file(dir + "/" + file)); };
@@ -252,7 +252,7 @@ TEST_F(ApiServerTest, ClientCertificateFromKubeconfigData) {
 
 // The server refuses TLS without a client certificate and accepts only its common name; the watch (a streamed
 // request) authenticates the same way as the GETs.
-TEST_F(ApiServerTest, RequiredClientCertificateFromFilesAndData) {
+TEST_F(StandInApiServer, RequiredClientCertificateFromFilesAndData) {
   make_cert(dir, "client", "azwi-webhook", true);
   make_cert(dir, "stranger", "someone-else", true);
   start({"--client-ca", dir + "/ca.crt", "--require-client-cert", "--client-cn", "azwi-webhook"});
@@ -289,7 +289,7 @@ TEST_F(ApiServerTest, RequiredClientCertificateFromFilesAndData) {
   EXPECT_NE(error.find("401"), std::string::npos) << error;
 }
 
-TEST_F(ApiServerTest, ClientKeyThatIsNotTheCertificatesIsAClearError) {
+TEST_F(StandInApiServer, ClientKeyThatIsNotTheCertificatesIsAClearError) {
   make_cert(dir, "client", "azwi-webhook", true);
   make_cert(dir, "other", "other", true);
   start({"--client-ca", dir + "/ca.crt"});
@@ -307,7 +307,7 @@ TEST_F(ApiServerTest, ClientKeyThatIsNotTheCertificatesIsAClearError) {
 }
 
 // certificate-authority-data is used instead of certificate-authority (client-go's precedence).
-TEST_F(ApiServerTest, CertificateAuthorityDataInMemory) {
+TEST_F(StandInApiServer, CertificateAuthorityDataInMemory) {
   start({"--token", "t0ken", "--seed-count", "2"});
   std::string other = dir + "/other";
   std::filesystem::create_directory(other);
@@ -334,7 +334,7 @@ TEST_F(ApiServerTest, CertificateAuthorityDataInMemory) {
 }
 
 // insecure-skip-tls-verify: no CA at all, and a certificate for other names, are accepted.
-TEST_F(ApiServerTest, InsecureSkipTlsVerify) {
+TEST_F(StandInApiServer, InsecureSkipTlsVerify) {
   make_cert(dir, "server", "elsewhere", false, "DNS:elsewhere.example");
   start({"--token", "t0ken"});
   write_file(dir + "/insecure",
@@ -351,7 +351,7 @@ TEST_F(ApiServerTest, InsecureSkipTlsVerify) {
 
 // Raising the stop flag ends a watch within a second while the server sends nothing, after the answer's head
 // and before it (a server that accepts TCP but never speaks TLS).
-TEST_F(ApiServerTest, StopFlagEndsAQuietWatchPromptly) {
+TEST_F(StandInApiServer, StopFlagEndsAQuietWatchPromptly) {
   start({"--token", "t0ken", "--bookmark-seconds", "600"});
   kube::ApiClient client(token_config());
   auto list = client.list_service_accounts();
@@ -394,7 +394,7 @@ TEST_F(ApiServerTest, StopFlagEndsAQuietWatchPromptly) {
 
 // The watch and the GETs go through HTTPS_PROXY (CONNECT) when the server is not exempt, as client-go's do; the
 // API server's name is one only the proxy can resolve.
-TEST_F(ApiServerTest, WatchThroughTheEgressProxy) {
+TEST_F(StandInApiServer, WatchThroughTheEgressProxy) {
   make_cert(dir, "server", "apiserver", false, "DNS:apiserver.test,IP:127.0.0.1");  // the address for control()
   start({"--token", "t0ken", "--bookmark-seconds", "0.2"});
   Process proxy({"/usr/bin/python3", CONNECT_PROXY, "--port-file=" + dir + "/proxy.port", "--log=" + dir + "/proxy.log",
@@ -439,7 +439,7 @@ TEST_F(ApiServerTest, WatchThroughTheEgressProxy) {
   EXPECT_EQ(tunnels, 2u) << log;
 }
 
-TEST_F(ApiServerTest, InClusterTokenIsReReadAsItRotates) {
+TEST_F(StandInApiServer, InClusterTokenIsReReadAsItRotates) {
   std::string account = dir + "/serviceaccount";
   std::filesystem::create_directory(account);
   std::filesystem::copy_file(dir + "/ca.crt", account + "/ca.crt");
@@ -464,7 +464,7 @@ TEST_F(ApiServerTest, InClusterTokenIsReReadAsItRotates) {
   EXPECT_EQ(client.bearer_token(), "second-token");
 }
 
-TEST_F(ApiServerTest, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
+TEST_F(StandInApiServer, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
   start({"--token", "t0ken", "--seed-count", "3", "--bookmark-seconds", "0.2"});
   kube::ApiClient client(token_config());
   metrics::Registry registry;
@@ -507,7 +507,7 @@ TEST_F(ApiServerTest, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
   EXPECT_TRUE(cache.fetch("apps", "never").not_found);
 }
 
-TEST_F(ApiServerTest, CacheSyncsOnceTheServerComesUpAndSurvivesOutages) {
+TEST_F(StandInApiServer, CacheSyncsOnceTheServerComesUpAndSurvivesOutages) {
   int port = free_port();
   auto c = token_config_for(port);
   kube::ApiClient client(c);

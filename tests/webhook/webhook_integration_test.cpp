@@ -73,7 +73,7 @@ std::string labelled_pod(const std::string& sa, const std::string& annotations =
          R"("containers":[{"name":"app","image":"busybox"}]}})";
 }
 
-class WebhookTest : public ::testing::Test {
+class WebhookOnStandInApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
     dir = make_temp_dir("azwi-webhook");
@@ -231,7 +231,7 @@ std::string expand(std::string s) {
   return s;
 }
 
-TEST_F(WebhookTest, AdmitsBothReviewVersionsAndPatchesApplyWithAnIndependentImplementation) {
+TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnIndependentImplementation) {
   start_api({"--version", "v1.32.2"});
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -321,7 +321,7 @@ TEST_F(WebhookTest, AdmitsBothReviewVersionsAndPatchesApplyWithAnIndependentImpl
   EXPECT_EQ(webhook->stop(), 0) << "SIGTERM is a clean exit";
 }
 
-TEST_F(WebhookTest, OlderApiServerKeepsTheUpstreamOrder) {
+TEST_F(WebhookOnStandInApiServer, OlderApiServerKeepsTheUpstreamOrder) {
   start_api({"--version", "v1.31.0"});
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -337,7 +337,7 @@ TEST_F(WebhookTest, OlderApiServerKeepsTheUpstreamOrder) {
 
 // A private authority (the emulator on the test cluster) with its own CA: the override reaches every container,
 // the CA only the sidecar, and the patch applies with python3-jsonpatch.
-TEST_F(WebhookTest, PrivateAuthorityAndProxyCAFromTheEnvironment) {
+TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironment) {
   start_api({"--version", "v1.33.1"});
   start_webhook(api->port(), {},
                 {{"AZURE_AUTHORITY_HOST", "https://azwi-emulator.azwi-system.svc:8443"},
@@ -391,7 +391,7 @@ TEST_F(WebhookTest, PrivateAuthorityAndProxyCAFromTheEnvironment) {
   EXPECT_NE(patch.find("https://azwi-emulator.azwi-system.svc:8443/"), std::string::npos) << patch;
 }
 
-TEST_F(WebhookTest, ServiceAccountsCreatedOrChangedAfterStartup) {
+TEST_F(WebhookOnStandInApiServer, ServiceAccountsCreatedOrChangedAfterStartup) {
   start_api();
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -408,7 +408,7 @@ TEST_F(WebhookTest, ServiceAccountsCreatedOrChangedAfterStartup) {
   EXPECT_EQ(api_gets(), gets);
 }
 
-TEST_F(WebhookTest, ApiServerDownAtStartAndLater) {
+TEST_F(WebhookOnStandInApiServer, ApiServerDownAtStartAndLater) {
   int api_port = free_port();
   start_webhook(api_port);
   auto r = plain_get(health_port, "/readyz");
@@ -437,7 +437,7 @@ TEST_F(WebhookTest, ApiServerDownAtStartAndLater) {
   EXPECT_TRUE(webhook->running());
 }
 
-TEST_F(WebhookTest, ManyConcurrentConnections) {
+TEST_F(WebhookOnStandInApiServer, ManyConcurrentConnections) {
   start_api();
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -461,7 +461,7 @@ TEST_F(WebhookTest, ManyConcurrentConnections) {
   EXPECT_EQ(api_gets(), 0);
 }
 
-TEST_F(WebhookTest, RefusesOldTlsAndReloadsRotatedCertificates) {
+TEST_F(WebhookOnStandInApiServer, RefusesOldTlsAndReloadsRotatedCertificates) {
   start_api();
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -485,7 +485,7 @@ TEST_F(WebhookTest, RefusesOldTlsAndReloadsRotatedCertificates) {
   EXPECT_TRUE(handshake(std::stoi(m[1]), TLS1_2_VERSION));
 }
 
-TEST_F(WebhookTest, NotReadyUntilTheCertificateAppears) {
+TEST_F(WebhookOnStandInApiServer, NotReadyUntilTheCertificateAppears) {
   std::filesystem::remove(dir + "/certs/tls.crt");
   std::filesystem::remove(dir + "/certs/tls.key");
   start_api();
@@ -500,7 +500,7 @@ TEST_F(WebhookTest, NotReadyUntilTheCertificateAppears) {
   EXPECT_EQ(handshake(port, TLS1_3_VERSION), "webhook-one");
 }
 
-TEST_F(WebhookTest, MalformedRequestsAreRefusedClearlyAndNeverCrashTheServer) {
+TEST_F(WebhookOnStandInApiServer, MalformedRequestsAreRefusedClearlyAndNeverCrashTheServer) {
   start_api();
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -543,7 +543,7 @@ TEST_F(WebhookTest, MalformedRequestsAreRefusedClearlyAndNeverCrashTheServer) {
   EXPECT_TRUE(webhook->running());
 }
 
-TEST_F(WebhookTest, StartupErrorsNameTheirCause) {
+TEST_F(WebhookOnStandInApiServer, StartupErrorsNameTheirCause) {
   auto exit_of = [&](std::vector<std::string> args, std::map<std::string, std::string> env,
                      std::vector<std::string> removed = {}) {
     auto p = launch(std::move(args), std::move(env), std::move(removed));
