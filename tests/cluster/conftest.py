@@ -182,11 +182,24 @@ def wait_webhook_ready():
 @pytest.fixture(scope="session")
 def webhook():
     """The webhook installed by helm (once per test session), as the migration guide installs it."""
-    if kubectl("get", "namespace", WEBHOOK_NAMESPACE, check=False).returncode != 0:
-        kubectl("create", "namespace", WEBHOOK_NAMESPACE)
-        kubectl("label", "namespace", WEBHOOK_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+    ensure_webhook_namespace()
     helm_install_webhook()
     return WEBHOOK_NAMESPACE
+
+
+def namespace_phase(name):
+    proc = kubectl("get", "namespace", name, "-o", "jsonpath={.status.phase}", check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_webhook_namespace():
+    """The webhook's namespace, labelled as the plain manifests label it (helm's --create-namespace would not);
+    waits for a namespace being deleted (by an earlier test's uninstall) to go first."""
+    wait_until(f"namespace {WEBHOOK_NAMESPACE} to be Active or gone",
+               lambda: namespace_phase(WEBHOOK_NAMESPACE) in (None, "Active"), 120)
+    if namespace_phase(WEBHOOK_NAMESPACE) is None:
+        kubectl("create", "namespace", WEBHOOK_NAMESPACE)
+    kubectl("label", "--overwrite", "namespace", WEBHOOK_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
 
 
 def emulator_ca_configmap(namespace):
@@ -203,3 +216,23 @@ def workload_service_account(namespace, name="workload-identity-sa", client_id=C
            "metadata": {"name": name, "namespace": namespace,
                         "annotations": {"azure.workload.identity/client-id": client_id},
                         "labels": {"azure.workload.identity/use": "true"}}})
+
+
+WEBHOOK_DEPLOYMENT = "azure-wi-webhook-controller-manager"
+WEBHOOK_SERVICE = "azure-wi-webhook-webhook-service"
+WEBHOOK_NAME = "mutation.azure-workload-identity.io"
+
+
+def print_webhook_diagnostics(namespace=None):
+    """What a failed test needs to say why: the webhook's pods, Deployment, events and logs (every replica, the
+    previous container too), and the test namespace's events."""
+    for args in (("get", "pods,endpointslices,pdb", "-n", WEBHOOK_NAMESPACE, "-o", "wide"),
+                 ("describe", "deployment", "-n", WEBHOOK_NAMESPACE, WEBHOOK_DEPLOYMENT),
+                 ("get", "events", "-n", WEBHOOK_NAMESPACE, "--sort-by=.lastTimestamp"),
+                 ("logs", "-n", WEBHOOK_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-webhook", "--prefix",
+                  "--tail=200", "--all-containers")):
+        out = kubectl(*args, check=False)
+        print(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
+    if namespace:
+        out = kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)
+        print(f"$ kubectl get events -n {namespace}\n{out.stdout}{out.stderr}")
