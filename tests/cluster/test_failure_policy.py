@@ -84,7 +84,7 @@ def test_labelled_pod_is_refused_naming_the_webhook_while_no_replica_runs_and_ad
         # REJECT rule answers, and on this cluster (the API server in the node's network namespace, Service IPs
         # routed to lo, where the kernel sends no ICMP for the REJECT) the call waits out timeoutSeconds.
         tails = (f'no endpoints available for service "{WEBHOOK_SERVICE}"', "connect: connection refused",
-                 "context deadline exceeded")
+                 "connect: no route to host", "context deadline exceeded")
         assert any(t in message for t in tails), message
         assert kubectl("get", "pod", "-n", namespace, "while-down", check=False).returncode != 0
 

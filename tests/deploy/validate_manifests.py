@@ -86,7 +86,8 @@ CONTAINER = {"!name": STR, "!image": STR, "imagePullPolicy": ("Always", "IfNotPr
              "args": [STR], "env": [ENV_VAR], "envFrom": [{"configMapRef": {"!name": STR}, "secretRef": {"!name": STR}}],
              "ports": [{"!containerPort": INT, "name": STR, "protocol": ("TCP", "UDP", "SCTP")}],
              "livenessProbe": PROBE, "readinessProbe": PROBE, "startupProbe": PROBE, "securityContext": CONTAINER_SC,
-             "resources": RESOURCES, "volumeMounts": [{"!name": STR, "!mountPath": STR, "readOnly": BOOL}]}
+             "resources": RESOURCES, "volumeMounts": [{"!name": STR, "!mountPath": STR, "readOnly": BOOL}],
+             "lifecycle": {"preStop": {"sleep": {"!seconds": INT}}}}
 TOLERATION = {"key": STR, "operator": ("Exists", "Equal"), "value": STR,
               "effect": ("NoSchedule", "PreferNoSchedule", "NoExecute"), "tolerationSeconds": INT}
 VOLUME = {"!name": STR, "emptyDir": {"medium": ("", "Memory"), "sizeLimit": STR},
