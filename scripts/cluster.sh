@@ -487,11 +487,15 @@ up_failed() {
   down || true
 }
 
-case ${1:-} in
-  up) up ;;
-  down) down ;;
-  status) status ;;
-  env) env_cmd ;;
-  -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) echo "usage: $0 up|down|status|env (see --help)" >&2; exit 2 ;;
-esac
+# Everything above only defines; one line runs it and exits, so that an edit of this file while it runs is never read.
+main() {
+  case ${1:-} in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    env) env_cmd ;;
+    -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) echo "usage: $0 up|down|status|env (see --help)" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit $?
