@@ -494,7 +494,7 @@ main() {
     down) down ;;
     status) status ;;
     env) env_cmd ;;
-    -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help | help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0" ;;
     *) echo "usage: $0 up|down|status|env (see --help)" >&2; exit 2 ;;
   esac
 }
