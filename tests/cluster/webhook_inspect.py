@@ -54,7 +54,10 @@ def pod_log_lines(pod, since_time=None):
     args = ["logs", "-n", WEBHOOK_NAMESPACE, pod]
     if since_time:
         args.append(f"--since-time={since_time}")
-    out = kubectl(*args, check=False, timeout=30).stdout
+    proc = kubectl(*args, check=False, timeout=30)
+    if proc.returncode != 0:  # e.g. another cluster's kubelet removed this pod's files under /var/log/pods
+        raise AssertionError(f"cannot read the log of webhook pod {pod}: {proc.stderr.strip()}")
+    out = proc.stdout
     lines = []
     for text in out.splitlines():
         try:
