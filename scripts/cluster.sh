@@ -127,10 +127,12 @@ api() {  # METHOD PATH [JSON]: the API server as the cluster admin
 }
 
 node_ready() {
-  api GET /api/v1/nodes/$node_name | python3 -c '
+  local node
+  node=$(api GET /api/v1/nodes/$node_name 2>/dev/null) || return 1
+  python3 -c '
 import json, sys
-conditions = json.load(sys.stdin).get("status", {}).get("conditions", [])
-sys.exit(0 if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else 1)'
+conditions = json.loads(sys.argv[1]).get("status", {}).get("conditions", [])
+sys.exit(0 if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else 1)' "$node"
 }
 
 # The kubelet sets these kernel settings (they are global, not per namespace) to its defaults; the last `down` puts
@@ -172,7 +174,7 @@ build_parts() {
 }
 
 write_configs() {
-  mkdir -p "$state"/{logs,run,bin,etc,etcd,kubelet,containerd,cni/net.d,cni/ipam,emulator}
+  mkdir -p "$state"/{logs,pod-logs,run,bin,etc,etcd,kubelet,containerd,cni/net.d,cni/ipam,emulator}
   "$here/pki.sh" "$state/pki" "$node_ip" "$node_name" "$service_ip"
   for who in admin controller-manager scheduler kubelet kube-proxy; do
     kubeconfig "$state/etc/$who.kubeconfig" "$who"
@@ -249,6 +251,8 @@ cgroupsPerQOS: true
 enforceNodeAllocatable: [pods]
 failSwapOn: false
 resolvConf: $state/etc/resolv.conf
+# Containers' logs too stay in the state directory (the default /var/log/pods is shared by every kubelet).
+podLogsDir: $state/pod-logs
 serializeImagePulls: false
 registerNode: true
 # The machine's disk is shared with everything else on it: evict only when it is nearly full.

@@ -69,9 +69,9 @@ def pod(name, injected, extra_labels=None, node_selector=None):
 
 
 def cri_lines(name, container):
-    """(unix time, text) of each line of a container's CRI log, read from the node's /var/log/pods."""
+    """(unix time, text) of each line of a container's CRI log, read from the kubelet's podLogsDir."""
     out = []
-    for path in glob.glob(f"/var/log/pods/{NS}_{name}_*/{container}/*.log"):
+    for path in glob.glob(f"{c.env()['AZWI_CLUSTER_STATE']}/pod-logs/{NS}_{name}_*/{container}/*.log"):
         with open(path) as f:
             for line in f:
                 ts, _, rest = line.partition(" ")

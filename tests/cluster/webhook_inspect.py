@@ -55,7 +55,7 @@ def pod_log_lines(pod, since_time=None):
     if since_time:
         args.append(f"--since-time={since_time}")
     proc = kubectl(*args, check=False, timeout=30)
-    if proc.returncode != 0:  # e.g. another cluster's kubelet removed this pod's files under /var/log/pods
+    if proc.returncode != 0:  # the kubelet has not written or has rotated the file
         raise AssertionError(f"cannot read the log of webhook pod {pod}: {proc.stderr.strip()}")
     out = proc.stdout
     lines = []
