@@ -14,7 +14,10 @@ fi
 case $1 in
   up)
     "$root/scripts/cluster.sh" down  # a cluster of this name left by an interrupted run
-    "$root/scripts/cluster.sh" up
+    # The API server's audit log of service account lists and watches: test_service_account_cache reads it.
+    state=${AZWI_CLUSTER_STATE:-/var/lib/$AZWI_CLUSTER_NAME-cluster}
+    AZWI_CLUSTER_APISERVER_ARGS="--audit-policy-file=$here/audit-policy.yaml --audit-log-path=$state/logs/kube-apiserver-audit.log" \
+      "$root/scripts/cluster.sh" up
     ;;
   down) "$root/scripts/cluster.sh" down ;;
   test)
