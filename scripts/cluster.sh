@@ -80,10 +80,46 @@ launch() {
   for c in "${controllers[@]}"; do
     [ -d "/sys/fs/cgroup/$c" ] && procs+=("$(cgroup_dir "$c" system)/cgroup.procs")
   done
+  local enter=(nsenter --net=/run/netns/$netns)
+  [ -f "$state/run/mounts.pid" ] && enter+=(--mount="/proc/$(cat "$state/run/mounts.pid")/ns/mnt")
   setsid bash -c 'for f in "${@:2:$1}"; do echo $$ >"$f"; done; shift $(($1 + 1)); exec "$@"' \
-    launch "${#procs[@]}" "${procs[@]}" nsenter --net=/run/netns/$netns -- "$@" \
+    launch "${#procs[@]}" "${procs[@]}" "${enter[@]}" -- "$@" \
     >"$state/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$state/run/$name.pid"
+}
+
+# The node's own mount namespace, held by a sleeping process: the kubelet's and containerd's mounts (volumes, root
+# filesystems, pod network namespaces) live there, unseen by the machine, and go with it.
+# In a chroot (a build root, ../shared/tools/fresh-machine) the namespace is made from the machine's real root and
+# pivoted into the chroot, so that its root is the chroot: `runc exec` (kubectl exec, exec hooks) enters a container
+# through its mount namespace's root, which would otherwise be the machine's root and not the container's.
+make_node_mounts() {
+  local holder=(unshare --mount --propagation private -- sleep infinity)
+  local host_path
+  host_path=$(awk '$5 == "/" {print $4; exit}' /proc/self/mountinfo)
+  if [ "$host_path" != / ]; then
+    # In a chroot: the root of the first ancestor process outside it is the machine's root.
+    local p=$$ outside=
+    while p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) && [ "$p" -gt 1 ]; do
+      if [ "$(stat -c %d:%i "/proc/$p/root$host_path/." 2>/dev/null)" = "$(stat -c %d:%i /)" ]; then
+        outside=/proc/$p/root
+        break
+      fi
+    done
+    [ -n "$outside" ] ||
+      die "in a chroot ($host_path) whose outside no ancestor process shows: containers' exec would not work"
+    [ -d /mnt ] || mkdir /mnt
+    holder=(chroot "$outside" unshare --mount --propagation private -- /bin/sh -c \
+      'cd "$1" && pivot_root . mnt && cd / && umount -l /mnt && exec sleep infinity' node-mounts "$host_path")
+    log "in a chroot: the node's mount namespace is rooted at it ($host_path on the machine)"
+  fi
+  rm -f "$state/run/mounts.pid"
+  launch node-mounts "${holder[@]}"
+  local pid
+  pid=$(cat "$state/run/node-mounts.pid")
+  wait_for "the node's mount namespace (process $pid)" grep -qx sleep "/proc/$pid/comm" ||
+    { expect_running node-mounts; exit 1; }
+  echo "$pid" >"$state/run/mounts.pid"
 }
 
 running() {  # NAME: its process is alive and is ours (in the cluster's cgroup)
@@ -325,6 +361,7 @@ up() {
   fi
   make_node_network
   make_cgroups
+  make_node_mounts
 
   launch etcd etcd --name $node_name --data-dir "$state/etcd" \
     --listen-client-urls https://127.0.0.1:2379 --advertise-client-urls https://127.0.0.1:2379 \
