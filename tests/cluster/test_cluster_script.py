@@ -1,0 +1,44 @@
+"""scripts/cluster.sh's answers to what a user can get wrong, next to a running test cluster."""
+import os
+import subprocess
+
+from conftest import ROOT, env
+
+SCRIPT = os.path.join(ROOT, "scripts", "cluster.sh")
+
+
+def cluster_sh(*args, name=None):
+    e = dict(os.environ)
+    if name is not None:
+        e["AZWI_CLUSTER_NAME"] = name
+        e.pop("AZWI_CLUSTER_STATE", None)
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=60, env=e)
+
+
+def test_up_while_the_cluster_runs_is_refused_and_names_down():
+    env()  # the cluster is up
+    proc = cluster_sh("up")
+    assert proc.returncode != 0
+    assert "a cluster exists already" in proc.stderr and "down" in proc.stderr, proc.stderr
+    assert cluster_sh("status").returncode == 0  # and the running cluster is untouched
+
+
+def test_a_bad_cluster_name_is_refused_with_the_rule():
+    proc = cluster_sh("status", name="Bad_Name")
+    assert proc.returncode == 2
+    assert "AZWI_CLUSTER_NAME must be" in proc.stderr and "Bad_Name" in proc.stderr, proc.stderr
+
+
+def test_status_and_env_of_a_cluster_that_does_not_exist_say_so():
+    status = cluster_sh("status", name="nosuchcluster")
+    assert status.returncode == 1
+    assert status.stdout.strip() == "no cluster (state /var/lib/nosuchcluster-cluster)", status.stdout
+    env_cmd = cluster_sh("env", name="nosuchcluster")
+    assert env_cmd.returncode != 0
+    assert "no cluster at /var/lib/nosuchcluster-cluster" in env_cmd.stderr and "up'" in env_cmd.stderr, env_cmd.stderr
+
+
+def test_an_unknown_command_prints_the_usage():
+    proc = cluster_sh("start")
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr and "up|down|status|env" in proc.stderr
