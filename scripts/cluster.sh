@@ -497,13 +497,7 @@ down() {
     sleep 0.5
   done
   [ -z "$(cluster_pids)" ] || log "WARNING: processes left in /$cgroup: $(cluster_pids | tr '\n' ' ')"
-  # Mounts under the state directory (pod volumes, container root filesystems, pod network namespaces), deepest first.
-  if [ -d "$state" ]; then
-    local m
-    awk -v s="$state/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-      umount -l "$m" 2>/dev/null || log "WARNING: cannot unmount $m"
-    done
-  fi
+  # The cluster's mounts were made in the node's mount namespace, which went with its last process.
   [ -e /run/netns/$netns ] && ip netns delete $netns
   # Cgroups, deepest first (the kubelet's pod cgroups under /$cgroup/kubepods).
   local c
