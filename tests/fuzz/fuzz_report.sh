@@ -16,7 +16,8 @@ last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
 cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
 ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
-echo "fuzz-summary: $name executions=${runs:-0} seconds=$seconds cov=${cov:-0} ft=${ft:-0} corpus=${corp:-?} exit=$status"
+summary="fuzz-summary: $name executions=${runs:-0} seconds=$seconds cov=${cov:-0} ft=${ft:-0} corpus=${corp:-?} exit=$status"
+echo "$summary" | tee "$work/summary"
 if ((status != 0)); then
   tail -60 "$log"
   exit 1
