@@ -486,8 +486,9 @@ TEST_F(WebhookOnStandInApiServer, RefusesOldTlsAndReloadsRotatedCertificates) {
                          "--tls-min-version", "VersionTLS12"});
   std::regex re("\"webhook_port\":([0-9]+)");
   std::smatch m;
+  std::string log;  // outlives the match, which points into it
   ASSERT_TRUE(eventually([&] {
-    std::string log = relaxed->log();
+    log = relaxed->log();
     return std::regex_search(log, m, re);
   }));
   EXPECT_TRUE(handshake(std::stoi(m[1]), TLS1_2_VERSION));
