@@ -430,7 +430,7 @@ up() {
   # The node's IMDS at 169.254.169.254:80 (the sidecar's passthrough target) and Entra ID at $node_ip:$emulator_port.
   # Its JWKS fetches from the cluster's issuer trust the cluster CA.
   SSL_CERT_FILE="$state/pki/ca.crt" launch azwi-emulator "$emulator" serve --state-dir "$state/emulator/state" \
-    --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
+    --allow-remote --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
     --imds --imds-listen $imds_ip:80 --log-format text
   wait_for "azwi-emulator to listen on $node_ip:$emulator_port" test -s "$state/emulator/url" ||
     { expect_running azwi-emulator; exit 1; }

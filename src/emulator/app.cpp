@@ -79,6 +79,9 @@ struct Emulator::Impl {
   Clock& clock;
   log::Logger logger{"emulator"};
   asio::io_context io;
+  // Set up before the ready file is written, so that a SIGTERM sent as soon as it appears is queued for run() to
+  // handle instead of ending the process the default way.
+  asio::signal_set signals{io, SIGINT, SIGTERM};
   asio::thread_pool workers;
   KeyRing issuer_keys, entra_keys;
   Faults faults;
@@ -247,6 +250,15 @@ Emulator::~Emulator() {
 std::string Emulator::base_url() const { return impl_->base_url; }
 std::string Emulator::issuer_url() const { return impl_->issuer_url; }
 
+namespace {
+void refuse_remote(const asio::ip::tcp::endpoint& endpoint, std::string_view flag, bool allowed) {
+  if (allowed || endpoint.address().is_loopback()) return;
+  throw std::runtime_error(std::string(flag) + " " + endpoint.address().to_string() +
+                           " is not a loopback address: anyone who reaches it gets tokens and the control API; "
+                           "add --allow-remote to listen there anyway");
+}
+}  // namespace
+
 void Emulator::start() {
   Impl& m = *impl_;
   const auto& o = m.options;
@@ -255,6 +267,8 @@ void Emulator::start() {
   fs::permissions(o.state_dir, fs::perms::owner_all, fs::perm_options::replace);
 
   auto endpoint = http::parse_endpoint(o.listen);
+  refuse_remote(endpoint, "--listen", o.allow_remote);
+  if (o.imds) refuse_remote(http::parse_endpoint(o.imds_listen), "--imds-listen", o.allow_remote);
   std::vector<std::string> sans = o.sans;
   if (!endpoint.address().is_unspecified()) sans.push_back(endpoint.address().to_string());
   m.tls = ensure_tls(o.state_dir, sans);
@@ -324,8 +338,7 @@ void Emulator::start() {
 
 void Emulator::run() {
   Impl& m = *impl_;
-  asio::signal_set signals(m.io, SIGINT, SIGTERM);
-  signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
+  m.signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     m.logger.info("shutting down", {{"signal", sig}});
     auto pending = std::make_shared<int>(m.imds ? 2 : 1);
