@@ -181,7 +181,14 @@ struct Emulator::Impl {
                              "The endpoint only accepts POST requests. Received a " + method + " request.", base_url,
                              clock.now(), correlation);
       } else {
-        answer = entra->token(tenant, content_type, req.body(), correlation);
+        // A worker thread has no server above it to catch an exception: it becomes Entra's own 500.
+        try {
+          answer = entra->token(tenant, content_type, req.body(), correlation);
+        } catch (const std::exception& e) {
+          logger.error("token request failed", {{"reason", e.what()}});
+          answer = entra_error(500, "server_error", 50000, "There was an error issuing a token.", base_url,
+                               clock.now(), correlation);
+        }
       }
       Form form;
       if (content_type.starts_with("application/x-www-form-urlencoded"))
