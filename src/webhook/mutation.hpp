@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imds/app_service.hpp"
 #include "kube/service_account.hpp"
 #include "webhook/config.hpp"
 
@@ -24,7 +25,7 @@ inline constexpr std::string_view kProxyPortAnnotation = "azure.workload.identit
 // the pod did not, so the azwi-cni plugin learns it from the pod alone.
 inline constexpr std::string_view kProxyModeAnnotation = "azure.workload.identity/proxy-sidecar-mode";
 // Where the sidecar serves the App Service managed-identity protocol (identity-endpoint mode), on 127.0.0.1.
-inline constexpr std::string_view kIdentityEndpointPath = "/msi/token";
+inline constexpr std::string_view kIdentityEndpointPath = imds::kAppServicePath;
 
 inline constexpr std::string_view kTokenVolumeName = "azure-identity-token";
 inline constexpr std::string_view kTokenMountPath = "/var/run/secrets/azure/tokens";
