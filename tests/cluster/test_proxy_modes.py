@@ -4,9 +4,11 @@ application gets an Entra token from the sidecar through IDENTITY_ENDPOINT/IDENT
 refused. `cni` mode is admitted there too, without the init container. The mode applied is recorded on the pod (the
 azwi-cni plugin reads it) and in the webhook's admission log; an unknown mode is refused naming the valid ones."""
 import json
+import os
 import shlex
+import subprocess
 
-from conftest import (CLIENT_ID, TENANT_ID, WEBHOOK_NAMESPACE, create_namespace, delete_namespace,
+from conftest import (CLIENT_ID, ROOT, TENANT_ID, WEBHOOK_NAMESPACE, create_namespace, delete_namespace,
                       emulator_ca_configmap, jwt_claims, kubectl, kubectl_json, print_webhook_diagnostics, unique,
                       wait_pod_running, wait_until, workload_service_account)
 from test_pod_security import create, restricted_app_pod
@@ -22,7 +24,17 @@ def mode_pod(namespace, name, mode, run=False):
     pod = restricted_app_pod(namespace, name, annotations)
     if run:
         del pod["spec"]["schedulingGates"]
+        # Room for a real SDK client copied in (the app image is busybox).
+        pod["spec"]["volumes"] = [{"name": "tools", "emptyDir": {}}]
+        pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "tools", "mountPath": "/tools"}]
     return pod
+
+
+def go_sdk_client():
+    """tests/sdk/go's static azidentity client (built here when missing; Go's cache makes a rebuild quick)."""
+    out = os.path.join(os.environ.get("AZWI_BUILD_DIR", os.path.join(ROOT, "build")), "sdk", "azwi-sdk-go")
+    subprocess.run([os.path.join(ROOT, "tests", "sdk", "go", "build.sh"), out], check=True, timeout=600)
+    return out
 
 
 def webhook_admission_log(pod_name):
@@ -82,6 +94,18 @@ def test_identity_endpoint_pod_runs_under_restricted_and_its_app_gets_a_token(we
         assert token["resource"] == RESOURCE and token["token_type"] == "Bearer"
         claims = jwt_claims(token["access_token"])
         assert claims["aud"] == RESOURCE and claims["appid"] == CLIENT_ID and claims["tid"] == TENANT_ID
+
+        # Go azidentity's ManagedIdentityCredential, unmodified: it picks the App Service source from the environment.
+        kubectl("cp", "-c", "app", go_sdk_client(), f"{ns}/endpoint-pod:/tools/azwi-sdk-go", timeout=120)
+        go = kubectl("exec", "-n", ns, "endpoint-pod", "-c", "app", "--", "/tools/azwi-sdk-go", "azidentity-mi",
+                     RESOURCE, check=False, timeout=120)
+        print("go azidentity:", go.stdout, go.stderr)
+        result = json.loads(go.stdout.strip().splitlines()[-1])
+        assert result["ok"], result
+        # (Go asks for <resource>/.default without the resource's own trailing slash.)
+        assert result["claims"]["appid"] == CLIENT_ID and result["claims"]["aud"] == RESOURCE.rstrip("/"), result
+        proxy_log = kubectl("logs", "-n", ns, "endpoint-pod", "-c", "azwi-proxy").stdout
+        assert '"uri":"/msi/token?' in proxy_log, proxy_log
 
         refused = app_fetch(ns, "endpoint-pod", "guess")
         assert "401" in refused and "exit=0" not in refused, refused
