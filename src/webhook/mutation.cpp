@@ -548,7 +548,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     // The App Service protocol, which the SDKs choose before IMDS; the sidecar gets the same two variables and
     // checks the header against its own.
     std::string secret;
-    if (auto kept = existing_identity_secret(pod)) {
+    if (auto kept = existing_identity_secret(pod); kept && !kept->empty()) {
       secret = *kept;
     } else {
       try {
