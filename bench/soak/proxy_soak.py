@@ -4,13 +4,10 @@ injects faults on a schedule, and the proxy's resident memory and open descripto
 
 Usage: bench/soak/proxy_soak.py [--duration 600] [--rate 20] [--bin build/install/bin] [--out FILE]
 
-The schedule, in shares of the duration (with the default 600 s: the seconds in brackets), for tokens that live
-240 s, are refreshed after 60 s and handed out until 216 s:
-  an outage of 0.2 (120 s) from 0.12 (70 s): longer than the time from refresh to the end of use of the token
-    refreshed just before (156 s) minus the time it still has, shorter than a token's life;
-  a 429 storm of 0.1 (60 s) from 0.42 (250 s); answers slowed by 3 s for 0.1 (60 s) from 0.62 (370 s);
-  a burst of 20 failed (503) exchanges at 0.77 (460 s).
-A valid token exists throughout, so every request must succeed. Prints the report (failed requests, latency,
+The schedule, in shares of the duration (seconds for the default 600 s), with tokens that live 240 s, are refreshed
+after 60 s and handed out until 216 s: a 503 outage of 0.2 (120 s: longer than the 60 s refresh margin, shorter than
+a token's life) from 0.12; a 429 storm of 0.1 from 0.42; answers slowed by 3 s from 0.62 to 0.72; 20 failed (503)
+exchanges at 0.77. A valid token exists throughout, so every request must succeed. Prints the report (failed requests, latency,
 RSS and descriptor counts with their least-squares slope) and writes it to --out. Loopback only; every wait bounded.
 """
 import argparse
