@@ -80,7 +80,9 @@ bool WatchState::line(std::string_view text) {
   std::string_view t = type->get_string();
   if (t == "ERROR") {
     const json::value* code = object->is_object() ? object->get_object().if_contains("code") : nullptr;
-    if (code && code->is_number() && code->to_number<int>() == 410) {
+    // A code that is not an exact int (410.5, 1e10) is some other error, not a reason to throw from the watch thread.
+    json::error_code code_ec;
+    if (code && code->is_number() && code->to_number<int>(code_ec) == 410 && !code_ec) {
       gone = true;
     } else {
       const json::value* msg = object->is_object() ? object->get_object().if_contains("message") : nullptr;
