@@ -4,6 +4,7 @@
 // throttling, to an outage, to a timeout and, for DefaultAzureCredential, to an identity the proxy cannot serve.
 // Each case writes its outcome to SDK_RESULTS_DIR; tests/sdk/matrix.py turns those into docs/compatibility.md.
 // Needs root (network namespaces); skipped with the reason otherwise.
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <ctime>
 #include <functional>
@@ -20,6 +21,7 @@ const std::string kProxyUrl = "http://127.0.0.1:" + std::to_string(kProxyPort);
 
 struct Client {
   std::string name;      // also the ctest suffix
+  std::string title;     // what docs/compatibility.md calls it
   std::string language;  // which setup to run: go, python, java, node
   std::vector<std::string> args;  // mode and how to name the identity; the runner adds program, resource, client ID
   bool names_client;     // passes the client ID (else: the system default, i.e. the proxy's AZURE_CLIENT_ID)
@@ -31,15 +33,15 @@ struct Client {
 
 const std::vector<Client>& clients() {
   static const std::vector<Client> all{
-      {"go_azidentity_mi", "go", {"azidentity-mi"}, true, false, false, ""},
-      {"go_azidentity_mi_system", "go", {"azidentity-mi"}, false, false, false, ""},
-      {"go_azidentity_default", "go", {"azidentity-default"}, false, true, false, "AzureCLICredential", "AzureCLICredential:"},
-      {"go_adal_msi", "go", {"adal-msi"}, true, false, false, ""},
-      {"python_mi", "python", {"mi"}, true, false, true, ""},
-      {"python_default", "python", {"default"}, false, true, true, "AzureCliCredential", "AzureCliCredential:"},
-      {"java_mi", "java", {"mi"}, true, false, true, ""},
-      {"node_mi", "node", {"mi"}, true, false, true, ""},
-      {"node_default", "node", {"default"}, false, true, true, "AzureCliCredential", "Please run 'az login'"},
+      {"go_azidentity_mi", "azidentity ManagedIdentityCredential (client ID)", "go", {"azidentity-mi"}, true, false, false, ""},
+      {"go_azidentity_mi_system", "azidentity ManagedIdentityCredential (system default)", "go", {"azidentity-mi"}, false, false, false, ""},
+      {"go_azidentity_default", "azidentity DefaultAzureCredential", "go", {"azidentity-default"}, false, true, false, "AzureCLICredential", "AzureCLICredential:"},
+      {"go_adal_msi", "adal NewServicePrincipalTokenFromManagedIdentity (client ID)", "go", {"adal-msi"}, true, false, false, ""},
+      {"python_mi", "azure-identity ManagedIdentityCredential (client ID)", "python", {"mi"}, true, false, true, ""},
+      {"python_default", "azure-identity DefaultAzureCredential", "python", {"default"}, false, true, true, "AzureCliCredential", "AzureCliCredential:"},
+      {"java_mi", "azure-identity ManagedIdentityCredential (client ID)", "java", {"mi"}, true, false, true, ""},
+      {"node_mi", "@azure/identity ManagedIdentityCredential (client ID)", "node", {"mi"}, true, false, true, ""},
+      {"node_default", "@azure/identity DefaultAzureCredential", "node", {"default"}, false, true, true, "AzureCliCredential", "Please run 'az login'"},
   };
   return all;
 }
@@ -186,11 +188,13 @@ class SdkClient : public Pod, public testing::WithParamInterface<Param> {
   void record() const {
     const Param& p = GetParam();
     json::object r{{"client", p.client.name},
+                   {"title", p.client.title},
                    {"language", p.client.language},
                    {"case", case_name(p.which)},
                    {"path", p.which == Case::PodIdentityHost ? "AZURE_POD_IDENTITY_AUTHORITY_HOST" : "redirect"},
                    {"passed", !HasFailure()},
-                   {"note", HasFailure() ? std::string("failed: see the test's log") : note_}};
+                   {"note", HasFailure() ? std::string("failed: see the test's log") : note_},
+                   {"failed_answers", count_}};
     for (const char* k : {"library", "version", "ok", "ms", "error_type"})
       if (auto it = outcome_.find(k); it != outcome_.end()) r[k] = it->value();
     std::filesystem::create_directories(SDK_RESULTS_DIR);
@@ -201,6 +205,7 @@ class SdkClient : public Pod, public testing::WithParamInterface<Param> {
   std::string home_;
   json::object outcome_;
   std::string note_;
+  long count_ = 0;  // error answers the client retried past
 };
 
 TEST_P(SdkClient, Case) {
@@ -237,8 +242,8 @@ TEST_P(SdkClient, Case) {
       // A rejection is final: no SDK retries a 400, so Entra sees the one request (the proxy does not retry it).
       long attempts = exchanges_for(kUnknownClient);
       EXPECT_EQ(attempts, 1) << "requests to Entra for the unknown client";
-      note("error type " + (o.contains("error_type") ? std::string(o.at("error_type").as_string()) : "?") +
-           " with AADSTS700016, " + std::to_string(attempts) + " request(s) to Entra");
+      note((o.contains("error_type") ? std::string(o.at("error_type").as_string()) : "an error") +
+           " carrying AADSTS700016; one request to Entra, no retry");
       break;
     }
     case Case::Throttle:
@@ -251,8 +256,9 @@ TEST_P(SdkClient, Case) {
       std::string code = throttle ? "429" : "503";
       long failed = proxy_requests("token", code);
       EXPECT_GE(failed, 1) << "the client never saw the " << code;
-      note("retried past " + std::to_string(failed) + " x " + code + " (a 3 s " + (throttle ? "throttle" : "outage") +
-           "), then got its token");
+      count_ = failed;
+      note(std::string("retried past the proxy's ") + code + (throttle ? " + Retry-After" : "") + " for a 3 s " +
+           (throttle ? "throttle" : "outage") + ", then got its token");
       break;
     }
     case Case::Timeout: {
@@ -267,7 +273,8 @@ TEST_P(SdkClient, Case) {
       expect_token(o);
       long timeouts = proxy_requests("token", "504");
       EXPECT_GE(timeouts, 1) << "the client never saw a 504";
-      note("retried past " + std::to_string(timeouts) + " x 504, then got its token");
+      count_ = timeouts;
+      note("retried past the proxy's 504 while Entra took 3 s, then got its token");
       break;
     }
     case Case::ChainMovesOn: {
@@ -287,5 +294,99 @@ TEST_P(SdkClient, Case) {
 INSTANTIATE_TEST_SUITE_P(Matrix, SdkClient, testing::ValuesIn(params()), [](const auto& info) {
   return info.param.client.name + "_" + case_name(info.param.which);
 });
+
+// The benchmark of bench/sdk/run.sh (disabled in the suite): per client, the time its get-token call takes for a
+// first token through the sidecar (a resource the proxy has not cached yet), for a token the sidecar has cached (a
+// new process asking again), and for the same client going straight to the emulator's Entra with workload identity
+// (every new process makes an exchange). Medians of kRounds; writes JSON to $AZWI_SDK_BENCH_OUT.
+class SdkBench : public Pod {
+ protected:
+  struct Timing {
+    double call_ms;  // the client's own figure: its get-token call
+    double wall_ms;  // the process, start to exit (runtime start-up included)
+  };
+
+  Timing once(const std::vector<std::string>& argv, std::vector<std::string> env) {
+    env.push_back("HOME=" + pod_->dir() + "/home");
+    auto start = std::chrono::steady_clock::now();
+    CommandResult r = pod_->exec(clean_env(env, argv), ExecOptions().as_user(kAppUid).with_timeout(60s));
+    double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    boost::system::error_code ec;
+    json::value v = json::parse(r.out.substr(0, r.out.find('\n')), ec);
+    if (ec || !v.is_object() || !v.as_object().at("ok").as_bool()) {
+      ADD_FAILURE() << describe(r);
+      return {0, wall};
+    }
+    return {v.as_object().at("ms").to_number<double>(), wall};
+  }
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+TEST_F(SdkBench, DISABLED_FirstCachedAndDirectTokenPerClient) {
+  constexpr int kRounds = 5;
+  std::string home = pod_->dir() + "/home";
+  std::filesystem::create_directories(home);
+  ASSERT_EQ(::chown(home.c_str(), kAppUid, kAppUid), 0);
+  // Java reads the emulator's CA from a trust store.
+  std::string store = pod_->dir() + "/trust.p12";
+  CommandResult keytool = run_command({"keytool", "-importcert", "-noprompt", "-storetype", "PKCS12", "-keystore", store,
+                                       "-storepass", "changeit", "-alias", "emulator", "-file", ca_file_});
+  ASSERT_TRUE(keytool.ok()) << describe(keytool);
+  ::chmod(store.c_str(), 0644);
+  const std::vector<std::string> direct_env{"AZURE_TENANT_ID=" + kTenant, "AZURE_CLIENT_ID=" + kClient,
+                                            "AZURE_FEDERATED_TOKEN_FILE=" + token_file_,
+                                            "AZURE_AUTHORITY_HOST=" + kEntraUrl, "SSL_CERT_FILE=" + ca_file_,
+                                            "REQUESTS_CA_BUNDLE=" + ca_file_, "NODE_EXTRA_CA_CERTS=" + ca_file_};
+  struct Row {
+    std::string client, language, sidecar_mode, direct_mode;
+  };
+  const std::vector<Row> rows{{"go azidentity", "go", "azidentity-mi", "azidentity-workload"},
+                              {"go adal", "go", "adal-msi", ""},
+                              {"python azure-identity", "python", "mi", "workload"},
+                              {"java azure-identity", "java", "mi", "workload"},
+                              {"node @azure/identity", "node", "mi", "workload"}};
+  json::array out;
+  int resource_n = 0;
+  for (const Row& row : rows) {
+    ASSERT_EQ(setup(row.language), "");
+    std::string why;
+    std::vector<std::string> prog = program(row.language, &why);
+    ASSERT_FALSE(prog.empty()) << why;
+    std::vector<double> first_call, first_wall, cached_call, cached_wall, direct_call, direct_wall;
+    for (int i = 0; i < kRounds; ++i) {
+      // A resource of its own: the sidecar has no token for it yet.
+      std::string resource = "https://bench" + std::to_string(++resource_n) + ".azwi.test";
+      auto argv = prog;
+      argv.insert(argv.end(), {row.sidecar_mode, resource, kClient});
+      Timing first = once(argv, {});
+      Timing cached = once(argv, {});
+      first_call.push_back(first.call_ms), first_wall.push_back(first.wall_ms);
+      cached_call.push_back(cached.call_ms), cached_wall.push_back(cached.wall_ms);
+      if (row.direct_mode.empty()) continue;
+      auto direct = prog;
+      if (row.language == "java")
+        direct.insert(direct.begin() + 1, {"-Djavax.net.ssl.trustStore=" + store,
+                                           "-Djavax.net.ssl.trustStorePassword=changeit"});
+      direct.insert(direct.end(), {row.direct_mode, resource});
+      Timing d = once(direct, direct_env);
+      direct_call.push_back(d.call_ms), direct_wall.push_back(d.wall_ms);
+    }
+    json::object r{{"client", row.client},
+                   {"first_call_ms", median(first_call)},   {"first_wall_ms", median(first_wall)},
+                   {"cached_call_ms", median(cached_call)}, {"cached_wall_ms", median(cached_wall)}};
+    if (!direct_call.empty()) {
+      r["direct_call_ms"] = median(direct_call);
+      r["direct_wall_ms"] = median(direct_wall);
+    }
+    out.push_back(std::move(r));
+  }
+  const char* path = std::getenv("AZWI_SDK_BENCH_OUT");
+  ASSERT_NE(path, nullptr) << "set AZWI_SDK_BENCH_OUT";
+  std::ofstream(path) << json::serialize(json::object{{"rounds", kRounds}, {"clients", std::move(out)}}) << "\n";
+}
 
 }  // namespace

@@ -5,7 +5,7 @@
 # machine without one, scripts/cluster/go-toolchain.sh provides it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:?usage: build.sh OUT_FILE}
+out=$(realpath -m "${1:?usage: build.sh OUT_FILE}")
 go_minor() { "$1" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p'; }
 go=$(command -v go || true)
 if [ -z "$go" ] || [ "$(go_minor "$go")" -lt 21 ] 2>/dev/null || [ -z "$(go_minor "$go")" ]; then

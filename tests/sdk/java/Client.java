@@ -78,7 +78,8 @@ public final class Client {
       case "default":
         return new DefaultAzureCredentialBuilder().build();
       case "workload":
-        return new WorkloadIdentityCredentialBuilder().build();
+        // The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
+        return new WorkloadIdentityCredentialBuilder().disableInstanceDiscovery().build();
       default:
         System.err.println("Client: unknown mode " + mode);
         System.exit(2);
