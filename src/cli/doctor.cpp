@@ -137,6 +137,7 @@ std::vector<LogEvent> parse_log(std::string_view log) {
 
 bool is_token_success(const LogEvent& e) { return e.msg == "successfully acquired token"; }
 bool is_token_failure(const LogEvent& e) {
+  if (e.msg == "refused token request") return true;  // answered with an IMDS error, e.g. no identity named
   return e.level == "error" && (e.msg == "failed to acquire token" || e.msg == "giving up on the token request" ||
                                 e.msg == "cannot read the service account token" || !e.reason.empty());
 }

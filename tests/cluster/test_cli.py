@@ -1,0 +1,224 @@
+"""The `azwi` CLI on the real cluster: `jwks` against the API server's own JWKS; `doctor pod` on pods that each make
+one failure of docs/troubleshooting.md (the doctor's words are checked); `podidentity detect` on aad-pod-identity
+CRDs and objects of the test's own making, its files applied; `serviceaccount create|delete` through the emulator's
+ARM role, after which the sidecar's exchange succeeds."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
+                      env, kubectl, kubectl_json, unique, wait_pod_running, wait_until, workload_service_account)
+from test_seed_flow import app_image
+
+TOKEN_URL = ("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"
+             "&resource=https%3A%2F%2Fmanagement.azure.com%2F")
+# scripts/cluster/emulator.json: the identity the CLI's ARM calls run as (federated with azwi-e2e:azwi-operator), and
+# an identity with no federated credential until `azwi serviceaccount create` gives it one.
+OPERATOR_CLIENT_ID = "0c7d3f2a-6b1e-4d5c-8a9f-2e4b6c8d0a1f"
+APP_IDENTITY = {"client_id": "3e9a1b7c-5d2f-4e8a-b6c0-9f1d3a5e7b2c", "name": "azwi-cli-app",
+                "resource_group": "azwi-rg", "subscription_id": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+
+
+def azwi_binary():
+    build = os.environ.get("AZWI_BUILD_DIR", os.path.join(ROOT, "build"))
+    path = os.path.join(build, "cmd", "azwi", "azwi")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built (scripts/build.sh azwi)")
+    return path
+
+
+def azwi(*args, extra_env=None, timeout=120):
+    """Runs azwi in the cluster's network namespace with the admin kubeconfig."""
+    e = env()
+    cmd = ["nsenter", f"--net=/run/netns/{e['AZWI_CLUSTER_NETNS']}", "--", azwi_binary(), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "KUBECONFIG": e["KUBECONFIG"], **(extra_env or {})})
+
+
+def doctor(ns, pod, *extra, **kw):
+    proc = azwi("doctor", "pod", pod, "-n", ns, "-o", "json", *extra, **kw)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(proc.stdout)
+    report["exit"] = proc.returncode
+    report["by_name"] = {c["name"]: c for c in report["checks"]}
+    return report
+
+
+def token_loop_pod(ns, name, sa="workload-identity-sa", labels=None, annotations=None):
+    """A pod whose app asks IMDS for a token every 2 s (the sidecar logs each exchange)."""
+    loop = f'while true; do wget -q -O- --header "Metadata: true" "{TOKEN_URL}" >/dev/null 2>&1; sleep 2; done'
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns,
+                     "labels": {"azure.workload.identity/use": "true"} if labels is None else labels,
+                     "annotations": {"azure.workload.identity/inject-proxy-sidecar": "true"}
+                     if annotations is None else annotations},
+        "spec": {"serviceAccountName": sa, "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "app", "image": app_image(), "command": ["sh", "-c", loop]}]},
+    }
+
+
+def service_account(ns, name, annotations):
+    apply({"apiVersion": "v1", "kind": "ServiceAccount",
+           "metadata": {"name": name, "namespace": ns, "annotations": annotations}})
+
+
+def wait_doctor(ns, pod, check, what, timeout=90, **kw):
+    """Runs the doctor until `check(report)` holds (the sidecar's log fills as the app asks)."""
+    last = {}
+
+    def ready():
+        nonlocal last
+        last = doctor(ns, pod, **kw)
+        return check(last)
+    try:
+        wait_until(what, ready, timeout, interval=2)
+    except AssertionError:
+        print(json.dumps(last, indent=1))
+        raise
+    return last
+
+
+@pytest.fixture
+def cli_namespace(webhook):
+    name = unique("cli")
+    create_namespace(name)
+    emulator_ca_configmap(name)
+    yield name
+    delete_namespace(name)
+
+
+def test_jwks_has_the_kids_and_keys_of_the_api_servers_own_jwks():
+    e = env()
+    ours = json.loads(azwi("jwks", "--public-keys", os.path.join(e["AZWI_CLUSTER_STATE"], "pki", "sa.pub")).stdout)
+    theirs = json.loads(kubectl("get", "--raw", "/openid/v1/jwks").stdout)
+    assert [(k["kid"], k["n"], k["e"], k["alg"]) for k in ours["keys"]] == \
+           [(k["kid"], k["n"], k["e"], k["alg"]) for k in theirs["keys"]]
+    # The kid the API server writes into the tokens it signs finds our key.
+    token = kubectl("create", "token", "default", "-n", "default").stdout.strip()
+    header = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["kid"] in {k["kid"] for k in ours["keys"]}
+
+
+def test_doctor_reports_a_working_pod_its_mode_token_claims_and_last_success(webhook, federated_namespace):
+    ns = federated_namespace
+    emulator_ca_configmap(ns)
+    workload_service_account(ns)
+    kubectl("delete", "pod", "-n", ns, "doctor-ok", "--ignore-not-found", "--wait=true", timeout=90)
+    apply(token_loop_pod(ns, "doctor-ok"))
+    wait_pod_running(ns, "doctor-ok", timeout=180)
+    report = wait_doctor(ns, "doctor-ok", lambda r: "succeeded" in r["by_name"]["sidecar"]["summary"],
+                         "the sidecar's first token")
+    c = report["by_name"]
+    assert report["exit"] == 0 and report["ok"], report
+    assert c["label"]["status"] == "ok"
+    assert c["service-account"]["details"]["client-id"] == CLIENT_ID
+    assert c["webhook"]["status"] == "ok" and "mutated" in c["webhook"]["summary"]
+    assert c["proxy"]["summary"] == "azwi-proxy injected, mode init-container"
+    assert c["proxy-init"]["status"] == "ok"
+    claims = c["token"]["details"]
+    assert claims["iss"] == env()["AZWI_CLUSTER_ISSUER"]
+    assert claims["sub"] == f"system:serviceaccount:{ns}:workload-identity-sa"
+    assert claims["aud"] == "api://AzureADTokenExchange"
+    # Claims only: no JWT (three base64url parts) anywhere in what the doctor printed.
+    text = azwi("doctor", "pod", "doctor-ok", "-n", ns).stdout
+    assert not any(word.count(".") == 2 and word.startswith("eyJ") for word in text.split()), text
+    assert "OK    sidecar" in text and "fix:" not in text, text
+
+
+def test_doctor_names_each_failure_of_the_troubleshooting_doc(cli_namespace):
+    ns = cli_namespace
+    service_account(ns, "no-client-id", {})
+    service_account(ns, "unknown-client", {"azure.workload.identity/client-id": "11111111-2222-4333-8444-555555555555"})
+    service_account(ns, "bad-tenant", {"azure.workload.identity/client-id": CLIENT_ID,
+                                       "azure.workload.identity/tenant-id": "00000000-0000-4000-8000-00000000dead"})
+    # Annotated with the emulator's identity, whose credentials name other namespaces' accounts only.
+    workload_service_account(ns, "not-federated")
+    pods = {
+        "unlabelled": token_loop_pod(ns, "unlabelled", "not-federated", labels={}),
+        "label-yes": token_loop_pod(ns, "label-yes", "not-federated", labels={"azure.workload.identity/use": "yes"}),
+        "no-sidecar": token_loop_pod(ns, "no-sidecar", "not-federated", annotations={}),
+        "no-client-id": token_loop_pod(ns, "no-client-id", "no-client-id"),
+        "subject": token_loop_pod(ns, "subject", "not-federated"),
+        "unknown-client": token_loop_pod(ns, "unknown-client", "unknown-client"),
+        "bad-tenant": token_loop_pod(ns, "bad-tenant", "bad-tenant"),
+    }
+    apply(list(pods.values()))
+    for name in pods:
+        wait_pod_running(ns, name, timeout=180)
+
+    r = doctor(ns, "unlabelled")
+    assert r["exit"] == 1
+    assert r["by_name"]["label"]["status"] == "fail"
+    assert "the label azure.workload.identity/use is missing" in r["by_name"]["label"]["summary"]
+    assert "recreate" in r["by_name"]["label"]["fix"]
+    assert r["by_name"]["webhook"]["status"] == "skip"
+
+    r = doctor(ns, "label-yes")
+    assert 'is "yes", not "true"' in r["by_name"]["label"]["summary"]
+
+    r = doctor(ns, "no-sidecar")
+    assert r["by_name"]["webhook"]["status"] == "ok"
+    assert r["by_name"]["proxy"]["status"] == "info"
+    assert "lacks the annotation azure.workload.identity/inject-proxy-sidecar" in r["by_name"]["proxy"]["summary"]
+
+    r = wait_doctor(ns, "no-client-id", lambda r: "last error" in r["by_name"]["sidecar"]["details"],
+                    "the sidecar to refuse a request naming no identity")
+    sa = r["by_name"]["service-account"]
+    assert sa["status"] == "fail" and "has no azure.workload.identity/client-id annotation" in sa["summary"]
+    assert f"kubectl annotate serviceaccount -n {ns} no-client-id" in sa["fix"]
+
+    expectations = {
+        "subject": (700213, "no credential with that issuer has the token's subject"),
+        "unknown-client": (700016, "the client ID is not an application or identity of the tenant"),
+        "bad-tenant": (90002, "the tenant does not exist"),
+    }
+    for pod, (code, meaning) in expectations.items():
+        r = wait_doctor(ns, pod, lambda r: "entra" in r["by_name"], f"Entra's answer in {pod}'s sidecar log")
+        assert r["exit"] == 1
+        assert r["by_name"]["sidecar"]["status"] == "fail"
+        assert f"AADSTS{code}" in r["by_name"]["sidecar"]["details"]["last error"]
+        entra = r["by_name"]["entra"]
+        assert entra["summary"] == f"Entra ID answered AADSTS{code}: {meaning}", entra
+        assert entra["fix"]
+    assert "system:serviceaccount:<namespace>:<service account>" in doctor(ns, "subject")["by_name"]["entra"]["fix"]
+
+    # The text form: aligned columns, no colour when not a terminal.
+    text = azwi("doctor", "pod", "subject", "-n", ns).stdout
+    assert "\x1b[" not in text
+    assert re.search(r"^  FAIL  entra +Entra ID answered AADSTS700213: ", text, re.M), text
+    assert re.search(r"^ +fix: create a federated credential", text, re.M), text
+
+
+def test_doctor_on_a_pod_labelled_after_creation_and_one_that_does_not_exist(cli_namespace):
+    ns = cli_namespace
+    workload_service_account(ns, "not-federated")
+    apply(token_loop_pod(ns, "late-label", "not-federated", labels={}))
+    wait_pod_running(ns, "late-label")
+    kubectl("label", "pod", "-n", ns, "late-label", "azure.workload.identity/use=true")
+    webhook = doctor(ns, "late-label")["by_name"]["webhook"]
+    assert webhook["status"] == "fail"
+    assert "created before the label" in webhook["summary"] and "rollout restart" in webhook["fix"]
+
+    r = doctor(ns, "no-such-pod")
+    assert r["exit"] == 1 and r["by_name"]["pod"]["summary"] == f"pod {ns}/no-such-pod not found"
+
+
+def test_doctor_explains_a_pod_stuck_on_the_missing_ca_configmap(webhook):
+    ns = unique("cli-noca")
+    create_namespace(ns)  # without the azwi-emulator-ca ConfigMap the chart's proxyCAConfigMap names
+    try:
+        workload_service_account(ns, "not-federated")
+        apply(token_loop_pod(ns, "no-ca", "not-federated"))
+        r = wait_doctor(ns, "no-ca", lambda r: r["by_name"].get("events", {}).get("status") == "fail",
+                        "the FailedMount event")
+        ev = r["by_name"]["events"]
+        assert 'configmap "azwi-emulator-ca" not found' in ev["details"]["FailedMount"]
+        assert "PROXY_CA_CONFIGMAP" in ev["fix"] and ns in ev["fix"]
+        assert r["by_name"]["pod"]["summary"] == "phase Pending"
+    finally:
+        delete_namespace(ns)
