@@ -222,3 +222,114 @@ def test_doctor_explains_a_pod_stuck_on_the_missing_ca_configmap(webhook):
         assert r["by_name"]["pod"]["summary"] == "phase Pending"
     finally:
         delete_namespace(ns)
+
+
+POD_IDENTITY_KINDS = {"AzureIdentity": "azureidentities", "AzureIdentityBinding": "azureidentitybindings",
+                      "AzurePodIdentityException": "azurepodidentityexceptions"}
+
+
+@pytest.fixture
+def pod_identity_crds():
+    """aad-pod-identity's three CRDs (v1, schemaless like the project's own), removed afterwards."""
+    crds = [{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+             # *.k8s.io groups are protected: an "unapproved" value is what third-party CRDs in them carry.
+             "metadata": {"name": f"{plural}.aadpodidentity.k8s.io",
+                          "annotations": {"api-approved.kubernetes.io": "unapproved, aad-pod-identity's own group"}},
+             "spec": {"group": "aadpodidentity.k8s.io", "scope": "Namespaced",
+                      "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+                      "versions": [{"name": "v1", "served": True, "storage": True,
+                                    "schema": {"openAPIV3Schema": {"type": "object",
+                                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
+            for kind, plural in POD_IDENTITY_KINDS.items()]
+    apply(crds)
+    for plural in POD_IDENTITY_KINDS.values():
+        kubectl("wait", "--for=condition=Established", f"crd/{plural}.aadpodidentity.k8s.io", "--timeout=60s")
+    yield
+    kubectl("delete", "crd", *[f"{p}.aadpodidentity.k8s.io" for p in POD_IDENTITY_KINDS.values()],
+            "--wait=false", check=False)
+
+
+def deployment(ns, name, selector_label, sa=None, replicas=1):
+    spec = {"containers": [{"name": "app", "image": app_image(), "command": ["sleep", "3600"]}],
+            "terminationGracePeriodSeconds": 1}
+    if sa:
+        spec["serviceAccountName"] = sa
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name, "aadpodidbinding": selector_label}},
+                                  "spec": spec}}}
+
+
+def test_podidentity_detect_writes_reviewable_files_that_move_a_deployment_to_the_sidecar(
+        cli_namespace, pod_identity_crds, tmp_path):
+    ns = cli_namespace
+    resource_id = f"/subscriptions/sub/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/web"
+    apply([
+        {"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentity", "metadata": {"name": "web-id", "namespace": ns},
+         "spec": {"type": 0, "resourceID": resource_id, "clientID": CLIENT_ID}},
+        {"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentityBinding",
+         "metadata": {"name": "web-binding", "namespace": ns}, "spec": {"azureIdentity": "web-id", "selector": "web"}},
+        {"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentity", "metadata": {"name": "sp-id", "namespace": ns},
+         "spec": {"type": 1, "clientID": "9d0e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a", "tenantID": TENANT_ID,
+                  "clientPassword": {"name": "sp-secret", "namespace": ns}}},
+        {"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzureIdentityBinding",
+         "metadata": {"name": "sp-binding", "namespace": ns}, "spec": {"azureIdentity": "sp-id", "selector": "legacy"}},
+        {"apiVersion": "aadpodidentity.k8s.io/v1", "kind": "AzurePodIdentityException",
+         "metadata": {"name": "agent-exception", "namespace": ns}, "spec": {"podLabels": {"role": "node-agent"}}},
+        deployment(ns, "web", "web"),
+        deployment(ns, "legacy", "legacy"),
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "agent", "namespace": ns, "labels": {"aadpodidbinding": "web", "role": "node-agent"}},
+         "spec": {"terminationGracePeriodSeconds": 1,
+                  "containers": [{"name": "app", "image": app_image(), "command": ["sleep", "3600"]}]}},
+    ])
+    kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=120s", timeout=130)
+    kubectl("rollout", "status", "-n", ns, "deployment/legacy", "--timeout=120s", timeout=130)
+    wait_pod_running(ns, "agent")
+
+    out = tmp_path / "out"
+    proc = azwi("podidentity", "detect", "--namespace", ns, "--output-dir", str(out), "--proxy-port", "8123",
+                "--service-account-token-expiration", "7200", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    report = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert report["deployment/web"]["status"] == "ok"
+    assert report["deployment/legacy"]["status"] == "warn"
+    assert "service principal with a client secret" in report["deployment/legacy"]["summary"]
+    assert "different move" in report["deployment/legacy"]["summary"]
+    assert report["pod/agent"]["status"] == "info" and "agent-exception" in report["pod/agent"]["summary"]
+    assert sorted(p.name for p in out.iterdir()) == ["deployment-web"]
+    files = sorted(p.name for p in (out / "deployment-web").iterdir())
+    assert files == ["deployment.patch.yaml", "federated-credential.json", "serviceaccount.yaml"]
+
+    fic = json.loads((out / "deployment-web" / "federated-credential.json").read_text())
+    assert fic["identity"] == resource_id
+    assert fic["properties"] == {"issuer": env()["AZWI_CLUSTER_ISSUER"], "subject": f"system:serviceaccount:{ns}:web",
+                                 "audiences": ["api://AzureADTokenExchange"]}
+
+    # What a reviewer does next: apply the account, patch the Deployment; the new pods are mutated, with the sidecar.
+    kubectl("apply", "-f", str(out / "deployment-web" / "serviceaccount.yaml"))
+    sa = kubectl_json("get", "serviceaccount", "-n", ns, "web")
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == CLIENT_ID
+    assert sa["metadata"]["annotations"]["azure.workload.identity/service-account-token-expiration"] == "7200"
+    assert sa["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    kubectl("patch", "-n", ns, "deployment", "web", "--patch-file", str(out / "deployment-web" / "deployment.patch.yaml"))
+    kubectl("rollout", "status", "-n", ns, "deployment/web", "--timeout=180s", timeout=190)
+    pods = kubectl_json("get", "pods", "-n", ns, "-l", "app=web")["items"]
+    current = [p for p in pods if not p["metadata"].get("deletionTimestamp")
+               and p["spec"].get("serviceAccountName") == "web"]
+    assert current, pods
+    pod = current[0]
+    assert pod["metadata"]["annotations"]["azure.workload.identity/proxy-sidecar-port"] == "8123"
+    assert "azwi-proxy" in [c["name"] for c in pod["spec"].get("initContainers", [])]
+    doc = doctor(ns, pod["metadata"]["name"])
+    assert doc["by_name"]["webhook"]["status"] == "ok"
+    assert doc["by_name"]["proxy"]["details"]["port"] == "8123"
+    assert doc["by_name"]["token"]["details"]["sub"] == f"system:serviceaccount:{ns}:web"
+
+
+def test_podidentity_detect_without_the_crds_says_so(cli_namespace, tmp_path):
+    if kubectl("get", "crd", "azureidentities.aadpodidentity.k8s.io", check=False).returncode == 0:
+        pytest.skip("aad-pod-identity's CRDs exist on this cluster")
+    proc = azwi("podidentity", "detect", "--namespace", cli_namespace, "--output-dir", str(tmp_path))
+    assert proc.returncode == 1
+    assert "aad-pod-identity's CRDs are not installed" in proc.stderr
