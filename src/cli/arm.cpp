@@ -177,8 +177,9 @@ std::string arm_error_message(long status, const std::string& body) {
 ArmClient::ArmClient(std::string endpoint, std::unique_ptr<ArmCredential> credential)
     : endpoint_(with_slash(std::move(endpoint))), credential_(std::move(credential)), own_transport_(make_transport()),
       transport_(*own_transport_), own_clock_(std::make_unique<SystemClock>()), clock_(*own_clock_),
-      // ARM and Entra take up to a minute or two to see a just-created identity or credential everywhere.
-      retry_{8, std::chrono::milliseconds(1000), 2.0, std::chrono::milliseconds(16'000), std::chrono::milliseconds(120'000)} {}
+      // A just-created identity can be unknown to ARM for some seconds: about 30 s of backoff (1, 2, 4, 8, 8, 8 s)
+      // covers that without making a mistyped name wait long.
+      retry_{7, std::chrono::milliseconds(1000), 2.0, std::chrono::milliseconds(8'000), std::chrono::milliseconds(40'000)} {}
 
 ArmClient::ArmClient(std::string endpoint, std::unique_ptr<ArmCredential> credential,
                      identity::HttpTransport& transport, Clock& clock, identity::RetryPolicy retry)

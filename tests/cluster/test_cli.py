@@ -67,13 +67,13 @@ def service_account(ns, name, annotations):
            "metadata": {"name": name, "namespace": ns, "annotations": annotations}})
 
 
-def wait_doctor(ns, pod, check, what, timeout=90, **kw):
+def wait_doctor(ns, pod, check, what, timeout=90, args=(), **kw):
     """Runs the doctor until `check(report)` holds (the sidecar's log fills as the app asks)."""
     last = {}
 
     def ready():
         nonlocal last
-        last = doctor(ns, pod, **kw)
+        last = doctor(ns, pod, *args, **kw)
         return check(last)
     try:
         wait_until(what, ready, timeout, interval=2)
@@ -333,3 +333,84 @@ def test_podidentity_detect_without_the_crds_says_so(cli_namespace, tmp_path):
     proc = azwi("podidentity", "detect", "--namespace", cli_namespace, "--output-dir", str(tmp_path))
     assert proc.returncode == 1
     assert "aad-pod-identity's CRDs are not installed" in proc.stderr
+
+
+@pytest.fixture
+def arm_env(tmp_path):
+    """The environment of an operator running azwi with workload identity: a token of azwi-e2e:azwi-operator, which
+    the emulator's Entra exchanges for an ARM token of the azwi-operator identity."""
+    e = env()
+    if kubectl("get", "namespace", "azwi-e2e", check=False).returncode != 0:
+        create_namespace("azwi-e2e")
+    apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "azwi-operator", "namespace": "azwi-e2e"}})
+    token = kubectl("create", "token", "azwi-operator", "-n", "azwi-e2e", "--audience", "api://AzureADTokenExchange").stdout
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(token.strip())
+    return {"AZURE_TENANT_ID": TENANT_ID, "AZURE_CLIENT_ID": OPERATOR_CLIENT_ID,
+            "AZURE_FEDERATED_TOKEN_FILE": str(token_file), "AZURE_AUTHORITY_HOST": e["AZWI_CLUSTER_AUTHORITY_HOST"],
+            "SSL_CERT_FILE": e["AZWI_CLUSTER_EMULATOR_CA"]}
+
+
+def arm_flags():
+    return ["--subscription-id", APP_IDENTITY["subscription_id"], "--resource-group", APP_IDENTITY["resource_group"],
+            "--identity-name", APP_IDENTITY["name"], "--arm-endpoint", env()["AZWI_CLUSTER_AUTHORITY_HOST"]]
+
+
+def sidecar_log(ns, pod):
+    return kubectl("logs", "-n", ns, pod, "-c", "azwi-proxy", check=False).stdout
+
+
+def test_serviceaccount_create_makes_the_exchange_succeed_and_delete_undoes_it(cli_namespace, arm_env):
+    ns = cli_namespace
+    # The account first (the webhook refuses pods whose account does not exist), without the credential.
+    proc = azwi("serviceaccount", "create", "--service-account-namespace", ns, "--service-account-name", "app",
+                "--skip-phase", "federated-identity-credential", "--client-id", APP_IDENTITY["client_id"], "-o", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    apply(token_loop_pod(ns, "migrating", "app"))
+    wait_pod_running(ns, "migrating", timeout=180)
+    r = wait_doctor(ns, "migrating", lambda r: "entra" in r["by_name"], "the exchange to fail", extra_env=arm_env,
+                    args=arm_flags())
+    assert "AADSTS700211" in r["by_name"]["sidecar"]["details"]["last error"]
+    fc = r["by_name"]["federated-credential"]
+    assert fc["status"] == "fail" and "has the issuer " + env()["AZWI_CLUSTER_ISSUER"] in fc["summary"], fc
+
+    proc = azwi("serviceaccount", "create", "--service-account-namespace", ns, "--service-account-name", "app",
+                *arm_flags(), "-o", "json", extra_env=arm_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    created = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    fic = created["federated-identity-credential"]
+    assert fic["status"] == "ok" and fic["summary"] == f"federated credential {ns}-app on identity azwi-cli-app"
+    assert fic["details"]["subject"] == f"system:serviceaccount:{ns}:app"
+    assert fic["details"]["issuer"] == env()["AZWI_CLUSTER_ISSUER"]
+    assert "a minute or two" in fic["details"]["propagation"]
+    assert created["service-account"]["details"]["azure.workload.identity/client-id"] == APP_IDENTITY["client_id"]
+    assert created["service-account"]["details"]["azure.workload.identity/tenant-id"] == TENANT_ID
+
+    # The app's next request: the sidecar asks Entra again, and the emulator's Entra now accepts the exchange.
+    wait_until("the sidecar's exchange to succeed", lambda: "successfully acquired token" in sidecar_log(ns, "migrating"),
+               60, interval=1)
+    r = wait_doctor(ns, "migrating", lambda r: r["exit"] == 0, "a healthy report", extra_env=arm_env, args=arm_flags())
+    assert r["by_name"]["federated-credential"]["status"] == "ok"
+    assert r["by_name"]["federated-credential"]["details"]["credential"] == f"{ns}-app"
+    assert "succeeded" in r["by_name"]["sidecar"]["summary"]
+
+    proc = azwi("serviceaccount", "delete", "--service-account-namespace", ns, "--service-account-name", "app",
+                *arm_flags(), "-o", "json", extra_env=arm_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert kubectl("get", "serviceaccount", "-n", ns, "app", check=False).returncode != 0
+    r = doctor(ns, "migrating", *arm_flags(), extra_env=arm_env)
+    assert r["by_name"]["service-account"]["status"] == "fail"  # the account is gone too
+    # Deleting again is not an error: what is gone counts as deleted.
+    proc = azwi("serviceaccount", "delete", "--service-account-namespace", ns, "--service-account-name", "app",
+                *arm_flags(), extra_env=arm_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_serviceaccount_create_without_a_usable_arm_token_says_why(cli_namespace, arm_env, tmp_path):
+    bad = dict(arm_env, AZURE_CLIENT_ID="0c7d3f2a-0000-4000-8000-000000000000")
+    proc = azwi("serviceaccount", "create", "--service-account-namespace", cli_namespace, "--service-account-name", "x",
+                *arm_flags(), extra_env=bad)
+    assert proc.returncode == 1
+    assert "cannot get a token for ARM as workload identity (client ID 0c7d3f2a-0000-4000-8000-000000000000)" in proc.stdout
+    assert "AADSTS700016" in proc.stdout
+    assert kubectl("get", "serviceaccount", "-n", cli_namespace, "x", check=False).returncode != 0
