@@ -8,6 +8,7 @@
 
 #include "cli/aadsts.hpp"
 #include "cli/json_access.hpp"
+#include "cli/service_account_token.hpp"
 #include "http/client_types.hpp"
 #include "jwt/jws.hpp"
 #include "kube/client.hpp"
@@ -592,27 +593,12 @@ PodFacts gather_pod_facts(kube::ApiClient& api, const DoctorTarget& t) {
                   if (auto* tok = object_at(s.get_object(), "serviceAccountToken"))
                     if (auto a = string_at(*tok, "audience"); !a.empty()) audience = a;
   if (f.service_account.object) {
-    json::object body{{"apiVersion", "authentication.k8s.io/v1"},
-                      {"kind", "TokenRequest"},
-                      {"spec", json::object{{"audiences", json::array{json::string(audience)}},
-                                            {"expirationSeconds", 600},
-                                            {"boundObjectRef", json::object{{"apiVersion", "v1"},
-                                                                            {"kind", "Pod"},
-                                                                            {"name", t.name},
-                                                                            {"uid", uid}}}}}};
-    auto res = api.request("POST", ns_path + "/serviceaccounts/" + http::form_encode(sa) + "/token",
-                           json::serialize(body));
-    if (!res.error.empty()) {
-      f.token_error = res.error;
-    } else if (res.status != 201 && res.status != 200) {
-      f.token_error = "TokenRequest: " + kube::api_status_message(res.status, res.body);
+    auto token = request_service_account_token(api, t.ns, sa, audience, BoundPod{t.name, uid});
+    if (token.index() == 1) {
+      f.token_error = std::get<1>(token);
     } else {
-      json::error_code ec;
-      auto v = json::parse(res.body, ec);
-      const json::object* st = !ec && v.is_object() ? object_at(v.get_object(), "status") : nullptr;
-      std::string token = st ? string_at(*st, "token") : "";
       try {
-        f.token_claims = jwt::parse(token).claims;
+        f.token_claims = jwt::parse(std::get<0>(token)).claims;
       } catch (const std::exception& e) {
         f.token_error = std::string("the TokenRequest answer holds no readable token: ") + e.what();
       }

@@ -11,7 +11,11 @@
 #include "cli/commands.hpp"
 #include "cli/json_access.hpp"
 #include "cli/report.hpp"
+#include "cli/propagation.hpp"
+#include "cli/service_account_token.hpp"
+#include "common/env.hpp"
 #include "common/flags.hpp"
+#include "identity/authority.hpp"
 #include "kube/client.hpp"
 #include "webhook/mutation.hpp"
 
@@ -22,10 +26,12 @@ namespace {
 
 constexpr std::string_view kPhaseServiceAccount = "service-account";
 constexpr std::string_view kPhaseCredential = "federated-identity-credential";
+constexpr std::string_view kPhaseExchange = "token-exchange";
 
 struct Options {
   std::string ns = "default", name, issuer, credential_name, audience = "api://AzureADTokenExchange", client_id,
-              tenant_id, kubeconfig, output = "text";
+              tenant_id, kubeconfig, output = "text",
+              authority = env_or("AZURE_AUTHORITY_HOST", std::string(identity::kDefaultAuthorityHost));
   int token_expiration = 0;
   std::vector<std::string> skip;
   ArmFlags arm;
@@ -65,6 +71,44 @@ std::string apply_service_account(kube::ApiClient& api, const Options& o, const 
   if (r.status != 200 && r.status != 201) return "apply ServiceAccount " + o.ns + "/" + o.name + ": " +
                                                  kube::api_status_message(r.status, r.body);
   return {};
+}
+
+// A token of the new account exchanged at Entra ID, retried with backoff while Entra does not use the credential yet.
+Check verify_exchange(kube::ApiClient& api, const Options& o, const std::string& client_id, const std::string& tenant_id) {
+  Check c{std::string(kPhaseExchange), Status::ok, "", {}, {}};
+  if (tenant_id.empty()) {
+    c.status = Status::fail;
+    c.summary = "no tenant ID to exchange in";
+    c.fix = "give --tenant-id (or set AZURE_TENANT_ID), or skip the phase";
+    return c;
+  }
+  auto token = request_service_account_token(api, o.ns, o.name, o.audience);
+  if (token.index() == 1) {
+    c.status = Status::fail;
+    c.summary = "cannot get a token of the service account: " + std::get<1>(token);
+    return c;
+  }
+  identity::AsioTransport transport(http::client_options_from_env("azwi/" AZWI_VERSION),
+                                    http::EgressProxySettings::from_environment());
+  SystemClock clock;
+  auto r = await_federation(transport, clock, propagation_policy(),
+                            ExchangeTarget{o.authority, tenant_id, client_id,
+                                           identity::scope_for_resource(o.arm.arm_resource)},
+                            std::get<0>(token));
+  auto seconds = std::to_string(r.waited.count() / 1000);
+  c.details.emplace_back("attempts", std::to_string(r.attempts));
+  c.details.emplace_back("waited", seconds + " s");
+  if (r.accepted) {
+    c.summary = "Entra ID accepts the account's token for client ID " + client_id;
+    return c;
+  }
+  c.status = Status::fail;
+  c.summary = is_propagation_code(r.error_code)
+                  ? "Entra ID still does not use the credential after " + seconds + " s: " + r.error
+                  : "Entra ID refuses the exchange: " + r.error;
+  c.fix = is_propagation_code(r.error_code) ? "wait a little longer and try again; pods get tokens once it propagates"
+                                            : "see docs/troubleshooting.md for " + r.error.substr(0, r.error.find(':'));
+  return c;
 }
 
 int finish(const Report& report, const Options& o) {
@@ -135,7 +179,21 @@ int create(const Options& o) {
             e.empty() ? "ServiceAccount " + o.ns + "/" + o.name + " annotated and labelled" : e,
             {{std::string(webhook::kClientIdAnnotation), client_id}}, {}};
     if (!tenant_id.empty()) c.details.emplace_back(std::string(webhook::kTenantIdAnnotation), tenant_id);
+    bool ok = c.status == Status::ok;
     report.checks.push_back(std::move(c));
+    if (!ok) return finish(report, o);
+  }
+
+  // The exchange shows that the credential created above has propagated; without one created here there is nothing to wait for.
+  if (o.skipped(kPhaseExchange) || o.skipped(kPhaseCredential)) {
+    report.checks.push_back({std::string(kPhaseExchange), Status::skip,
+                             o.skipped(kPhaseExchange) ? "skipped" : "skipped (no credential created in this run)", {}, {}});
+  } else if (!client_id.empty()) {
+    try {
+      report.checks.push_back(verify_exchange(kube_api(), o, client_id, tenant_id.empty() ? env_or("AZURE_TENANT_ID", "") : tenant_id));
+    } catch (const std::exception& e) {
+      report.checks.push_back({std::string(kPhaseExchange), Status::fail, e.what(), {}, {}});
+    }
   }
   return finish(report, o);
 }
@@ -194,7 +252,10 @@ int serviceaccount_command(int argc, char** argv) {
                            "                                 through ARM; retried with backoff while ARM has not caught up)\n"
                            "  service-account                the ServiceAccount, annotated with the identity's client ID\n"
                            "                                 (read from ARM unless --client-id) and labelled (server-side apply)\n"
-                           "Entra ID can take a minute or two to use a new credential."
+                           "  token-exchange                 (after a credential was created) a token of the account\n"
+                           "                                 exchanged at Entra ID, retried with\n"
+                           "                                 backoff (1, 2, 4, 8, 16 s ..., up to 2 minutes) while Entra\n"
+                           "                                 does not use the new credential yet (AADSTS70021, 700211-700213)"
                          : "Deletes, in phases (skip any with --skip-phase): federated-identity-credential, then\n"
                            "service-account. What is already gone counts as deleted.");
   flags.add_string("service-account-namespace", &o.ns, "namespace of the service account");
@@ -207,9 +268,12 @@ int serviceaccount_command(int argc, char** argv) {
     flags.add_string("audience", &o.audience, "audience of the federated credential");
     flags.add_string("client-id", &o.client_id, "client ID to annotate with (default: the identity's, from ARM)");
     flags.add_string("tenant-id", &o.tenant_id, "tenant ID to annotate with (default: the identity's, from ARM)");
+    flags.add_string("authority-host", &o.authority, "Entra ID authority for the token-exchange phase");
   }
   flags.add_string("federated-credential-name", &o.credential_name, "name of the credential (default NAMESPACE-NAME)");
-  flags.add_list("skip-phase", &o.skip, "phase to skip: federated-identity-credential or service-account (repeatable)");
+  flags.add_list("skip-phase", &o.skip,
+                 creating ? "phase to skip: federated-identity-credential, service-account or token-exchange (repeatable)"
+                          : "phase to skip: federated-identity-credential or service-account (repeatable)");
   flags.add_string("kubeconfig", &o.kubeconfig, "kubeconfig file (else $KUBECONFIG, else in-cluster)");
   flags.add_string("output", &o.output, "text or json");
   flags.add_string("o", &o.output, "shorthand for --output");
@@ -217,7 +281,7 @@ int serviceaccount_command(int argc, char** argv) {
   parse_flags_or_exit(flags, argc - 1, argv + 1);
   std::string problem;
   for (const auto& p : o.skip)
-    if (p != kPhaseCredential && p != kPhaseServiceAccount) problem = "unknown phase \"" + p + "\" for --skip-phase";
+    if (p != kPhaseCredential && p != kPhaseServiceAccount && (p != kPhaseExchange || !creating)) problem = "unknown phase \"" + p + "\" for --skip-phase";
   if (o.name.empty()) problem = "--service-account-name is required";
   if (!parse_output_format(o.output)) problem = "--output must be text or json";
   if (o.token_expiration != 0 && o.token_expiration < 3600)

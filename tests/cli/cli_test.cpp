@@ -14,6 +14,7 @@
 #include "cli/doctor.hpp"
 #include "cli/jwks.hpp"
 #include "cli/podidentity.hpp"
+#include "cli/propagation.hpp"
 #include "cli/report.hpp"
 #include "jwt/base64url.hpp"
 #include "jwt/digest.hpp"
@@ -415,4 +416,36 @@ TEST(ArmClient, RetriesWithBackoffWhileArmHasNotCaughtUpAndStopsOnARealError) {
   auto listed = arm.list_federated_credentials("/x");
   ASSERT_EQ(listed.credentials.size(), 1u);
   EXPECT_EQ(listed.credentials[0].subject, "s");
+}
+
+TEST(Propagation, RetriesWhileEntraDoesNotUseTheCredentialYetAndStopsOnOtherAnswers) {
+  ScriptedTransport t;
+  ManualClock clock;
+  auto rejected = [](int code) {
+    return answer(401, R"({"error":"invalid_client","error_description":"AADSTS)" + std::to_string(code) +
+                           R"(: No matching federated identity record found.\r\nTrace ID: x"})");
+  };
+  t.answers = {rejected(700211), rejected(700213), answer(200, R"({"access_token":"a","expires_in":3600})")};
+  ExchangeTarget target{"https://login.example/", "t1", "c1", "https://management.azure.com//.default"};
+  auto r = await_federation(t, clock, propagation_policy(), target, "assertion");
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.attempts, 3);
+  EXPECT_EQ(clock.total_slept(), std::chrono::seconds(3));
+  EXPECT_EQ(t.seen[0].url, "https://login.example/t1/oauth2/v2.0/token");
+  EXPECT_NE(t.seen[0].body.find("client_assertion=assertion"), std::string::npos);
+
+  t.answers = {rejected(700016)};
+  r = await_federation(t, clock, propagation_policy(), target, "assertion");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.error_code, 700016);
+  EXPECT_EQ(r.error, "AADSTS700016: No matching federated identity record found.");
+
+  // Bounded: a credential that never propagates ends the wait at the policy's deadline.
+  for (int i = 0; i < 30; ++i) t.answers.push_back(rejected(700213));
+  ManualClock later;
+  r = await_federation(t, later, propagation_policy(), target, "assertion");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_LE(later.total_slept(), std::chrono::seconds(120));
+  EXPECT_LT(r.attempts, 20);
 }

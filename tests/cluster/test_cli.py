@@ -366,6 +366,8 @@ def test_serviceaccount_create_makes_the_exchange_succeed_and_delete_undoes_it(c
     proc = azwi("serviceaccount", "create", "--service-account-namespace", ns, "--service-account-name", "app",
                 "--skip-phase", "federated-identity-credential", "--client-id", APP_IDENTITY["client_id"], "-o", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {c["name"]: c["status"] for c in json.loads(proc.stdout)["checks"]} == {
+        "federated-identity-credential": "skip", "service-account": "ok", "token-exchange": "skip"}
     apply(token_loop_pod(ns, "migrating", "app"))
     wait_pod_running(ns, "migrating", timeout=180)
     r = wait_doctor(ns, "migrating", lambda r: "entra" in r["by_name"], "the exchange to fail", extra_env=arm_env,
@@ -385,6 +387,12 @@ def test_serviceaccount_create_makes_the_exchange_succeed_and_delete_undoes_it(c
     assert "a minute or two" in fic["details"]["propagation"]
     assert created["service-account"]["details"]["azure.workload.identity/client-id"] == APP_IDENTITY["client_id"]
     assert created["service-account"]["details"]["azure.workload.identity/tenant-id"] == TENANT_ID
+    # The emulator's Entra uses a new credential only after 3 s (scripts/cluster.sh): the CLI waited it out.
+    exchange = created["token-exchange"]
+    assert exchange["status"] == "ok", exchange
+    assert exchange["summary"] == f"Entra ID accepts the account's token for client ID {APP_IDENTITY['client_id']}"
+    assert int(exchange["details"]["attempts"]) >= 2 and int(exchange["details"]["waited"].split()[0]) >= 2, exchange
+    assert "Entra ID does not use the new federated credential yet, retrying" in proc.stderr
 
     # The app's next request: the sidecar asks Entra again, and the emulator's Entra now accepts the exchange.
     wait_until("the sidecar's exchange to succeed", lambda: "successfully acquired token" in sidecar_log(ns, "migrating"),
