@@ -187,9 +187,15 @@ def test_doctor_names_each_failure_of_the_troubleshooting_doc(cli_namespace):
         assert entra["fix"]
     assert "system:serviceaccount:<namespace>:<service account>" in doctor(ns, "subject")["by_name"]["entra"]["fix"]
 
-    # The text form: aligned columns, no colour when not a terminal.
+    # The text form: aligned columns, no colour when not a terminal, colour on one (script(1) gives it a pty).
     text = azwi("doctor", "pod", "subject", "-n", ns).stdout
     assert "\x1b[" not in text
+    e = env()
+    tty = subprocess.run(["script", "-qec", " ".join(["nsenter", f"--net=/run/netns/{e['AZWI_CLUSTER_NETNS']}", "--",
+                                                      azwi_binary(), "doctor", "pod", "subject", "-n", ns]), "/dev/null"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "KUBECONFIG": e["KUBECONFIG"], "TERM": "xterm"})
+    assert "\x1b[31;1mFAIL  \x1b[0mentra" in tty.stdout, tty.stdout
     assert re.search(r"^  FAIL  entra +Entra ID answered AADSTS700213: ", text, re.M), text
     assert re.search(r"^ +fix: create a federated credential", text, re.M), text
 
