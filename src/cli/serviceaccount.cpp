@@ -253,9 +253,9 @@ int serviceaccount_command(int argc, char** argv) {
                            "  service-account                the ServiceAccount, annotated with the identity's client ID\n"
                            "                                 (read from ARM unless --client-id) and labelled (server-side apply)\n"
                            "  token-exchange                 (after a credential was created) a token of the account\n"
-                           "                                 exchanged at Entra ID, retried with\n"
-                           "                                 backoff (1, 2, 4, 8, 16 s ..., up to 2 minutes) while Entra\n"
-                           "                                 does not use the new credential yet (AADSTS70021, 700211-700213)"
+                           "                                 exchanged at Entra ID, retried with backoff (1, 2, 4, 8, 16 s\n"
+                           "                                 ..., up to 2 minutes) while Entra does not use the new\n"
+                           "                                 credential yet (AADSTS70021, 700211-700213)"
                          : "Deletes, in phases (skip any with --skip-phase): federated-identity-credential, then\n"
                            "service-account. What is already gone counts as deleted.");
   flags.add_string("service-account-namespace", &o.ns, "namespace of the service account");
