@@ -23,12 +23,12 @@ namespace {
 using webhook::kClientIdAnnotation;
 using webhook::kInjectProxyAnnotation;
 using webhook::kProxyInitName;
+using webhook::kProxyModeAnnotation;
 using webhook::kProxyName;
 using webhook::kSkipContainersAnnotation;
 using webhook::kTenantIdAnnotation;
 using webhook::kTokenVolumeName;
 using webhook::kUseLabel;
-constexpr std::string_view kModeAnnotation = "azure.workload.identity/proxy-sidecar-mode";
 
 std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -340,8 +340,8 @@ class Diagnosis {
                 ": \"true\" to the pod template and recreate the pod");
       return "";
     }
-    std::string mode = ann ? string_at(*ann, kModeAnnotation) : "";
-    if (mode.empty()) {
+    std::string mode = ann ? string_at(*ann, kProxyModeAnnotation) : "";
+    if (mode.empty()) {  // a pod mutated by a webhook that did not record the mode
       bool identity_endpoint = false;
       for (auto [c, init] : containers(*spec_))
         identity_endpoint = identity_endpoint || has_env(*c, "IDENTITY_ENDPOINT");

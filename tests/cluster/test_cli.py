@@ -428,3 +428,19 @@ def test_serviceaccount_create_without_a_usable_arm_token_says_why(cli_namespace
     assert "cannot get a token for ARM as workload identity (client ID 0c7d3f2a-0000-4000-8000-000000000000)" in proc.stdout
     assert "AADSTS700016" in proc.stdout
     assert kubectl("get", "serviceaccount", "-n", cli_namespace, "x", check=False).returncode != 0
+
+
+def test_doctor_names_the_identity_endpoint_mode_and_skips_proxy_init(webhook, federated_namespace):
+    ns = federated_namespace
+    emulator_ca_configmap(ns)
+    workload_service_account(ns)
+    kubectl("delete", "pod", "-n", ns, "doctor-ie", "--ignore-not-found", "--wait=true", timeout=90)
+    apply(token_loop_pod(ns, "doctor-ie", annotations={"azure.workload.identity/inject-proxy-sidecar": "true",
+                                                       "azure.workload.identity/proxy-sidecar-mode": "identity-endpoint"}))
+    wait_pod_running(ns, "doctor-ie", timeout=180)
+    r = doctor(ns, "doctor-ie")
+    assert r["by_name"]["proxy"]["summary"] == "azwi-proxy injected, mode identity-endpoint", r
+    assert "proxy-init" not in r["by_name"]
+    # Without a redirect the app's IMDS requests never reach the sidecar (SDKs would use IDENTITY_ENDPOINT).
+    assert r["by_name"]["sidecar"]["status"] == "ok"
+    assert r["by_name"]["sidecar"]["summary"] == "ready (running); no token request yet", r["by_name"]["sidecar"]
