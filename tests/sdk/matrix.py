@@ -11,10 +11,12 @@ import json
 import pathlib
 import sys
 
-CASES = ["Redirect", "PodIdentityHost", "Rejection", "Throttle", "Outage", "Timeout", "ChainMovesOn", "Cluster"]
+CASES = ["Redirect", "PodIdentityHost", "IdentityEndpoint", "Rejection", "Throttle", "Outage", "Timeout", "ChainMovesOn", "Cluster"]
 CASE_TEXT = {
     "Redirect": "through the iptables redirect, no endpoint variables",
     "PodIdentityHost": "AZURE_POD_IDENTITY_AUTHORITY_HOST pointing at the proxy, no redirect",
+    "IdentityEndpoint": "identity-endpoint mode: only IDENTITY_ENDPOINT/IDENTITY_HEADER naming the sidecar's App "
+                        "Service endpoint, no redirect (and a wrong secret must be refused)",
     "Rejection": "Entra rejects the identity (AADSTS700016)",
     "Throttle": "Entra throttles the next two requests (429 + Retry-After: 1); the proxy passes the 429 on",
     "Outage": "Entra fails the next two requests (503); the proxy passes the 503 on",
@@ -23,7 +25,7 @@ CASE_TEXT = {
     "Cluster": "a pod of the real cluster (webhook-injected sidecar and redirect)",
 }
 # Cases every client has; the others exist only for some (ChainMovesOn: credential chains; Cluster: Go).
-ALWAYS = {"Redirect", "PodIdentityHost", "Rejection", "Throttle", "Outage", "Timeout"}
+ALWAYS = {"Redirect", "PodIdentityHost", "IdentityEndpoint", "Rejection", "Throttle", "Outage", "Timeout"}
 # What the cells above come from, where a library's own code explains an outcome (kept to what the tests show).
 FINDINGS = [
     "Go `azidentity` 1.15 (MSAL for Go 1.10.1 underneath) and `adal` ignore `AZURE_POD_IDENTITY_AUTHORITY_HOST`: "
