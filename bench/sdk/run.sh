@@ -11,11 +11,12 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 AZWI_SDK_BENCH_OUT=$out "$build/tests/sdk/sdk_clients_test" --gtest_also_run_disabled_tests \
   --gtest_filter='SdkBench.*' >"$build/bench-sdk.log" 2>&1 || { cat "$build/bench-sdk.log" >&2; exit 1; }
-python3 - "$out" "$(nproc)" "$(date -u +%F)" >bench/results/sdk.md <<'PY'
+python3 - "$out" "$(nproc)" "$(date -u +%F)" "$(cut -d' ' -f1 /proc/loadavg)" >bench/results/sdk.md <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
 print("# SDK clients: what the sidecar costs a real program\n")
-print(f"Command: `bench/sdk/run.sh` on {sys.argv[2]} cores, {sys.argv[3]}. Each client of `tests/sdk/` runs as the "
+print(f"Command: `bench/sdk/run.sh` on {sys.argv[2]} cores, {sys.argv[3]} (load average {sys.argv[4]} at the end: "
+      "single figures of a shared machine; compare within a row). Each client of `tests/sdk/` runs as the "
       "application of the e2e pod (network namespaces, azwi-proxy-init's redirect, azwi-proxy, azwi-emulator as "
       f"Entra ID on the node); median of {data['rounds']} rounds. *call*: the client's own get-token call; *process*: "
       "start to exit of the program (runtime start-up included).\n")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Go SDK client as one static binary (CGO_ENABLED=0: it also serves as a FROM-scratch image in the real
-# cluster). Usage: build.sh OUT_FILE. A binary newer than every source of the module is left as it is; otherwise
-# Go's build cache keeps a rebuild short.
+# Builds the Go SDK client as one static binary (CGO_ENABLED=0: it runs in any container; the cluster test copies
+# it into a busybox pod). Usage: build.sh OUT_FILE. A binary newer than every source of the module is left as it
+# is; otherwise Go's build cache keeps a rebuild short.
 # Any Go >= 1.21 bootstraps the pinned toolchain (azidentity 1.15 needs Go 1.25) through the Go module proxy; on a
 # machine without one, scripts/cluster/go-toolchain.sh provides it.
 set -euo pipefail
