@@ -1,13 +1,13 @@
 // The SDK compatibility matrix: real Azure SDK clients (tests/sdk/<language>/, each a tiny program printing one JSON
 // line) run unmodified as the application of the e2e pod (tests/e2e/pod.hpp), one pod per client and case: through
-// the iptables redirect, through AZURE_POD_IDENTITY_AUTHORITY_HOST, and their reactions to Entra's rejection, to
-// throttling, to an outage, to a timeout and, for DefaultAzureCredential, to an identity the proxy cannot serve.
+// the iptables redirect, through AZURE_POD_IDENTITY_AUTHORITY_HOST, through the identity-endpoint mode, and their
+// reactions to Entra's rejection, to throttling, to an outage, to a timeout and, for DefaultAzureCredential, to an
+// identity the proxy cannot serve. ctest runs one entry per client (run_client.sh: its cases side by side).
 // Each case writes its outcome to SDK_RESULTS_DIR; tests/sdk/matrix.py turns those into docs/compatibility.md.
 // Needs root (network namespaces); skipped with the reason otherwise.
 #include <algorithm>
 #include <boost/json/object.hpp>
 #include <ctime>
-#include <functional>
 
 #include "pod.hpp"
 
@@ -24,7 +24,7 @@ const std::string kIdentitySecret = "c2VjcmV0LW9mLXRoaXMtcG9kLW5vdC1hbm90aGVyLW9
 struct Client {
   std::string name;      // also the ctest suffix
   std::string title;     // what docs/compatibility.md calls it
-  std::string language;  // which setup to run: go, python, java, node
+  std::string language;  // which setup to run: go, python, java, node, az
   std::vector<std::string> args;  // mode and how to name the identity; the runner adds program, resource, client ID
   bool names_client;     // passes the client ID (else: the system default, i.e. the proxy's AZURE_CLIENT_ID)
   bool chain;            // DefaultAzureCredential: unavailable credentials hand over to the next one
@@ -38,16 +38,21 @@ struct Client {
 
 const std::vector<Client>& clients() {
   static const std::vector<Client> all{
-      {"go_azidentity_mi", "azidentity ManagedIdentityCredential (client ID)", "go", {"azidentity-mi"}, true, false, false, ""},
-      {"go_azidentity_mi_system", "azidentity ManagedIdentityCredential (system default)", "go", {"azidentity-mi"}, false, false, false, ""},
-      {"go_azidentity_default", "azidentity DefaultAzureCredential", "go", {"azidentity-default"}, false, true, false, "AzureCLICredential", "AzureCLICredential:"},
+      {"go_azidentity_mi", "azidentity ManagedIdentityCredential (client ID)", "go", {"azidentity-mi"}, true, false,
+       false, ""},
+      {"go_azidentity_mi_system", "azidentity ManagedIdentityCredential (system default)", "go", {"azidentity-mi"},
+       false, false, false, ""},
+      {"go_azidentity_default", "azidentity DefaultAzureCredential", "go", {"azidentity-default"}, false, true, false,
+       "AzureCLICredential", "AzureCLICredential:"},
       {"go_adal_msi", "adal NewServicePrincipalTokenFromManagedIdentity (client ID)", "go", {"adal-msi"}, true, false,
        false, "", "", true, 1, false},
       {"python_mi", "azure-identity ManagedIdentityCredential (client ID)", "python", {"mi"}, true, false, true, ""},
-      {"python_default", "azure-identity DefaultAzureCredential", "python", {"default"}, false, true, true, "AzureCliCredential", "AzureCliCredential:"},
+      {"python_default", "azure-identity DefaultAzureCredential", "python", {"default"}, false, true, true,
+       "AzureCliCredential", "AzureCliCredential:"},
       {"java_mi", "azure-identity ManagedIdentityCredential (client ID)", "java", {"mi"}, true, false, true, ""},
       {"node_mi", "@azure/identity ManagedIdentityCredential (client ID)", "node", {"mi"}, true, false, true, ""},
-      {"node_default", "@azure/identity DefaultAzureCredential", "node", {"default"}, false, true, true, "AzureCliCredential", "Please run 'az login'"},
+      {"node_default", "@azure/identity DefaultAzureCredential", "node", {"default"}, false, true, true,
+       "AzureCliCredential", "Please run 'az login'"},
       // az 2.45 sniffs a --username it cannot log in with as an object ID next, and then says only "Failed to
       // connect to MSI": Entra's text does not reach the user.
       {"az_login_identity", "az login --identity --username + az account get-access-token", "az", {"identity"}, true,
