@@ -26,14 +26,14 @@ CASE_TEXT = {
 }
 # Cases every client has; the others exist only for some (ChainMovesOn: credential chains; Cluster: Go).
 ALWAYS = {"Redirect", "PodIdentityHost", "IdentityEndpoint", "Rejection", "Throttle", "Outage", "Timeout"}
-# What the cells above come from, where a library's own code explains an outcome (kept to what the tests show).
+# Where a library's own code explains a cell (read from the pinned versions; the cells themselves come from tests).
 FINDINGS = [
     "Go `azidentity` 1.15 (MSAL for Go 1.10.1 underneath) and `adal` ignore `AZURE_POD_IDENTITY_AUTHORITY_HOST`: "
     "they always ask 169.254.169.254, so in Go only the redirect (or `cni` mode) reaches the sidecar.",
     "Java `azure-identity` 1.18.4 (msal4j 1.23.1) joins `AZURE_POD_IDENTITY_AUTHORITY_HOST` and the path with a "
     "doubled slash (`//metadata/identity/oauth2/token`, msal4j issue #1037); azwi-proxy takes it as the token path.",
     "az 2.45 (`az login --identity --username ID`) retries a rejected client ID as an object ID and then says only "
-    "\"Failed to connect to MSI\": Entra's AADSTS text does not reach the user (real IMDS gives it the same 400).",
+    "\"Failed to connect to MSI\": Entra's AADSTS text does not reach the user.",
     "An SDK sees Entra's throttling and outages only once the proxy's own retries are used up; these cases run "
     "the proxy with `--entra-timeout=1` so the client's reaction is what is tested.",
 ]
@@ -83,7 +83,8 @@ def render(results):
         out.append("| " + " | ".join(row) + " |")
     out += ["", "Cases:", ""]
     out += [f"- **{k}**: {CASE_TEXT[k]}." for k in cases]
-    out += ["", "Findings the tests pin down:", ""] + [f"- {f}" for f in FINDINGS]
+    out += ["", "Why, from the libraries' code (the cells are the measurements; these only explain them):", ""]
+    out += [f"- {f}" for f in FINDINGS]
     out += ["", "## Notes per client and case", "", "| client | case | path | result | what the test saw |", "|---|---|---|---|---|"]
     for c in order:
         for k in cases:
