@@ -101,7 +101,8 @@ std::string setup(const std::string& language) {
   else if (language == "java") argv = {E2E_SDK_DIR "/java/setup.sh"};
   else if (language == "az") argv = {E2E_SDK_DIR "/az/setup.sh"};
   else argv = {E2E_SETUP};
-  CommandResult r = run_command(argv, CommandOptions{.input = {}, .timeout = 290s});
+  // A first install can take minutes (Debian's azure-cli about 4), and cases of one client wait on its lock.
+  CommandResult r = run_command(argv, CommandOptions{.input = {}, .timeout = 500s});
   return r.ok() ? "" : "setup of " + language + " failed: " + describe(r);
 }
 
