@@ -10,8 +10,8 @@ import os
 import subprocess
 import tempfile
 
-from conftest import (CHART, TENANT_ID, WEBHOOK_NAMESPACE, apply, ensure_webhook_namespace, helm_install_webhook,
-                      kubectl, kubectl_json, print_webhook_diagnostics, run, wait_until)
+from conftest import (CHART, TENANT_ID, WEBHOOK_NAMESPACE, apply, ensure_webhook_namespace, kubectl, kubectl_json,
+                      print_webhook_diagnostics, run)
 
 SECRET = "azure-wi-webhook-server-cert"
 WEBHOOK_CONFIG = "azure-wi-webhook-mutating-webhook-configuration"
@@ -130,5 +130,4 @@ def test_webhook_serves_admissions_with_the_secret_cert_manager_writes(namespace
         remove_release()
         for plural in CRDS:
             kubectl("delete", "crd", f"{plural}.cert-manager.io", "--ignore-not-found", check=False, timeout=90)
-        # The built-in rotation mode for the test files that follow.
-        helm_install_webhook()
+        # The test files that follow install the webhook again (conftest's `webhook` fixture).

@@ -59,7 +59,7 @@ def script(text, heading, path=None, subs=()):
             continue
         if kind == "only" and arg != path:
             continue
-        parts.append(f"echo '>>> runbook block at line {line}' >&2\n{code}")
+        parts.append(f"echo \">>> runbook block at line {line}, $SECONDS s\" >&2\n{code}")
     body = "\n".join(parts) + "\n"
     for old, new in subs:
         if old not in body:
