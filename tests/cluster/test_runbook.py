@@ -51,11 +51,12 @@ def substitutions():
 
 
 @pytest.mark.parametrize("path", ["helm", "manifests"])
-def test_the_install_runbook_runs_in_order_on_the_cluster(path):
+def test_the_install_runbook_runs_in_order_on_the_cluster(path, tmp_path):
     without_the_webhook()
     e = env()
     proc = runbook.run(INSTALL, "The runbook", path=path, subs=substitutions(), timeout=600, cwd=ROOT,
-                       env={**os.environ, "KUBECONFIG": e["KUBECONFIG"],
+                       # TMPDIR: the runbook's mktemp -d, left there by a failed run (pytest prunes old ones)
+                       env={**os.environ, "KUBECONFIG": e["KUBECONFIG"], "TMPDIR": str(tmp_path),
                             "PATH": os.path.join(e["AZWI_CLUSTER_STATE"], "bin") + ":" + os.environ["PATH"]})
     print(proc.stdout)
     print(proc.stderr)
