@@ -2,11 +2,11 @@
 Helm path and once along the plain-manifests path, from a cluster without the webhook to a cluster without it again.
 
 The substitutions are a reader's: their registry (the cluster's images are imported under ghcr.io/azwi), tenant and
-identity (the emulator's, federated with azwi-smoke:azwi-smoke), an image with wget they can pull (the project's
-azwi-app), and, as for a private cloud, the local Entra ID's authority and CA (chart values authorityHost and
-proxyCAConfigMap, the CA's ConfigMap in the smoke-test namespace). The push to a registry goes to a local OCI layout
-with the same skopeo copy: no registry is reachable here. Blocks the runbook marks as skipped (az, cert-manager) are
-named in the log."""
+identity (the emulator's, federated with azwi-smoke:azwi-smoke), their signing key file, an image with wget they can
+pull (the project's azwi-app), and, as for a private cloud, the local Entra ID's authority and CA (chart values
+authorityHost and proxyCAConfigMap, the CA's ConfigMap in the smoke-test namespace). The push to a registry goes to a
+local OCI layout with the same skopeo copy: no registry is reachable here. Blocks the runbook marks as skipped (az,
+cert-manager) are named in the log."""
 import os
 import sys
 
@@ -34,6 +34,14 @@ def without_the_webhook():
         wait_until(f"namespace {ns} to be gone", lambda: namespace_phase(ns) is None, 120)
 
 
+def azwi_dir():
+    """Where the reader's `azwi` is: the build's (the runbook says `scripts/build.sh azwi`)."""
+    path = os.path.join(os.environ.get("AZWI_BUILD_DIR", os.path.join(ROOT, "build")), "cmd", "azwi")
+    if not os.access(os.path.join(path, "azwi"), os.X_OK):
+        pytest.fail(f"{path}/azwi is not built (scripts/build.sh azwi)")
+    return path
+
+
 def substitutions():
     e = env()
     private_cloud = f'--set authorityHost={e["AZWI_CLUSTER_AUTHORITY_HOST"]} --set proxyCAConfigMap=azwi-emulator-ca'
@@ -43,6 +51,7 @@ def substitutions():
         ("11111111-1111-1111-1111-111111111111", CLIENT_ID),
         ('"docker://$REGISTRY/$image:$TAG"', '"oci:$WORK/$image:$TAG"'),
         ("busybox:1.36", app_image()),
+        ("/etc/kubernetes/pki/sa.pub", os.path.join(e["AZWI_CLUSTER_STATE"], "pki", "sa.pub")),
         ('--set image.tag="$TAG"', '--set image.tag="$TAG" ' + private_cloud),
         ("kubectl create namespace azwi-smoke\n",
          "kubectl create namespace azwi-smoke\n"
@@ -57,7 +66,8 @@ def test_the_install_runbook_runs_in_order_on_the_cluster(path, tmp_path):
     proc = runbook.run(INSTALL, "The runbook", path=path, subs=substitutions(), timeout=600, cwd=ROOT,
                        # TMPDIR: the runbook's mktemp -d, left there by a failed run (pytest prunes old ones)
                        env={**os.environ, "KUBECONFIG": e["KUBECONFIG"], "TMPDIR": str(tmp_path),
-                            "PATH": os.path.join(e["AZWI_CLUSTER_STATE"], "bin") + ":" + os.environ["PATH"]})
+                            "PATH": ":".join([os.path.join(e["AZWI_CLUSTER_STATE"], "bin"), azwi_dir(),
+                                              os.environ["PATH"]])})
     print(proc.stdout)
     print(proc.stderr)
     assert proc.returncode == 0, "a runbook block failed (the last '>>> runbook block' above names it)"
