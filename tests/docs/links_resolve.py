@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every relative link of the docs (README.md, CHANGELOG.md, docs/*.md) names a file that exists and, with a
-`#fragment`, a heading of that file (GitHub's anchors: lowercase, punctuation dropped, spaces to hyphens).
+`#fragment`, a heading of that file (GitHub's anchors: lowercase, punctuation dropped, spaces to hyphens); the
+README's docs index links every page of docs/.
 
   links_resolve.py ROOT | --self-test
 """
@@ -89,6 +90,10 @@ def main():
     files = [os.path.join(root, "README.md"), os.path.join(root, "CHANGELOG.md"),
              *sorted(glob.glob(os.path.join(root, "docs", "*.md")))]
     found = problems(root, files)
+    with open(os.path.join(root, "README.md")) as f:
+        linked = {os.path.normpath(os.path.join(root, t.partition("#")[0])) for t in links(f.read())}
+    found += [f"README.md links no {os.path.relpath(p, root)} (its docs index should)"
+              for p in files[2:] if os.path.normpath(p) not in linked]
     print("\n".join(found) if found else f"{len(files)} pages, every relative link resolves")
     return 1 if found else 0
 
