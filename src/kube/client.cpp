@@ -61,6 +61,8 @@ http::EgressProxySettings egress_proxy() {
 }
 }  // namespace
 
+std::string api_status_message(long status, const std::string& body) { return status_message(status, body); }
+
 bool WatchState::line(std::string_view text) {
   while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
   if (text.empty()) return true;
