@@ -215,6 +215,7 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
   a.containers = std::move(m.containers);
   a.proxy = std::move(m.proxy);
   a.token_expiration = m.token_expiration;
+  a.message = std::move(m.note);  // logged as the reason: why no proxy was injected
   return a;
 }
 
