@@ -87,9 +87,9 @@ struct Emulator::Impl {
   std::unique_ptr<EntraService> entra;
   std::unique_ptr<OidcIssuer> issuer;
   std::unique_ptr<ControlContext> control;
-  std::unique_ptr<http::Server> https, imds;
-  std::string base_url, issuer_url, imds_url;
-  TlsFiles tls;
+  std::unique_ptr<http::Server> https, imds, token_proxy;
+  std::string base_url, issuer_url, imds_url, token_proxy_url;
+  TlsFiles tls, token_proxy_tls;
 
   void send(const http::Responder& respond, const std::string& method, const std::string& path, Reply r,
             std::chrono::steady_clock::time_point started, const TokenLog* token = nullptr) {
@@ -203,6 +203,20 @@ struct Emulator::Impl {
     });
   }
 
+  // The token proxy answers only the exchange, under any path prefix (a token proxy URL may carry a path).
+  void handle_token_proxy(http::Request req, http::Responder respond) {
+    auto started = std::chrono::steady_clock::now();
+    std::string method(req.method_string());
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    auto segs = split_path(path);
+    auto n = segs.size();
+    if (n >= 4 && segs[n - 3] == "oauth2" && segs[n - 2] == "v2.0" && segs[n - 1] == "token")
+      return token(std::move(req), std::move(respond), std::string(segs[n - 4]), method, path, started);
+    send(respond, method, path, json_error(404, "not_found", "the token proxy only serves {tenant}/oauth2/v2.0/token"),
+         started);
+  }
+
   void handle_imds(http::Request req, http::Responder respond) {
     auto started = std::chrono::steady_clock::now();
     ImdsRequest ir{std::string(req.method_string()), std::string(req.target()), {}};
@@ -227,6 +241,11 @@ struct Emulator::Impl {
     o["ca_file"] = tls.ca_cert.string();
     o["state_dir"] = options.state_dir.string();
     if (!imds_url.empty()) o["imds_url"] = imds_url;
+    if (!token_proxy_url.empty()) {
+      o["token_proxy_url"] = token_proxy_url;
+      o["token_proxy_name"] = options.token_proxy_name;
+      o["token_proxy_ca_file"] = token_proxy_tls.ca_cert.string();
+    }
     json::array tenants;
     for (const auto& t : entra->directory().tenants) {
       json::array ids;
@@ -315,10 +334,34 @@ void Emulator::start() {
     if (!o.imds_ready_file.empty()) write_file_atomically(o.imds_ready_file, m.imds_url, 0644);
   }
 
+  if (!o.token_proxy_listen.empty()) {
+    auto proxy_endpoint = http::parse_endpoint(o.token_proxy_listen);
+    fs::create_directories(o.state_dir / "token-proxy");
+    m.token_proxy_tls = ensure_tls(o.state_dir / "token-proxy", {o.token_proxy_name}, /*loopback=*/false);
+    auto proxy_tls = http::make_server_tls_context(m.token_proxy_tls.server_cert.string(),
+                                                   m.token_proxy_tls.server_key.string());
+    http::ServerOptions po = so;
+    po.tls = [proxy_tls] { return proxy_tls; };
+    m.token_proxy = std::make_unique<http::Server>(
+        m.io, proxy_endpoint,
+        [&m](http::Request req, http::Responder respond) { m.handle_token_proxy(std::move(req), std::move(respond)); },
+        po);
+    try {
+      m.token_proxy->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot listen on --token-proxy-listen " + o.token_proxy_listen + ": " + e.what());
+    }
+    m.token_proxy_url =
+        "https://" + url_host(proxy_endpoint.address()) + ":" + std::to_string(m.token_proxy->port()) + "/";
+    if (!o.token_proxy_ready_file.empty()) write_file_atomically(o.token_proxy_ready_file, m.token_proxy_url, 0644);
+  }
+
   m.logger.info("emulator listening",
                 {{"base_url", m.base_url}, {"issuer", m.issuer_url}, {"ca_file", m.tls.ca_cert.string()},
                  {"ca_created", m.tls.ca_created}, {"server_cert_issued", m.tls.server_issued},
-                 {"imds_url", m.imds_url}, {"tenants", static_cast<std::int64_t>(m.entra->directory().tenants.size())}});
+                 {"imds_url", m.imds_url}, {"token_proxy_url", m.token_proxy_url},
+                 {"token_proxy_ca_file", m.token_proxy ? m.token_proxy_tls.ca_cert.string() : std::string()},
+                 {"tenants", static_cast<std::int64_t>(m.entra->directory().tenants.size())}});
   if (!o.ready_file.empty()) write_file_atomically(o.ready_file, m.base_url, 0644);
 }
 
@@ -328,12 +371,13 @@ void Emulator::run() {
   signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     m.logger.info("shutting down", {{"signal", sig}});
-    auto pending = std::make_shared<int>(m.imds ? 2 : 1);
+    auto pending = std::make_shared<int>(1 + (m.imds ? 1 : 0) + (m.token_proxy ? 1 : 0));
     auto done = [&m, pending] {
       if (--*pending == 0) m.io.stop();
     };
     m.https->shutdown(std::chrono::milliseconds(2000), done);
     if (m.imds) m.imds->shutdown(std::chrono::milliseconds(2000), done);
+    if (m.token_proxy) m.token_proxy->shutdown(std::chrono::milliseconds(2000), done);
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < m.options.io_threads; ++i) threads.emplace_back([&m] { m.io.run(); });

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "identity/authority.hpp"
+
 namespace azwi::webhook {
 
 inline constexpr std::string_view kDefaultAudience = "api://AzureADTokenExchange";
@@ -70,10 +72,8 @@ std::optional<std::string> authority_host_for(std::string_view cloud);
 std::string default_proxy_image();       // ghcr.io/azwi/azwi-proxy:v<AZWI_VERSION>
 std::string default_proxy_init_image();  // ghcr.io/azwi/azwi-proxy-init:v<AZWI_VERSION>
 
-// An authority host as the Azure SDKs accept it: an absolute https URL (scheme matched case-insensitively and
-// written lowercase) with a host, optionally a port and a path, without user info, query or fragment; returned
-// ending with '/'. Throws std::invalid_argument saying what is wrong with it.
-std::string normalize_authority_host(std::string_view value);
+// An authority host as the Azure SDKs accept it (identity/authority.hpp).
+using identity::normalize_authority_host;
 
 // "NAME[:KEY]" as PROXY_CA_CONFIGMAP takes it: NAME a ConfigMap name (DNS subdomain), KEY a ConfigMap key (default
 // ca.crt). Throws std::invalid_argument saying what is wrong with it.
