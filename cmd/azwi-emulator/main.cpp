@@ -86,6 +86,8 @@ int serve(int argc, char** argv) {
                    "the Entra role");
   flags.add_string("token-proxy-name", &o.token_proxy_name,
                    "the one name the token proxy's certificate carries (clients send it as AZURE_KUBERNETES_SNI_NAME)");
+  flags.add_string("token-proxy-path", &o.token_proxy_path,
+                   "path of the token proxy's URL (e.g. /base): requests under it go to the Entra role without it");
   flags.add_string("token-proxy-ready-file", &token_proxy_ready_file,
                    "once listening, write the token proxy's base URL (https://host:port/) here");
   flags.add_int("latency-ms", &latency, "fault: delay every token answer by this many milliseconds", 0, 600000);
@@ -104,6 +106,8 @@ int serve(int argc, char** argv) {
   o.ready_file = ready_file;
   o.imds_ready_file = imds_ready_file;
   o.token_proxy_ready_file = token_proxy_ready_file;
+  if (!o.token_proxy_path.starts_with('/')) o.token_proxy_path.insert(0, "/");
+  while (o.token_proxy_path.size() > 1 && o.token_proxy_path.back() == '/') o.token_proxy_path.pop_back();
   o.sans = split_commas(sans);
   o.token_lifetime = token_lifetime;
   o.refresh_in = refresh_in;

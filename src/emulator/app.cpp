@@ -112,7 +112,8 @@ struct Emulator::Impl {
     respond(std::move(res));
   }
 
-  void handle(http::Request req, http::Responder respond) {
+  // `listener`: "" for the main one, "token-proxy" for requests the token proxy hands over (the request log says so).
+  void handle(http::Request req, http::Responder respond, const char* listener = "") {
     auto started = std::chrono::steady_clock::now();
     std::string method(req.method_string());
     std::string target(req.target());
@@ -132,7 +133,7 @@ struct Emulator::Impl {
         if (segs[i++] != t) return false;
       return true;
     };
-    if (!segs.empty() && is({"oauth2", "v2.0", "token"})) return token(std::move(req), std::move(respond), std::string(segs[0]), method, path, started);
+    if (!segs.empty() && is({"oauth2", "v2.0", "token"})) return token(std::move(req), std::move(respond), std::string(segs[0]), method, path, started, listener);
     auto get_only = [&]() -> std::optional<Reply> {
       if (method == "GET") return std::nullopt;
       Reply r = json_error(405, "method_not_allowed", "only GET is served here");
@@ -157,9 +158,9 @@ struct Emulator::Impl {
   }
 
   void token(http::Request req, http::Responder respond, std::string tenant, std::string method, std::string path,
-             std::chrono::steady_clock::time_point started) {
+             std::chrono::steady_clock::time_point started, const char* listener) {
     // Validation may fetch an issuer's JWKS (possibly from this very server), so it runs off the I/O threads.
-    asio::post(workers, [this, req = std::move(req), respond = std::move(respond), tenant = std::move(tenant),
+    asio::post(workers, [this, listener, req = std::move(req), respond = std::move(respond), tenant = std::move(tenant),
                          method = std::move(method), path = std::move(path), started]() mutable {
       std::string content_type(req[boost::beast::http::field::content_type]);
       std::string correlation(req["client-request-id"]);
@@ -183,7 +184,7 @@ struct Emulator::Impl {
       Form form;
       if (content_type.starts_with("application/x-www-form-urlencoded"))
         form = parse_form(req.body()).value_or(Form{});
-      log.record_token(method, path, answer.status, form, answer.error_code, decision.reason);
+      log.record_token(method, path, answer.status, form, answer.error_code, decision.reason, listener);
 
       Reply r = json_reply(answer.status, answer.body);
       r.headers.emplace_back("Pragma", "no-cache");
@@ -203,18 +204,22 @@ struct Emulator::Impl {
     });
   }
 
-  // The token proxy answers only the exchange, under any path prefix (a token proxy URL may carry a path).
+  // The token proxy hands every Entra request under its path (the SDKs send discovery through it as well as the
+  // exchange, their paths joined under the proxy URL's) to the Entra role, without that path; nothing else.
   void handle_token_proxy(http::Request req, http::Responder respond) {
     auto started = std::chrono::steady_clock::now();
-    std::string method(req.method_string());
     std::string target(req.target());
-    std::string path = target.substr(0, target.find('?'));
-    auto segs = split_path(path);
-    auto n = segs.size();
-    if (n >= 4 && segs[n - 3] == "oauth2" && segs[n - 2] == "v2.0" && segs[n - 1] == "token")
-      return token(std::move(req), std::move(respond), std::string(segs[n - 4]), method, path, started);
-    send(respond, method, path, json_error(404, "not_found", "the token proxy only serves {tenant}/oauth2/v2.0/token"),
-         started);
+    const std::string& base = options.token_proxy_path;
+    bool under = base == "/" || (target.starts_with(base) && (target.size() == base.size() ||
+                                                              target[base.size()] == '/' || target[base.size()] == '?'));
+    std::string rest = base == "/" ? target : target.substr(std::min(base.size(), target.size()));
+    if (rest.empty() || rest.front() != '/') rest.insert(0, "/");
+    if (!under || rest.starts_with("/_emulator")) {
+      return send(respond, std::string(req.method_string()), target.substr(0, target.find('?')),
+                  json_error(404, "not_found", "the token proxy serves Entra ID's endpoints under " + base), started);
+    }
+    req.target(rest);
+    handle(std::move(req), std::move(respond), "token-proxy");
   }
 
   void handle_imds(http::Request req, http::Responder respond) {

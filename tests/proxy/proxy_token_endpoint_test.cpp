@@ -1,7 +1,8 @@
 // azwi-proxy with the AKS custom token endpoint (AZURE_KUBERNETES_*, upstream v1.6.0) against the real
 // azwi-emulator's token proxy listener: its own CA, a certificate for a server name that is not its address, the
 // exchange forwarded to the Entra role. The proxy's Entra authority points nowhere, so every token proves the
-// exchange went to the token endpoint; the settings the SDKs refuse stop the proxy at start.
+// exchange went to the token endpoint; the settings the SDKs refuse stop the proxy at start. Go azidentity's
+// WorkloadIdentityCredential, which reads the same variables, gets a token through the same listener.
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -30,7 +31,8 @@ class CustomTokenEndpoint : public ::testing::Test {
     emulator = std::make_unique<EmulatorProcess>(
         dir, kTenant, kClient,
         std::vector<std::string>{"--audience=" + kAudience, "--token-proxy-listen=127.0.0.1:0",
-                                 "--token-proxy-name=" + kName, "--token-proxy-ready-file=" + dir.file("tp.url")});
+                                 "--token-proxy-name=" + kName, "--token-proxy-path=/base",
+                                 "--token-proxy-ready-file=" + dir.file("tp.url")});
     auto url = wait_for_file(dir.file("tp.url"), 10s);
     ASSERT_TRUE(url) << emulator->process().output();
     token_proxy = *url;
@@ -75,8 +77,10 @@ TEST_F(CustomTokenEndpoint, TheExchangeGoesToTheTokenEndpointUnderItsPathWithIts
   EXPECT_EQ(claims.at("appid").as_string(), kClient);
   auto log = emulator->requests();
   ASSERT_EQ(log.size(), 1u);
-  // The token request's own path, joined under the token proxy URL's path.
-  EXPECT_EQ(log[0].at("path").as_string(), "/base/" + kTenant + "/oauth2/v2.0/token");
+  // The token request's own path, joined under the token proxy URL's path (/base, which the emulator's token proxy
+  // takes off: a request outside it would have been a 404).
+  EXPECT_EQ(log[0].at("path").as_string(), "/" + kTenant + "/oauth2/v2.0/token");
+  EXPECT_EQ(log[0].at("listener").as_string(), "token-proxy");
   EXPECT_NE(proxy.process().output().find(R"("tokenProxy":")" + token_proxy + R"(base/","sniName":"binding.azwi.test")"),
             std::string::npos)
       << proxy.process().output();
@@ -143,4 +147,33 @@ TEST_F(CustomTokenEndpoint, SettingsTheSDKsRefuseStopTheProxyAtStartNamingThem) 
     EXPECT_EQ(code, 1) << problem << ": " << output;
     EXPECT_NE(output.find(problem), std::string::npos) << problem << " not in: " << output;
   }
+}
+
+// The JSON line the Go client printed last (its stderr shares the log).
+boost::json::object last_json_line(const std::string& output) {
+  auto end = output.find_last_of('}');
+  auto start = end == std::string::npos ? std::string::npos : output.rfind("\n{", end);
+  start = start == std::string::npos ? 0 : start + 1;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(output.substr(start, end == std::string::npos ? 0 : end - start + 1), ec);
+  return !ec && v.is_object() ? v.as_object() : boost::json::object{};
+}
+
+TEST_F(CustomTokenEndpoint, GoAzidentityWorkloadIdentityCredentialGetsItsTokenThroughTheEmulatorTokenProxy) {
+  ChildProcess build({SDK_GO_BUILD, SDK_GO_BIN}, {}, dir.file("go-build.log"));
+  ASSERT_EQ(build.wait_exit(280s), 0) << build.output();
+  // MSAL checks the discovery document's issuer against the authority: here the emulator's own URL, which the
+  // SDK's transport rewrites to the token proxy (the request log names the listener each request came through).
+  auto env = pod_env({{"AZURE_AUTHORITY_HOST", emulator->url()}});
+  env["HOME"] = dir.path();
+  ChildProcess client({SDK_GO_BIN, "azidentity-workload-proxy", "https://vault.azure.net"}, env, dir.file("go.log"));
+  ASSERT_EQ(client.wait_exit(120s), 0) << client.output();
+  auto line = last_json_line(client.output());
+  ASSERT_TRUE(line.contains("ok")) << client.output();
+  EXPECT_EQ(line.at("ok").as_bool(), true) << client.output();
+  EXPECT_EQ(line.at("claims").at("appid").as_string(), kClient) << client.output();
+  auto log = emulator->requests();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("path").as_string(), "/" + kTenant + "/oauth2/v2.0/token");
+  EXPECT_EQ(log[0].at("listener").as_string(), "token-proxy");
 }
