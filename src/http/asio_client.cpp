@@ -290,8 +290,8 @@ class Exchange {
     if (!tls_context_) return error_of(ClientError::Kind::tls, tls_error);
     tls_.emplace(std::move(stream_), *tls_context_);
     lowest_ = &beast::get_lowest_layer(*tls_);
-    const std::string& server_name =
-        impl_.options.tls_server_name.empty() ? t_.host : impl_.options.tls_server_name;
+    const std::string server_name =
+        impl_.options.tls_server_name.empty() ? std::string(t_.host) : impl_.options.tls_server_name;
     // No server name for an address (RFC 6066); the certificate is then matched against its IP SANs.
     if (!is_ip_literal(server_name) && !SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str())) {
       return error_of(ClientError::Kind::tls, "cannot set the TLS server name " + server_name);
