@@ -92,14 +92,16 @@ struct Emulator::Impl {
   TlsFiles tls, token_proxy_tls;
 
   void send(const http::Responder& respond, const std::string& method, const std::string& path, Reply r,
-            std::chrono::steady_clock::time_point started, const TokenLog* token = nullptr) {
+            std::chrono::steady_clock::time_point started, const TokenLog* token = nullptr,
+            const char* listener = "") {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (token && token->answer) {
       const EntraAnswer& a = *token->answer;
       logger.info("token request", {{"method", method}, {"path", path}, {"status", r.status}, {"duration_ms", ms},
                                     {"tenant", token->tenant}, {"client_id", a.client_id}, {"subject", a.subject},
                                     {"error_code", a.error_code}, {"fault", token->fault},
-                                    {"access_token_fingerprint", a.token_fingerprint}});
+                                    {"access_token_fingerprint", a.token_fingerprint},
+                                    {"listener", std::string_view(*listener ? listener : "main")}});
     } else {
       logger.info("request", {{"method", method}, {"path", path}, {"status", r.status}, {"duration_ms", ms}});
     }
@@ -191,9 +193,10 @@ struct Emulator::Impl {
       if (!correlation.empty()) r.headers.emplace_back("client-request-id", correlation);
       if (decision.fail_status && decision.retry_after > 0)
         r.headers.emplace_back("Retry-After", std::to_string(decision.retry_after));
-      auto deliver = [this, respond, method, path, started, tenant, answer, fault = decision.reason](Reply reply) {
+      auto deliver = [this, listener, respond, method, path, started, tenant, answer,
+                      fault = decision.reason](Reply reply) {
         TokenLog tl{tenant, &answer, fault};
-        send(respond, method, path, std::move(reply), started, &tl);
+        send(respond, method, path, std::move(reply), started, &tl, listener);
       };
       if (decision.latency.count() > 0) {
         auto timer = std::make_shared<asio::steady_timer>(io, decision.latency);

@@ -2,14 +2,14 @@
 projects and the app reads; `inject-proxy-sidecar: "false"` injects nothing and the webhook's log says why; the
 injected containers' resources let a namespace with a hard ResourceQuota admit the pod; azwi-proxy-init runs with a
 read-only root filesystem (both iptables backends); pods whose pod-level security context sets runAsNonRoot,
-runAsUser, fsGroup or a seccomp profile start, and their app gets a token through the sidecar."""
+runAsUser, fsGroup or a seccomp profile start, and their app gets a token through the sidecar; a pod opted in to the
+custom token endpoint gets its token through the emulator's token proxy."""
 import hashlib
 import json
 import os
-import time
 
-from conftest import (CLIENT_ID, WEBHOOK_NAMESPACE, apply, create_namespace, delete_namespace, emulator_ca_configmap,
-                      env, jwt_claims, kubectl, kubectl_json, print_webhook_diagnostics, unique, wait_pod_running,
+from conftest import (CLIENT_ID, WEBHOOK_NAMESPACE, apply, emulator_ca_configmap, env, helm_install_webhook,
+                      jwt_claims, kubectl, kubectl_json, print_webhook_diagnostics, unique, wait_pod_running,
                       wait_until, workload_service_account)
 from test_seed_flow import app_image, imds_token
 
@@ -214,3 +214,60 @@ def test_pods_with_pod_level_security_contexts_start_and_get_tokens(webhook, fed
     finally:
         for name in names.values():
             kubectl("delete", "pod", "-n", ns, name, "--wait=false", check=False)
+
+
+BINDING_AUDIENCE = "api://AKSIdentityBinding"
+BINDING = {"azure.workload.identity/use-identity-binding": "true"}
+
+
+def test_custom_token_endpoint_pod_gets_its_token_through_the_emulator_token_proxy(webhook, federated_namespace):
+    """Upstream v1.6.0's identity bindings, offline: the webhook (installed with the customTokenEndpoint values)
+    projects the token for the binding's audience and the token proxy's CA from a ConfigMap, injects the
+    AZURE_KUBERNETES_* variables into the app and the sidecar, and the sidecar's exchange goes to the emulator's token
+    proxy (its own CA, a certificate for a server name only), which the emulator's log shows."""
+    ns = federated_namespace
+    e = env()
+    emulator_ca_configmap(ns)
+    workload_service_account(ns)
+    apply(kubectl("create", "configmap", "token-proxy-ca", "-n", ns, f"--from-file=ca.crt={e['AZWI_CLUSTER_TOKEN_PROXY_CA']}",
+                  "--dry-run=client", "-o", "yaml").stdout)
+    helm_install_webhook(customTokenEndpoint={
+        "annotationSuffix": "identity-binding", "audience": BINDING_AUDIENCE,
+        "tokenProxy": e["AZWI_CLUSTER_TOKEN_PROXY"], "sniName": e["AZWI_CLUSTER_TOKEN_PROXY_NAME"],
+        "caConfigMapName": "token-proxy-ca"})
+    name = unique("binding")
+    emulator_log = os.path.join(e["AZWI_CLUSTER_STATE"], "logs", "azwi-emulator.log")
+    with open(emulator_log, encoding="utf-8") as f:
+        f.seek(0, os.SEEK_END)
+        log_start = f.tell()
+    try:
+        apply(app_pod(ns, name, {**SIDECAR, **BINDING}))
+        wait_pod_running(ns, name, timeout=180)
+        pod = kubectl_json("get", "pod", "-n", ns, name)
+        ca_file = "/var/run/secrets/azure/wi/ca-cert/ca.crt"
+        for c in [pod["spec"]["containers"][0], {c["name"]: c for c in pod["spec"]["initContainers"]}["azwi-proxy"]]:
+            values = {v["name"]: v.get("value") for v in c["env"]}
+            assert values["AZURE_KUBERNETES_TOKEN_PROXY"] == e["AZWI_CLUSTER_TOKEN_PROXY"], (c["name"], values)
+            assert values["AZURE_KUBERNETES_SNI_NAME"] == "token-proxy.azwi.test", (c["name"], values)
+            assert values["AZURE_KUBERNETES_CA_FILE"] == ca_file, (c["name"], values)
+        token = kubectl("exec", "-n", ns, name, "-c", "app", "--", "cat", WI_TOKEN).stdout.strip()
+        assert jwt_claims(token)["aud"] == [BINDING_AUDIENCE]
+        ca = kubectl("exec", "-n", ns, name, "-c", "app", "--", "cat", ca_file).stdout
+        with open(e["AZWI_CLUSTER_TOKEN_PROXY_CA"], encoding="utf-8") as f:
+            assert ca == f.read()
+
+        assert jwt_claims(imds_token(ns, name, container="app")["access_token"])["appid"] == CLIENT_ID
+
+        def exchanges_through_the_token_proxy():
+            with open(emulator_log, encoding="utf-8") as f:
+                f.seek(log_start)
+                return [line for line in f if "token request" in line and "listener=token-proxy" in line]
+        lines = wait_until("the emulator's log line of the exchange through its token proxy",
+                           exchanges_through_the_token_proxy, 10)
+        assert "status=200" in lines[0], lines
+    except Exception:
+        print_webhook_diagnostics(ns)
+        raise
+    finally:
+        kubectl("delete", "pod", "-n", ns, name, "--wait=false", check=False)
+        helm_install_webhook()  # the session's webhook, as the other tests expect it
