@@ -35,7 +35,11 @@ std::variant<TokenRequest, Error> parse_token_request(const RequestView& req, st
   if (req.has_forwarded_for) {
     return invalid("requests carrying an X-Forwarded-For header are refused: IMDS serves only local callers");
   }
-  auto url = boost::urls::parse_origin_form(req.target);
+  return parse_token_query(req.target, default_client_id);
+}
+
+std::variant<TokenRequest, Error> parse_token_query(std::string_view target, std::string_view default_client_id) {
+  auto url = boost::urls::parse_origin_form(target);
   if (!url) return invalid("the request target is not a valid URL");
 
   TokenRequest out;

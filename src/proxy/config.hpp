@@ -22,6 +22,7 @@ struct Config {
   std::string client_id;
   std::string token_file;
   std::string authority_host;
+  std::string identity_header;  // IDENTITY_HEADER: turns on the App Service endpoint; a secret, never logged
   // The AKS custom token endpoint (upstream v1.6.0; the webhook injects these): with token_proxy set, the exchange
   // goes to it instead of authority_host, over TLS checked as the Azure SDKs check it.
   std::string token_proxy;  // AZURE_KUBERNETES_TOKEN_PROXY, normalised to end with '/'

@@ -10,6 +10,8 @@
 
 #include "common/env.hpp"
 #include "identity/authority.hpp"
+#include "jwt/base64url.hpp"
+#include "jwt/digest.hpp"
 
 namespace azwi::webhook {
 
@@ -93,6 +95,8 @@ Resources parse_resources(std::string_view value, Resources base) {
   }
   return base;
 }
+
+std::string new_identity_secret() { return jwt::base64url_encode(jwt::random_bytes(32)); }
 
 std::string default_proxy_image() { return std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION; }
 std::string default_proxy_init_image() { return std::string("ghcr.io/azwi/azwi-proxy-init:v") + AZWI_VERSION; }

@@ -1,5 +1,6 @@
 #pragma once
 // The webhook's configuration: environment variables (as the upstream webhook reads them) plus flags.
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -7,6 +8,8 @@
 #include <vector>
 
 #include "identity/authority.hpp"
+
+#include "webhook/proxy_mode.hpp"
 
 namespace azwi::webhook {
 
@@ -48,6 +51,9 @@ struct CustomTokenEndpoint {
   std::string ctb_label_selector;  // AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR: JSON of a LabelSelector (compact)
 };
 
+// 32 random bytes, base64url: the secret an identity-endpoint pod's SDKs send to its sidecar.
+std::string new_identity_secret();
+
 struct Config {
   std::string tenant_id;       // AZURE_TENANT_ID: the default for service accounts without a tenant-id annotation
   std::string authority_host;  // AZURE_AUTHORITY_HOST, else from AZURE_ENVIRONMENT
@@ -63,6 +69,10 @@ struct Config {
   Resources proxy_resources = kDefaultProxyResources;            // --proxy-resources
   Resources proxy_init_resources = kDefaultProxyInitResources;  // --proxy-init-resources
   std::optional<CustomTokenEndpoint> custom_token_endpoint;
+  // --proxy-sidecar-mode: the mode of pods that ask for the proxy without the proxy-sidecar-mode annotation.
+  ProxyMode proxy_mode = ProxyMode::init_container;
+  // The IDENTITY_HEADER secret of a pod in identity-endpoint mode, drawn once per pod (tests give a fixed one).
+  std::function<std::string()> identity_secret = new_identity_secret;
 };
 
 // "AzurePublicCloud" (also when empty), "AzureChinaCloud", "AzureUSGovernmentCloud", matched case-insensitively;

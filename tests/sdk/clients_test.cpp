@@ -17,6 +17,8 @@ namespace {
 // Not in the emulator's directory: Entra answers AADSTS700016 for it.
 const std::string kUnknownClient = "0badc11e-0000-4000-8000-00000000dead";
 const std::string kProxyUrl = "http://127.0.0.1:" + std::to_string(kProxyPort);
+const std::string kIdentityEndpoint = kProxyUrl + "/msi/token";
+const std::string kIdentitySecret = "c2VjcmV0LW9mLXRoaXMtcG9kLW5vdC1hbm90aGVyLW9uZQ";
 
 struct Client {
   std::string name;      // also the ctest suffix
@@ -26,6 +28,7 @@ struct Client {
   bool chain;            // DefaultAzureCredential: unavailable credentials hand over to the next one
   bool honours_pod_identity_host;  // what the library's source says; the PodIdentityHost case checks it
   std::string next_credential;     // chain only: a credential after ManagedIdentityCredential, named in its error
+  bool knows_identity_endpoint = true;  // reads IDENTITY_ENDPOINT/IDENTITY_HEADER (the IdentityEndpoint case checks)
 };
 
 const std::vector<Client>& clients() {
@@ -33,7 +36,7 @@ const std::vector<Client>& clients() {
       {"go_azidentity_mi", "go", {"azidentity-mi"}, true, false, false, ""},
       {"go_azidentity_mi_system", "go", {"azidentity-mi"}, false, false, false, ""},
       {"go_azidentity_default", "go", {"azidentity-default"}, false, true, false, "AzureCLICredential"},
-      {"go_adal_msi", "go", {"adal-msi"}, true, false, false, ""},
+      {"go_adal_msi", "go", {"adal-msi"}, true, false, false, "", false},
       {"python_mi", "python", {"mi"}, true, false, true, ""},
       {"python_default", "python", {"default"}, false, true, true, "AzureCliCredential"},
       {"java_mi", "java", {"mi"}, true, false, true, ""},
@@ -43,12 +46,13 @@ const std::vector<Client>& clients() {
   return all;
 }
 
-enum class Case { Redirect, PodIdentityHost, Rejection, Throttle, Outage, Timeout, ChainMovesOn };
+enum class Case { Redirect, PodIdentityHost, IdentityEndpoint, Rejection, Throttle, Outage, Timeout, ChainMovesOn };
 
 const char* case_name(Case c) {
   switch (c) {
     case Case::Redirect: return "Redirect";
     case Case::PodIdentityHost: return "PodIdentityHost";
+    case Case::IdentityEndpoint: return "IdentityEndpoint";
     case Case::Rejection: return "Rejection";
     case Case::Throttle: return "Throttle";
     case Case::Outage: return "Outage";
@@ -68,7 +72,7 @@ void PrintTo(const Param& p, std::ostream* os) { *os << p.client.name << " " << 
 std::vector<Param> params() {
   std::vector<Param> out;
   for (const auto& c : clients())
-    for (Case k : {Case::Redirect, Case::PodIdentityHost, Case::Rejection, Case::Throttle, Case::Outage, Case::Timeout,
+    for (Case k : {Case::Redirect, Case::PodIdentityHost, Case::IdentityEndpoint, Case::Rejection, Case::Throttle, Case::Outage, Case::Timeout,
                    Case::ChainMovesOn})
       if (k != Case::ChainMovesOn || c.chain) out.push_back({c, k});
   return out;
@@ -103,6 +107,11 @@ class SdkClient : public Pod, public testing::WithParamInterface<Param> {
     const Param& p = GetParam();
     switch (p.which) {
       case Case::PodIdentityHost: s.redirect = false; break;
+      // The webhook's identity-endpoint mode: no redirect; the sidecar checks the pod's secret.
+      case Case::IdentityEndpoint:
+        s.redirect = false;
+        s.env = {"IDENTITY_HEADER=" + kIdentitySecret};
+        break;
       case Case::Rejection: if (!p.client.names_client) s.client_id = kUnknownClient; break;
       // Entra's failures reach the client at once instead of being retried away inside the proxy.
       case Case::Throttle: case Case::Outage: case Case::Timeout: s.args = {"--entra-timeout=1"}; break;
@@ -187,7 +196,9 @@ class SdkClient : public Pod, public testing::WithParamInterface<Param> {
     json::object r{{"client", p.client.name},
                    {"language", p.client.language},
                    {"case", case_name(p.which)},
-                   {"path", p.which == Case::PodIdentityHost ? "AZURE_POD_IDENTITY_AUTHORITY_HOST" : "redirect"},
+                   {"path", p.which == Case::PodIdentityHost    ? "AZURE_POD_IDENTITY_AUTHORITY_HOST"
+                            : p.which == Case::IdentityEndpoint ? "IDENTITY_ENDPOINT"
+                                                                : "redirect"},
                    {"passed", !HasFailure()},
                    {"note", note_}};
     for (const char* k : {"library", "version", "ok", "ms", "error_type"})
@@ -227,6 +238,27 @@ TEST_P(SdkClient, Case) {
         EXPECT_NE(error_of(o).find(kImdsRefusesTokens), std::string::npos) << error_of(o);
         note("not honoured: the library asks 169.254.169.254 regardless");
       }
+      break;
+    }
+    case Case::IdentityEndpoint: {
+      // Only the two variables the webhook adds in identity-endpoint mode (with the AZURE_* ones as well, Python,
+      // Node and Java exchange the pod's token themselves and never ask): the library speaks the App Service
+      // protocol to the sidecar, or, knowing only 169.254.169.254, asks the node's IMDS, which refuses.
+      auto o = run(kClient, {"IDENTITY_ENDPOINT=" + kIdentityEndpoint, "IDENTITY_HEADER=" + kIdentitySecret});
+      if (c.knows_identity_endpoint) {
+        expect_token(o);
+        EXPECT_GE(proxy_requests("identity-endpoint", "200"), 1);
+        // The secret is what lets it in: the same request with another one is refused, and the library says so.
+        auto refused = run(kClient, {"IDENTITY_ENDPOINT=" + kIdentityEndpoint, "IDENTITY_HEADER=guessed"});
+        EXPECT_FALSE(refused.contains("ok") && refused.at("ok").as_bool()) << json::serialize(refused);
+        EXPECT_GE(proxy_requests("identity-endpoint", "401"), 1);
+        note("App Service protocol to " + kIdentityEndpoint + "; a wrong IDENTITY_HEADER is refused (401)");
+      } else {
+        EXPECT_FALSE(o.contains("ok") && o.at("ok").as_bool()) << json::serialize(o);
+        EXPECT_EQ(proxy_requests("identity-endpoint"), 0) << "the library reached the endpoint: it knows it";
+        note("not reached: the library asks 169.254.169.254 regardless (needs init-container or cni mode)");
+      }
+      outcome_ = o;
       break;
     }
     case Case::Rejection: {
