@@ -490,6 +490,12 @@ std::optional<std::string_view> existing_identity_secret(const json::object& pod
 
 }  // namespace
 
+bool is_token_volume(std::string_view name) {
+  return name == kTokenVolumeName || name.starts_with(kReservedVolumePrefix);
+}
+
+bool annotation_is_true(std::string_view value) { return equals_true(value); }
+
 std::string TokenPaths::dir(std::string_view file) const {
   std::string out(mount_path);
   out += '/';

@@ -91,6 +91,10 @@ struct TokenPaths {
 std::string reserved_volume_name(std::string_view name, std::string_view generate_name);
 // The pod's token paths: the layout of a token volume it already carries (either layout's name), else `layout`'s.
 TokenPaths token_paths(const boost::json::object& pod, TokenLayout layout);
+// Whether a volume of this name is the webhook's token volume, in either layout.
+bool is_token_volume(std::string_view volume_name);
+// Whether an inject-proxy-sidecar (or use-<suffix>) annotation's value asks for it: "true" in any case.
+bool annotation_is_true(std::string_view value);
 
 // The service account name the pod runs as: spec.serviceAccountName, or "default".
 std::string service_account_name(const boost::json::object& pod);
