@@ -42,6 +42,12 @@ constexpr const char* kUsage =
   std::exit(1);
 }
 
+// A missing or malformed flag is a usage error: exit 2, as a flag the parser refuses.
+[[noreturn]] void die_usage(const std::string& message) {
+  std::fprintf(stderr, "azwi-emulator: %s (see --help)\n", message.c_str());
+  std::exit(2);
+}
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -103,7 +109,7 @@ int serve(int argc, char** argv) {
   parse_flags_or_exit(flags, argc, argv);
   logging.apply_or_exit("azwi-emulator");
 
-  if (state_dir.empty()) die("serve: --state-dir is required");
+  if (state_dir.empty()) die_usage("serve: --state-dir is required");
   o.state_dir = state_dir;
   o.ready_file = ready_file;
   o.imds_ready_file = imds_ready_file;
@@ -125,10 +131,10 @@ int serve(int argc, char** argv) {
   char* end = nullptr;
   o.faults.failure_rate = std::strtod(failure_rate.c_str(), &end);
   if (end == failure_rate.c_str() || *end != '\0' || o.faults.failure_rate < 0.0 || o.faults.failure_rate > 1.0)
-    die("serve: --failure-rate must be a number between 0.0 and 1.0");
+    die_usage("serve: --failure-rate must be a number between 0.0 and 1.0");
   try {
     if (!config.empty()) o.directory = load_directory(config);
-    if (tenant.empty() != client.empty()) die("serve: --tenant-id and --client-id go together");
+    if (tenant.empty() != client.empty()) die_usage("serve: --tenant-id and --client-id go together");
     if (!tenant.empty()) add_identity(o.directory, tenant, client, FederatedCredential{"flags", issuer, subject, {audience}});
     SystemClock clock;
     Emulator emulator(std::move(o), clock);
@@ -169,10 +175,10 @@ int mint_token(int argc, char** argv) {
   logging.add_to(flags);
   parse_flags_or_exit(flags, argc, argv);
   logging.apply_or_exit("azwi-emulator");
-  if (state_dir.empty() || out.empty()) die("mint-token: --state-dir and --out are required");
+  if (state_dir.empty() || out.empty()) die_usage("mint-token: --state-dir and --out are required");
   auto parsed_alg = jwt::parse_alg(alg);
-  if (!parsed_alg) die("mint-token: --alg must be RS256 or ES256");
-  if (keep_fresh && out == "-") die("mint-token: --keep-fresh needs a file for --out");
+  if (!parsed_alg) die_usage("mint-token: --alg must be RS256 or ES256");
+  if (keep_fresh && out == "-") die_usage("mint-token: --keep-fresh needs a file for --out");
   o.alg = *parsed_alg;
   o.lifetime = lifetime;
   o.time_offset = time_offset;
@@ -218,7 +224,7 @@ int decode_token(int argc, char** argv) {
   FlagSet flags("azwi-emulator decode-token [FILE|-]",
                 "Prints the header and claims of the JWT in FILE (or standard input) as JSON. Verifies nothing.");
   auto args = parse_flags_or_exit(flags, argc, argv);
-  if (args.size() > 1) die("decode-token: at most one file");
+  if (args.size() > 1) die_usage("decode-token: at most one file");
   std::string text;
   if (args.empty() || args[0] == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -244,14 +250,18 @@ int rotate_keys(int argc, char** argv) {
   flags.add_string("ring", &ring, "which keys: issuer (service-account tokens) or entra (access tokens)");
   flags.add_string("alg", &alg, "rotate only this algorithm: RS256 or ES256 (default: both)");
   parse_flags_or_exit(flags, argc, argv);
-  if (state_dir.empty()) die("rotate-keys: --state-dir is required");
-  if (ring != "issuer" && ring != "entra") die("rotate-keys: --ring must be issuer or entra");
+  if (state_dir.empty()) die_usage("rotate-keys: --state-dir is required");
+  if (ring != "issuer" && ring != "entra") die_usage("rotate-keys: --ring must be issuer or entra");
   std::vector<jwt::Alg> algs;
   if (!alg.empty()) {
     auto a = jwt::parse_alg(alg);
-    if (!a) die("rotate-keys: --alg must be RS256 or ES256");
+    if (!a) die_usage("rotate-keys: --alg must be RS256 or ES256");
     algs.push_back(*a);
   }
+  // Rotating keys nobody serves is a mistake (a mistyped path), not a reason to create a state directory.
+  if (!fs::is_directory(state_dir))
+    die("rotate-keys: no state directory " + state_dir + ": start 'azwi-emulator serve --state-dir " + state_dir +
+        "' first (it creates the keys), or give the directory a server uses");
   try {
     KeyRing keys(fs::path(state_dir) / (ring + "-keys.json"));
     SystemClock clock;
@@ -282,6 +292,8 @@ int main(int argc, char** argv) {
   if (cmd == "decode-token") return decode_token(sub_argc, sub_argv);
   if (cmd == "rotate-keys") return rotate_keys(sub_argc, sub_argv);
   if (cmd == "version" || cmd == "--version") {
+    FlagSet flags("azwi-emulator version", "Prints the version.");
+    parse_flags_or_exit(flags, sub_argc, sub_argv);
     std::printf("azwi-emulator %s\n", AZWI_VERSION);
     return 0;
   }

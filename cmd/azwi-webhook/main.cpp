@@ -124,6 +124,11 @@ int main(int argc, char** argv) {
                 "the ConfigMap's (at most one CA source)");
   flags.add_env("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR",
                 "with the signer name: JSON label selector of the ClusterTrustBundles");
+  flags.add_env("KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT",
+                "the API server in a cluster (with the service account token and CA the kubelet mounts)");
+  flags.add_env("KUBECONFIG", "used when --kubeconfig is not given: a file or a :-separated list, merged as kubectl does");
+  flags.add_env("SSL_CERT_FILE", "CA bundle for the API server when the configuration names none");
+  flags.add_env("HTTPS_PROXY, NO_PROXY", "egress proxy for the API server (CONNECT), as client-go");
   parse_flags_or_exit(flags, argc, argv);
   if (show_version) {
     std::printf("azwi-webhook %s\n", AZWI_VERSION);

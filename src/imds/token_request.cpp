@@ -18,6 +18,9 @@ Error invalid(std::string description) { return Error{400, "invalid_request", st
 
 bool is_token_path(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
+  // msal4j (Java's azure-identity) joins AZURE_POD_IDENTITY_AUTHORITY_HOST and the path with an extra slash
+  // ("//metadata/..."); a request for the token path is still one.
+  while (path.starts_with("//")) path.remove_prefix(1);
   if (path.size() < kMetadata.size() || !iequals(path.substr(0, kMetadata.size()), kMetadata)) return false;
   path.remove_prefix(kMetadata.size());
   if (path.size() == kTokenRest.size() + 1 && path.back() == '/') path.remove_suffix(1);

@@ -29,6 +29,13 @@ TEST(TokenPath, MatchesMetadataCaseInsensitivelyAndOneTrailingSlash) {
   EXPECT_FALSE(is_token_path("/xmetadata/identity/oauth2/token"));
 }
 
+// Java's azure-identity (msal4j 1.23) asks AZURE_POD_IDENTITY_AUTHORITY_HOST for "//metadata/identity/oauth2/token".
+TEST(TokenPath, RepeatedLeadingSlashesCountAsOne) {
+  EXPECT_TRUE(is_token_path("//metadata/identity/oauth2/token?api-version=2018-02-01"));
+  EXPECT_TRUE(is_token_path("///metadata/identity/oauth2/token"));
+  EXPECT_FALSE(is_token_path("/metadata//identity/oauth2/token"));
+}
+
 TEST(TokenRequestRules, AcceptsTheSdkRequestAndDecodesTheResource) {
   auto r = parse_token_request(get("/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"), "default-id");
   ASSERT_TRUE(std::holds_alternative<TokenRequest>(r));
