@@ -60,7 +60,7 @@ int serve(int argc, char** argv) {
   ServeOptions o;
   std::string state_dir, ready_file, config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa",
                                                    issuer, audience = "api://AzureADTokenExchange", sans,
-                                                   imds_ready_file, failure_rate = "0";
+                                                   imds_ready_file, failure_rate = "0", token_proxy_ready_file;
   log::LoggingFlags logging;
   int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, propagation = 0, latency = 0, fail_next = 0,
       fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
@@ -70,7 +70,7 @@ int serve(int argc, char** argv) {
                 "--state-dir and is reused across starts; clients trust DIR/ca.crt.");
   flags.add_string("listen", &o.listen, "HTTPS listen address host:port (port 0: pick a free port)");
   flags.add_bool("allow-remote", &o.allow_remote,
-                 "allow --listen and --imds-listen beyond loopback (anyone who reaches them gets tokens and the "
+                 "allow --listen, --imds-listen and --token-proxy-listen beyond loopback (anyone who reaches them gets tokens and the "
                  "control API)");
   flags.add_string("state-dir", &state_dir, "directory for the CA, certificates, signing keys and issuer URL (required)");
   flags.add_string("ready-file", &ready_file, "once listening, write the base URL (https://host:port/) here atomically");
@@ -91,6 +91,16 @@ int serve(int argc, char** argv) {
   flags.add_bool("imds", &o.imds, "also serve a plain-HTTP IMDS instance-metadata responder on --imds-listen");
   flags.add_string("imds-listen", &o.imds_listen, "IMDS responder listen address host:port");
   flags.add_string("imds-ready-file", &imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
+  flags.add_string("token-proxy-listen", &o.token_proxy_listen,
+                   "also serve a custom token endpoint (AKS identity bindings) on this host:port: its own CA "
+                   "(STATE/token-proxy/ca.crt), a certificate for --token-proxy-name only, the exchange forwarded to "
+                   "the Entra role");
+  flags.add_string("token-proxy-name", &o.token_proxy_name,
+                   "the one name the token proxy's certificate carries (clients send it as AZURE_KUBERNETES_SNI_NAME)");
+  flags.add_string("token-proxy-path", &o.token_proxy_path,
+                   "path of the token proxy's URL (e.g. /base): requests under it go to the Entra role without it");
+  flags.add_string("token-proxy-ready-file", &token_proxy_ready_file,
+                   "once listening, write the token proxy's base URL (https://host:port/) here");
   flags.add_int("latency-ms", &latency, "fault: delay every token answer by this many milliseconds", 0, 600000);
   flags.add_int("fail-next", &fail_next, "fault: the next N token requests fail with --fail-status", 0, 1000000000);
   flags.add_int("fail-status", &fail_status, "fault: HTTP status of injected failures", 400, 599);
@@ -106,6 +116,9 @@ int serve(int argc, char** argv) {
   o.state_dir = state_dir;
   o.ready_file = ready_file;
   o.imds_ready_file = imds_ready_file;
+  o.token_proxy_ready_file = token_proxy_ready_file;
+  if (!o.token_proxy_path.starts_with('/')) o.token_proxy_path.insert(0, "/");
+  while (o.token_proxy_path.size() > 1 && o.token_proxy_path.back() == '/') o.token_proxy_path.pop_back();
   o.sans = split_commas(sans);
   o.token_lifetime = token_lifetime;
   o.refresh_in = refresh_in;

@@ -685,7 +685,8 @@ TEST(Serve, HelpAndBadFlags) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"serve", "--state-dir", dir.file("st"), "--listen", "0.0.0.0:0"},
            {"serve", "--state-dir", dir.file("st"), "--listen", ":0"},
-           {"serve", "--state-dir", dir.file("st"), "--imds", "--imds-listen", "0.0.0.0:0"}}) {
+           {"serve", "--state-dir", dir.file("st"), "--imds", "--imds-listen", "0.0.0.0:0"},
+           {"serve", "--state-dir", dir.file("st"), "--token-proxy-listen", "0.0.0.0:0"}}) {
     auto [remote, remote_output] = run(args, dir.file("remote.log"));
     EXPECT_EQ(remote, 1) << remote_output;
     EXPECT_NE(remote_output.find("is not a loopback address"), std::string::npos) << remote_output;
