@@ -1,0 +1,172 @@
+#include "cni/installer.hpp"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cni/conflist.hpp"
+#include "cni/plugin.hpp"
+
+namespace azwi::cni {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace {
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Writes through a temporary file and a rename, so that the runtime never reads half a file; only when the content
+// differs. Returns the error, or empty; `changed` says whether it wrote.
+std::string write_if_changed(const std::string& path, const std::string& content, fs::perms mode, bool* changed) {
+  *changed = false;
+  if (auto current = read_file(path); current && *current == content) return "";
+  const std::string tmp = path + ".azwi-tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) return "cannot write " + tmp;
+  }
+  std::error_code ec;
+  fs::permissions(tmp, mode, ec);
+  if (ec || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    fs::remove(tmp, ec);
+    return "cannot replace " + path;
+  }
+  *changed = true;
+  return "";
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(n > 0 ? n : 0);
+  return out;
+}
+
+std::vector<std::string> config_names(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) names.push_back(e.path().filename().string());
+  return names;
+}
+
+}  // namespace
+
+Installer::Installer(InstallerOptions options, log::Logger log) : options_(std::move(options)), log_(std::move(log)) {}
+
+std::string Installer::sync() {
+  bool changed = false;
+  // The binary.
+  auto binary = read_file(options_.binary);
+  if (!binary) return "cannot read the plugin binary " + options_.binary;
+  const std::string plugin_path = options_.bin_dir + "/" + std::string(kPluginType);
+  if (auto e = write_if_changed(plugin_path, *binary, fs::perms(0755), &changed); !e.empty()) return e;
+  if (changed) log_.info("installed the plugin binary", {{"path", plugin_path}});
+
+  // The kubeconfig: the agent's token (never logged) and CA.
+  auto token = read_file(options_.account_dir + "/token");
+  auto ca = read_file(options_.account_dir + "/ca.crt");
+  if (!token || token->empty() || !ca)
+    return "no service-account token or ca.crt in " + options_.account_dir +
+           " (the DaemonSet's pod must mount its service account)";
+  const std::string kubeconfig =
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster\n  cluster:\n    server: " + options_.api_server +
+      "\n    certificate-authority-data: " + base64(*ca) +
+      "\nusers:\n- name: azwi-cni\n  user:\n    token: " + *token +
+      "\ncontexts:\n- name: azwi-cni\n  context: {cluster: cluster, user: azwi-cni}\ncurrent-context: azwi-cni\n";
+  const std::string kubeconfig_path = options_.conf_dir + "/" + kKubeconfigName;
+  if (auto e = write_if_changed(kubeconfig_path, kubeconfig, fs::perms(0600), &changed); !e.empty()) return e;
+  if (changed) log_.info("wrote the plugin's kubeconfig (the agent's token, rotated by the kubelet)", {{"path", kubeconfig_path}});
+
+  // The chain.
+  auto chosen = chosen_config(config_names(options_.conf_dir));
+  if (!chosen)
+    return "no network configuration (*.conflist, *.conf, *.json) in " + options_.conf_dir +
+           " yet; azwi-cni is chained after the node's primary CNI, which writes one";
+  const std::string path = options_.conf_dir + "/" + *chosen;
+  auto text = read_file(path);
+  if (!text) return "cannot read " + path;
+  json::object entry;
+  entry["type"] = kPluginType;
+  entry[kKubeconfigKey] = options_.host_conf_dir + "/" + kKubeconfigName;
+  json::array excluded;
+  for (const auto& ns : options_.exclude_namespaces) excluded.emplace_back(ns);
+  entry[kExcludeNamespacesKey] = std::move(excluded);
+  auto edited = insert_plugin(*text, entry);
+  if (auto* e = std::get_if<std::string>(&edited)) return "cannot add azwi-cni to " + path + ": " + *e;
+  const Edited& edit = std::get<Edited>(edited);
+  if (!edit.changed) return "";
+  std::string target = path;
+  if (edit.converted) target = path.substr(0, path.rfind('.')) + ".conflist";
+  if (auto e = write_if_changed(target, edit.text, fs::perms(0644), &changed); !e.empty()) return e;
+  if (target != path) {
+    std::error_code ec;
+    fs::remove(path, ec);  // the list replaces the single plugin, or the runtime would keep reading the old file
+  }
+  log_.info("added azwi-cni to the node's plugin chain", {{"conflist", target}});
+  return "";
+}
+
+std::string Installer::uninstall() {
+  std::string problems;
+  if (auto chosen = chosen_config(config_names(options_.conf_dir))) {
+    const std::string path = options_.conf_dir + "/" + *chosen;
+    if (auto text = read_file(path)) {
+      auto edited = remove_plugin(*text);
+      if (auto* edit = std::get_if<Edited>(&edited); edit && edit->changed) {
+        bool changed = false;
+        if (auto e = write_if_changed(path, edit->text, fs::perms(0644), &changed); !e.empty()) problems += e + "; ";
+        else log_.info("removed azwi-cni from the node's plugin chain", {{"conflist", path}});
+      } else if (auto* e = std::get_if<std::string>(&edited)) {
+        problems += "cannot edit " + path + ": " + *e + "; ";
+      }
+    }
+  }
+  std::error_code ec;
+  for (const std::string& path : {options_.conf_dir + "/" + kKubeconfigName, options_.bin_dir + "/" + std::string(kPluginType)})
+    if (fs::remove(path, ec); ec) problems += "cannot remove " + path + ": " + ec.message() + "; ";
+  if (problems.empty()) log_.info("uninstalled: the plugin, its kubeconfig and its conflist entry are gone");
+  return problems;
+}
+
+int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const log::Logger& log) {
+  Installer installer(options, log);
+  log.info("starting", {{"bin_dir", options.bin_dir}, {"conf_dir", options.conf_dir},
+                        {"host_conf_dir", options.host_conf_dir}, {"api_server", options.api_server}});
+  std::string last_problem;
+  while (!stop) {
+    std::string problem = installer.sync();
+    if (problem != last_problem) {
+      if (problem.empty()) log.info("in place: the plugin, its kubeconfig and its conflist entry");
+      else log.warn("cannot install azwi-cni yet; retrying", {{"problem", problem}});
+      last_problem = problem;
+    }
+    // Waits in short steps, so that SIGTERM is answered within a fraction of a second.
+    for (auto waited = std::chrono::milliseconds(0); waited < options.interval && !stop;
+         waited += std::chrono::milliseconds(100))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string problem = installer.uninstall();
+  if (!problem.empty()) {
+    log.error("uninstall incomplete", {{"problem", problem}});
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace azwi::cni

@@ -1,0 +1,45 @@
+#pragma once
+// azwi-cni's node agent (the chart's DaemonSet, `azwi-cni install`): copies the plugin binary into the node's CNI
+// bin directory, writes the kubeconfig the plugin asks the API server with (the agent's own service-account token,
+// which may only get pods, rewritten as the kubelet rotates it), appends azwi-cni to the chain of the node's
+// network configuration, and keeps all three in place (a primary CNI that rewrites its conflist gets azwi-cni
+// appended again) until it is stopped, when it removes them.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
+
+namespace azwi::cni {
+
+inline constexpr const char* kKubeconfigName = "azwi-cni.kubeconfig";
+
+struct InstallerOptions {
+  std::string binary = "/proc/self/exe";  // the plugin to copy (this very program)
+  std::string bin_dir;        // the node's CNI bin directory, as mounted in the agent's container
+  std::string conf_dir;       // the node's CNI configuration directory, as mounted
+  std::string host_conf_dir;  // the same directory as the node sees it: the plugin reads the kubeconfig there
+  std::string account_dir;    // the agent's service-account token and ca.crt
+  std::string api_server;     // https://host:port, from KUBERNETES_SERVICE_HOST/PORT
+  std::vector<std::string> exclude_namespaces;
+  std::chrono::milliseconds interval{std::chrono::seconds(5)};
+};
+
+class Installer {
+ public:
+  Installer(InstallerOptions options, log::Logger log);
+  // One round: binary, kubeconfig, conflist, each written only when it differs. Empty on success, else the problem.
+  std::string sync();
+  // Takes azwi-cni out of the conflist first (so no new sandbox calls it), then removes the kubeconfig and binary.
+  std::string uninstall();
+
+ private:
+  InstallerOptions options_;
+  log::Logger log_;
+};
+
+// sync() every interval until `stop`, then uninstall(). Exit code 0, or 1 when the uninstall failed.
+int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const log::Logger& log);
+
+}  // namespace azwi::cni
