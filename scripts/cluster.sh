@@ -210,7 +210,10 @@ build_parts() {
 }
 
 write_configs() {
-  mkdir -p "$state"/{logs,pod-logs,run,bin,etc,etcd,kubelet,containerd,cni/net.d,cni/ipam,emulator}
+  mkdir -p "$state"/{logs,pod-logs,run,bin,etc,etcd,kubelet,containerd,cni/bin,cni/net.d,cni/ipam,emulator}
+  # The node's own CNI bin directory, holding Debian's plugins, so that a node agent installing a plugin (azwi-cni's
+  # DaemonSet) writes into this node and not into the machine's /usr/lib/cni.
+  ln -sf /usr/lib/cni/* "$state/cni/bin/"
   "$here/pki.sh" "$state/pki" "$node_ip" "$node_name" "$service_ip"
   for who in admin controller-manager scheduler kubelet kube-proxy; do
     kubeconfig "$state/etc/$who.kubeconfig" "$who"
@@ -248,7 +251,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         Root = "$state/runc"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$state/cni/bin"
     conf_dir = "$state/cni/net.d"
 EOF
 

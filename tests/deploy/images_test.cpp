@@ -65,7 +65,7 @@ std::string mib(std::uintmax_t bytes) {
 }
 
 TEST(DeployImages, BinariesAreStaticAndRun) {
-  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook", "pause"}) {
+  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook", "azwi-cni", "pause"}) {
     auto path = kImages + "/bin/" + bin;
     ASSERT_TRUE(fs::exists(path)) << path;
     EXPECT_TRUE(is_static_elf(path)) << bin << " is not statically linked";
