@@ -101,7 +101,7 @@ Reply add_or_check(const Request& r, const PluginHost& host, const log::Logger& 
                        log);
   netredirect::Options options;
   options.check = check;
-  netredirect::Outcome outcome = netredirect::redirect(options, redirect.config, host.redirect, log);
+  netredirect::RedirectResult outcome = netredirect::redirect(options, redirect.config, host.redirect, log);
   if (outcome.exit_code != netredirect::kExitOk)
     return error_reply(r, {kRedirectFailed,
                            std::string(check ? "the IMDS redirect of pod " : "cannot install the IMDS redirect of pod ") +

@@ -47,7 +47,7 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-Outcome fail(const log::Logger& log, const Failure& f, std::string output = {}) {
+RedirectResult fail(const log::Logger& log, const Failure& f, std::string output = {}) {
   log.error(f.message, {{"hint", f.hint}, {"exit_code", f.exit_code}});
   return {f.exit_code, f, std::move(output)};
 }
@@ -150,13 +150,13 @@ Failure describe_failure(const std::vector<std::string>& argv, const CommandResu
 
 int run_proxy_init(const Options& options, const Config& config, const Host& host, std::ostream& out,
                    const log::Logger& log) {
-  Outcome outcome = redirect(options, config, host, log);
+  RedirectResult outcome = redirect(options, config, host, log);
   out << outcome.output;
   out.flush();
   return outcome.exit_code;
 }
 
-Outcome redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log) {
+RedirectResult redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log) {
   const std::string action = options.check ? "check" : options.cleanup ? "cleanup" : "install";
   log.info("starting", {{"action", action},
                         {"dry_run", options.dry_run},

@@ -52,14 +52,14 @@ struct Failure {
 Failure describe_failure(const std::vector<std::string>& argv, const CommandResult& result, bool has_net_admin,
                          Backend backend);
 
-struct Outcome {
+struct RedirectResult {
   int exit_code = kExitOk;
   Failure failure;     // when exit_code is not kExitOk
   std::string output;  // the dry-run ruleset or the resulting nat table (also after a failed verification)
 };
 
 // Installs, removes or checks the redirect in the current network namespace; logs what it did and why it failed.
-Outcome redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log);
+RedirectResult redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log);
 
 // Runs proxy-init; `out` receives the dry-run ruleset or the resulting nat table, the log everything else.
 int run_proxy_init(const Options& options, const Config& config, const Host& host, std::ostream& out,
