@@ -96,7 +96,7 @@ Request request(Command command, std::string extra_config = "") {
   r.ifname = "eth0";
   r.args = {{"K8S_POD_NAMESPACE", "apps"}, {"K8S_POD_NAME", "web-0"}};
   r.cni_version = "0.4.0";
-  std::string text = R"({"cniVersion":"0.4.0","name":"k8s","type":"azwi-cni","kubeconfig":"/etc/cni/net.d/k")" "\"" +
+  std::string text = R"({"cniVersion":"0.4.0","name":"k8s","type":"azwi-cni","kubeconfig":"/etc/cni/net.d/k")" +
                      extra_config + R"(,"prevResult":)" + kPrevResult + "}";
   r.config = json::parse(text).as_object();
   r.prev_result = r.config.at("prevResult");
