@@ -1,0 +1,201 @@
+"""The cni mode on the real cluster: the chart's azwi-cni DaemonSet puts the plugin into the node's conflist; a pod
+in a namespace enforcing PodSecurity `restricted`, in cni mode, runs and its unmodified busybox wget gets an Entra
+token through 169.254.169.254 (the redirect installed by the plugin from the node, seen in the pod's nat table);
+a pod without the mode has no rule; the agent keeps its entry when the conflist is rewritten, comes back after its
+pod is killed, and the plugin works again after a node restart (the cluster's down and up); uninstalling takes the
+plugin out of the conflist.
+
+Until the webhook applies the modes itself (proxy-sidecar-mode), the cni-mode pod is the webhook's own
+init-container-mode mutation without azwi-proxy-init and with the annotation, as the webhook in cni mode makes it."""
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
+                      env, helm_install_webhook, jwt_claims, kubectl, kubectl_json, namespace_phase,
+                      print_webhook_diagnostics, unique, wait_pod_running, wait_until, workload_service_account)
+from test_seed_flow import TOKEN_URL, app_image
+
+MODE = "azure.workload.identity/proxy-sidecar-mode"
+SIDECAR = "azure.workload.identity/inject-proxy-sidecar"
+NAMESPACE = "azwi-cni"  # restricted; its workload-identity-sa is federated (scripts/cluster/emulator.json)
+AGENT_NAMESPACE = "kube-system"
+
+
+def cni_values():
+    state = env()["AZWI_CLUSTER_STATE"]
+    return {"enabled": True, "binDir": f"{state}/cni/bin", "confDir": f"{state}/cni/net.d"}
+
+
+def conflist():
+    path = os.path.join(env()["AZWI_CLUSTER_STATE"], "cni", "net.d", "10-azwi.conflist")
+    with open(path) as f:
+        return json.load(f)
+
+
+def chain():
+    return [p["type"] for p in conflist()["plugins"]]
+
+
+def wait_agent():
+    kubectl("rollout", "status", "-n", AGENT_NAMESPACE, "daemonset/azwi-cni", "--timeout=120s", timeout=130)
+    wait_until("azwi-cni at the end of the node's plugin chain", lambda: chain()[-1] == "azwi-cni", 60)
+
+
+def install(cni):
+    helm_install_webhook(cni=cni)
+    if cni["enabled"]:
+        wait_agent()
+
+
+@pytest.fixture(scope="module")
+def agent():
+    """The chart with the azwi-cni DaemonSet, and a restricted, federated namespace; the chart goes back to its
+    defaults (no agent) afterwards."""
+    install(cni_values())
+    if namespace_phase(NAMESPACE) is None:
+        create_namespace(NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted"})
+    workload_service_account(NAMESPACE)
+    emulator_ca_configmap(NAMESPACE)
+    yield NAMESPACE
+    kubectl("delete", "pods", "--all", "-n", NAMESPACE, "--wait=false", check=False)
+    install({"enabled": False})
+
+
+def app_pod(name, annotations, labels=None):
+    """A pod that itself meets `restricted`."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels or {}, "annotations": annotations},
+        "spec": {"serviceAccountName": "workload-identity-sa",
+                 "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+                 "containers": [{"name": "app", "image": app_image(), "command": ["sleep", "3600"],
+                                 "securityContext": {"allowPrivilegeEscalation": False,
+                                                     "capabilities": {"drop": ["ALL"]}}}]},
+    }
+
+
+def server_dry_run(pod):
+    return kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(pod), check=False)
+
+
+def cni_mode_pod(name):
+    """The pod to create for the cni mode: as a user writes it when the webhook knows the mode, else (a webhook
+    that predates the modes) its sidecar mutation with azwi-proxy-init left out."""
+    pod = app_pod(name, {SIDECAR: "true", MODE: "cni"}, {"azure.workload.identity/use": "true"})
+    dry = server_dry_run(pod)
+    if dry.returncode == 0:
+        mutated = json.loads(dry.stdout)
+        inits = [c["name"] for c in mutated["spec"].get("initContainers", [])]
+        assert "azwi-proxy-init" not in inits, "cni mode admitted with azwi-proxy-init"
+        assert mutated["metadata"]["annotations"].get(MODE) == "cni", mutated["metadata"]["annotations"]
+        return pod
+    assert "azwi-proxy-init" in dry.stderr, dry.stderr  # refused by PodSecurity for the init container only
+    template_ns = unique("cni-template")
+    create_namespace(template_ns)
+    try:
+        workload_service_account(template_ns)
+        dry = server_dry_run({**pod, "metadata": {**pod["metadata"], "namespace": template_ns}})
+        assert dry.returncode == 0, dry.stderr
+    finally:
+        delete_namespace(template_ns)
+    mutated = json.loads(dry.stdout)
+    meta = mutated["metadata"]
+    mutated["metadata"] = {"name": name, "namespace": NAMESPACE, "annotations": meta["annotations"]}
+    mutated["spec"]["initContainers"] = [c for c in mutated["spec"]["initContainers"]
+                                         if c["name"] != "azwi-proxy-init"]
+    for key in ("nodeName",):
+        mutated["spec"].pop(key, None)
+    mutated.pop("status", None)
+    return mutated
+
+
+def pod_nat(name):
+    """The nat table of the pod's network namespace, read from the node (the pod itself may not read it)."""
+    uid = kubectl_json("get", "pod", "-n", NAMESPACE, name)["metadata"]["uid"]
+    cgroup = f"{os.environ.get('AZWI_CLUSTER_NAME', 'azwit')}-cluster"
+    procs = glob.glob(f"/sys/fs/cgroup/pids/{cgroup}/kubepods*/**/pod{uid}/*/cgroup.procs", recursive=True)
+    pids = [p for f in procs for p in open(f).read().split()]
+    assert pids, f"no process of pod {name} (uid {uid}) under /sys/fs/cgroup/pids/{cgroup}"
+    out = subprocess.run(["nsenter", "-t", pids[0], "-n", "iptables-nft-save", "-t", "nat"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def imds_token(name):
+    out = kubectl("exec", "-n", NAMESPACE, name, "-c", "app", "--", "timeout", "20", "wget", "-q", "-O-",
+                  "--header", "Metadata: true", TOKEN_URL, timeout=60).stdout
+    return json.loads(out)
+
+
+def run_cni_pod(name):
+    apply(cni_mode_pod(name))
+    try:
+        wait_pod_running(NAMESPACE, name, timeout=180)
+    except AssertionError:
+        print_webhook_diagnostics(NAMESPACE)
+        print(open(os.path.join(env()["AZWI_CLUSTER_STATE"], "logs", "containerd.log")).read()[-4000:])
+        raise
+
+
+def assert_token(name):
+    token = imds_token(name)
+    assert token["token_type"] == "Bearer"
+    claims = jwt_claims(token["access_token"])
+    assert claims["aud"] == "https://management.azure.com/"
+    assert claims["appid"] == CLIENT_ID and claims["tid"] == TENANT_ID
+
+
+def test_a_restricted_pod_in_cni_mode_gets_a_token_through_the_metadata_address(agent):
+    run_cni_pod("cni-app")
+    pod = kubectl_json("get", "pod", "-n", NAMESPACE, "cni-app")
+    inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+    assert "azwi-proxy" in inits and "azwi-proxy-init" not in inits, inits
+    for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]:
+        caps = (c.get("securityContext") or {}).get("capabilities", {}).get("add", [])
+        assert "NET_ADMIN" not in caps and not (c.get("securityContext") or {}).get("privileged"), c["name"]
+    assert_token("cni-app")
+    nat = pod_nat("cni-app")
+    assert "-A OUTPUT -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j AZWI_PROXY_OUTPUT" in nat, nat
+    assert "-A AZWI_PROXY_OUTPUT -m owner --uid-owner 1501 -j ACCEPT" in nat, nat
+    logs = kubectl("logs", "-n", NAMESPACE, "cni-app", "-c", "azwi-proxy").stdout
+    assert "successfully acquired token" in logs, logs
+
+
+def test_a_pod_without_the_mode_has_no_rule(agent):
+    apply(app_pod("plain-app", {}))
+    wait_pod_running(NAMESPACE, "plain-app")
+    nat = pod_nat("plain-app")
+    assert "AZWI" not in nat, nat
+
+
+def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent):
+    # A primary CNI rewriting its configuration (as after a node reboot) loses the entry; the agent puts it back.
+    path = os.path.join(env()["AZWI_CLUSTER_STATE"], "cni", "net.d", "10-azwi.conflist")
+    original = conflist()
+    original["plugins"] = [p for p in original["plugins"] if p["type"] != "azwi-cni"]
+    with open(path + ".tmp", "w") as f:
+        json.dump(original, f)
+    os.rename(path + ".tmp", path)
+    wait_until("the agent to append azwi-cni again", lambda: chain()[-1] == "azwi-cni", 30)
+    # Its pod killed: the entry goes with it (SIGTERM) and the DaemonSet's next pod restores it.
+    kubectl("delete", "pod", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni", "--wait=true", timeout=60)
+    wait_agent()
+    assert chain().count("azwi-cni") == 1, chain()
+    run_cni_pod("cni-after-restart")
+    assert_token("cni-after-restart")
+
+
+def test_uninstall_takes_the_plugin_out_of_the_chain(agent):
+    install({"enabled": False})
+    wait_until("azwi-cni to leave the node's plugin chain", lambda: "azwi-cni" not in chain(), 60)
+    state = env()["AZWI_CLUSTER_STATE"]
+    assert not os.path.exists(f"{state}/cni/bin/azwi-cni")
+    assert not os.path.exists(f"{state}/cni/net.d/azwi-cni.kubeconfig")
+    assert chain() == ["bridge", "portmap"], chain()
+    install(cni_values())  # for the module's other tests, whatever their order
