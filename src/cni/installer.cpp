@@ -6,6 +6,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,6 +50,37 @@ std::string write_if_changed(const std::string& path, const std::string& content
   return "";
 }
 
+// The same bytes, read in small pieces: the agent runs in a few MiB, and the plugin binary is bigger than that.
+bool same_content(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
+  std::ifstream x(a, std::ios::binary), y(b, std::ios::binary);
+  char bx[16384], by[16384];
+  while (x && y) {
+    x.read(bx, sizeof bx);
+    y.read(by, sizeof by);
+    if (x.gcount() != y.gcount() || std::memcmp(bx, by, static_cast<std::size_t>(x.gcount())) != 0) return false;
+  }
+  return x.eof() && y.eof();
+}
+
+// Copies through a temporary file and a rename (a runtime executing the old binary keeps its copy), only when the
+// content differs.
+std::string copy_if_changed(const std::string& from, const std::string& to, fs::perms mode, bool* changed) {
+  *changed = false;
+  if (same_content(from, to)) return "";
+  const std::string tmp = to + ".azwi-tmp";
+  std::error_code ec;
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::permissions(tmp, mode, ec);
+  if (ec || std::rename(tmp.c_str(), to.c_str()) != 0) {
+    fs::remove(tmp, ec);
+    return "cannot copy " + from + " to " + to;
+  }
+  *changed = true;
+  return "";
+}
+
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -72,10 +104,8 @@ Installer::Installer(InstallerOptions options, log::Logger log) : options_(std::
 std::string Installer::sync() {
   bool changed = false;
   // The binary.
-  auto binary = read_file(options_.binary);
-  if (!binary) return "cannot read the plugin binary " + options_.binary;
   const std::string plugin_path = options_.bin_dir + "/" + std::string(kPluginType);
-  if (auto e = write_if_changed(plugin_path, *binary, fs::perms(0755), &changed); !e.empty()) return e;
+  if (auto e = copy_if_changed(options_.binary, plugin_path, fs::perms(0755), &changed); !e.empty()) return e;
   if (changed) log_.info("installed the plugin binary", {{"path", plugin_path}});
 
   // The kubeconfig: the agent's token (never logged) and CA.
@@ -148,7 +178,7 @@ int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop
   Installer installer(options, log);
   log.info("starting", {{"bin_dir", options.bin_dir}, {"conf_dir", options.conf_dir},
                         {"host_conf_dir", options.host_conf_dir}, {"api_server", options.api_server}});
-  std::string last_problem;
+  std::string last_problem = "not synced yet";  // so that the first success is logged
   while (!stop) {
     std::string problem = installer.sync();
     if (problem != last_problem) {

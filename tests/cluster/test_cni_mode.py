@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
-                      env, helm_install_webhook, jwt_claims, kubectl, kubectl_json, namespace_phase,
+from conftest import (CLIENT_ID, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
+                      ensure_webhook_namespace, env, helm_install_webhook, jwt_claims, kubectl, kubectl_json, namespace_phase,
                       print_webhook_diagnostics, unique, wait_pod_running, wait_until, workload_service_account)
 from test_seed_flow import TOKEN_URL, app_image
 
@@ -55,6 +55,7 @@ def install(cni):
 def agent():
     """The chart with the azwi-cni DaemonSet, and a restricted, federated namespace; the chart goes back to its
     defaults (no agent) afterwards."""
+    ensure_webhook_namespace()
     install(cni_values())
     if namespace_phase(NAMESPACE) is None:
         create_namespace(NAMESPACE, {"pod-security.kubernetes.io/enforce": "restricted"})
@@ -187,6 +188,9 @@ def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent)
     kubectl("delete", "pod", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni", "--wait=true", timeout=60)
     wait_agent()
     assert chain().count("azwi-cni") == 1, chain()
+    for pod in kubectl_json("get", "pods", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni")["items"]:
+        restarts = [s["restartCount"] for s in pod["status"]["containerStatuses"]]
+        assert restarts == [0], f"the agent restarted (within its memory limit?): {pod['status']}"
     run_cni_pod("cni-after-restart")
     assert_token("cni-after-restart")
 
