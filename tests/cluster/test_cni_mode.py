@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import (CLIENT_ID, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
+from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
                       ensure_webhook_namespace, env, helm_install_webhook, jwt_claims, kubectl, kubectl_json, namespace_phase,
                       print_webhook_diagnostics, unique, wait_pod_running, wait_until, workload_service_account)
 from test_seed_flow import TOKEN_URL, app_image
@@ -193,6 +193,32 @@ def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent)
         assert restarts == [0], f"the agent restarted (within its memory limit?): {pod['status']}"
     run_cni_pod("cni-after-restart")
     assert_token("cni-after-restart")
+
+
+def pod_restarts(name):
+    pod = kubectl_json("get", "pod", "-n", NAMESPACE, name)
+    return sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses", []) +
+               pod["status"].get("initContainerStatuses", []))
+
+
+def test_the_plugin_survives_a_node_restart(agent):
+    run_cni_pod("cni-before-reboot")
+    before = kubectl_json("get", "pod", "-n", NAMESPACE, "cni-before-reboot")
+    # Every container killed, the conflist rewritten as the node's primary CNI writes it at boot, the kubelet and
+    # containerd started again: the kubelet makes a new sandbox for the pod, and the agent appends azwi-cni again.
+    out = subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "restart-node"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    wait_until("the pod's containers to be restarted by the kubelet", lambda: pod_restarts("cni-before-reboot") > 0, 120)
+    wait_agent()
+    wait_pod_running(NAMESPACE, "cni-before-reboot", timeout=180)
+    after = kubectl_json("get", "pod", "-n", NAMESPACE, "cni-before-reboot")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]  # the same pod, in a new sandbox
+    assert_token("cni-before-reboot")
+    assert "-j AZWI_PROXY_OUTPUT" in pod_nat("cni-before-reboot")
+    # And a pod made after the restart.
+    run_cni_pod("cni-after-reboot")
+    assert_token("cni-after-reboot")
 
 
 def test_uninstall_takes_the_plugin_out_of_the_chain(agent):
