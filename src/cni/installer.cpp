@@ -123,54 +123,40 @@ std::string Installer::sync() {
   if (auto e = write_if_changed(kubeconfig_path, kubeconfig, fs::perms(0600), &changed); !e.empty()) return e;
   if (changed) log_.info("wrote the plugin's kubeconfig (the agent's token, rotated by the kubelet)", {{"path", kubeconfig_path}});
 
-  // The chain.
-  auto chosen = chosen_config(config_names(options_.conf_dir));
-  if (!chosen)
+  // The chain: the primary's configuration with azwi-cni appended, in a file of its own that the runtime reads first.
+  std::vector<std::string> names = config_names(options_.conf_dir);
+  std::erase(names, std::string(kConflistName));
+  auto primary = chosen_config(names);
+  if (!primary)
     return "no network configuration (*.conflist, *.conf, *.json) in " + options_.conf_dir +
            " yet; azwi-cni is chained after the node's primary CNI, which writes one";
-  const std::string path = options_.conf_dir + "/" + *chosen;
-  auto text = read_file(path);
-  if (!text) return "cannot read " + path;
+  if (*primary < kConflistName)
+    return "the network configuration " + *primary + " sorts before " + kConflistName +
+           ", so the runtime would not read azwi-cni's; rename it to sort after";
+  const std::string primary_path = options_.conf_dir + "/" + *primary;
+  auto text = read_file(primary_path);
+  if (!text) return "cannot read " + primary_path;
   json::object entry;
   entry["type"] = kPluginType;
   entry[kKubeconfigKey] = options_.host_conf_dir + "/" + kKubeconfigName;
   json::array excluded;
   for (const auto& ns : options_.exclude_namespaces) excluded.emplace_back(ns);
   entry[kExcludeNamespacesKey] = std::move(excluded);
-  auto edited = insert_plugin(*text, entry);
-  if (auto* e = std::get_if<std::string>(&edited)) return "cannot add azwi-cni to " + path + ": " + *e;
-  const Edited& edit = std::get<Edited>(edited);
-  if (!edit.changed) return "";
-  std::string target = path;
-  if (edit.converted) target = path.substr(0, path.rfind('.')) + ".conflist";
-  if (auto e = write_if_changed(target, edit.text, fs::perms(0644), &changed); !e.empty()) return e;
-  if (target != path) {
-    std::error_code ec;
-    fs::remove(path, ec);  // the list replaces the single plugin, or the runtime would keep reading the old file
-  }
-  log_.info("added azwi-cni to the node's plugin chain", {{"conflist", target}});
+  Chained chained = with_plugin(*text, entry);
+  if (!chained.error.empty()) return "cannot chain azwi-cni after " + primary_path + ": " + chained.error;
+  const std::string path = options_.conf_dir + "/" + kConflistName;
+  if (auto e = write_if_changed(path, chained.text, fs::perms(0644), &changed); !e.empty()) return e;
+  if (changed) log_.info("wrote the node's plugin chain with azwi-cni appended", {{"conflist", path}, {"primary", primary_path}});
   return "";
 }
 
 std::string Installer::uninstall() {
   std::string problems;
-  if (auto chosen = chosen_config(config_names(options_.conf_dir))) {
-    const std::string path = options_.conf_dir + "/" + *chosen;
-    if (auto text = read_file(path)) {
-      auto edited = remove_plugin(*text);
-      if (auto* edit = std::get_if<Edited>(&edited); edit && edit->changed) {
-        bool changed = false;
-        if (auto e = write_if_changed(path, edit->text, fs::perms(0644), &changed); !e.empty()) problems += e + "; ";
-        else log_.info("removed azwi-cni from the node's plugin chain", {{"conflist", path}});
-      } else if (auto* e = std::get_if<std::string>(&edited)) {
-        problems += "cannot edit " + path + ": " + *e + "; ";
-      }
-    }
-  }
   std::error_code ec;
-  for (const std::string& path : {options_.conf_dir + "/" + kKubeconfigName, options_.bin_dir + "/" + std::string(kPluginType)})
+  for (const std::string& path : {options_.conf_dir + "/" + kConflistName, options_.conf_dir + "/" + kKubeconfigName,
+                                  options_.bin_dir + "/" + std::string(kPluginType)})
     if (fs::remove(path, ec); ec) problems += "cannot remove " + path + ": " + ec.message() + "; ";
-  if (problems.empty()) log_.info("uninstalled: the plugin, its kubeconfig and its conflist entry are gone");
+  if (problems.empty()) log_.info("uninstalled: the plugin chain, the kubeconfig and the plugin are gone");
   return problems;
 }
 

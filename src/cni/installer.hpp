@@ -1,9 +1,10 @@
 #pragma once
 // azwi-cni's node agent (the chart's DaemonSet, `azwi-cni install`): copies the plugin binary into the node's CNI
 // bin directory, writes the kubeconfig the plugin asks the API server with (the agent's own service-account token,
-// which may only get pods, rewritten as the kubelet rotates it), appends azwi-cni to the chain of the node's
-// network configuration, and keeps all three in place (a primary CNI that rewrites its conflist gets azwi-cni
-// appended again) until it is stopped, when it removes them.
+// which may only get pods, rewritten as the kubelet rotates it), and writes the node's network configuration with
+// azwi-cni appended under a name the runtime reads first (00-azwi-cni.conflist), so that a primary CNI rewriting its
+// own file (as at a node's boot, before the agent runs again) cannot take azwi-cni out of the chain. It keeps all
+// three current (following the primary's file) until it is stopped, when it removes them.
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -14,6 +15,8 @@
 namespace azwi::cni {
 
 inline constexpr const char* kKubeconfigName = "azwi-cni.kubeconfig";
+// Sorts before the primary CNI's file, so the runtime reads this one.
+inline constexpr const char* kConflistName = "00-azwi-cni.conflist";
 
 struct InstallerOptions {
   std::string binary = "/proc/self/exe";  // the plugin to copy (this very program)
@@ -31,7 +34,8 @@ class Installer {
   Installer(InstallerOptions options, log::Logger log);
   // One round: binary, kubeconfig, conflist, each written only when it differs. Empty on success, else the problem.
   std::string sync();
-  // Takes azwi-cni out of the conflist first (so no new sandbox calls it), then removes the kubeconfig and binary.
+  // Removes its conflist first (the runtime goes back to the primary's, so no new sandbox calls the plugin), then
+  // the kubeconfig and the binary.
   std::string uninstall();
 
  private:

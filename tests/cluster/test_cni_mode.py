@@ -1,9 +1,9 @@
-"""The cni mode on the real cluster: the chart's azwi-cni DaemonSet puts the plugin into the node's conflist; a pod
-in a namespace enforcing PodSecurity `restricted`, in cni mode, runs and its unmodified busybox wget gets an Entra
-token through 169.254.169.254 (the redirect installed by the plugin from the node, seen in the pod's nat table);
-a pod without the mode has no rule; the agent keeps its entry when the conflist is rewritten, comes back after its
-pod is killed, and the plugin works again after a node restart (the cluster's down and up); uninstalling takes the
-plugin out of the conflist.
+"""The cni mode on the real cluster: the chart's azwi-cni DaemonSet puts the plugin into the node's plugin chain; a
+pod in a namespace enforcing PodSecurity `restricted`, in cni mode, runs and its unmodified busybox wget gets an
+Entra token through 169.254.169.254 (the redirect installed by the plugin from the node, seen in the pod's nat
+table); a pod without the mode has no rule; the chain follows the primary CNI's file and comes back when removed or
+when the agent's pod is killed; after a node restart (scripts/cluster.sh restart-node: every container killed, the
+primary's conflist rewritten) the pod gets its redirect again in its new sandbox; uninstalling takes the plugin out.
 
 Until the webhook applies the modes itself (proxy-sidecar-mode), the cni-mode pod is the webhook's own
 init-container-mode mutation without azwi-proxy-init and with the annotation, as the webhook in cni mode makes it."""
@@ -30,9 +30,14 @@ def cni_values():
     return {"enabled": True, "binDir": f"{state}/cni/bin", "confDir": f"{state}/cni/net.d"}
 
 
+def conf_dir():
+    return os.path.join(env()["AZWI_CLUSTER_STATE"], "cni", "net.d")
+
+
 def conflist():
-    path = os.path.join(env()["AZWI_CLUSTER_STATE"], "cni", "net.d", "10-azwi.conflist")
-    with open(path) as f:
+    """The configuration the runtime reads: the first file by name."""
+    first = sorted(n for n in os.listdir(conf_dir()) if n.endswith((".conf", ".conflist", ".json")))[0]
+    with open(os.path.join(conf_dir(), first)) as f:
         return json.load(f)
 
 
@@ -176,14 +181,26 @@ def test_a_pod_without_the_mode_has_no_rule(agent):
 
 
 def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent):
-    # A primary CNI rewriting its configuration (as after a node reboot) loses the entry; the agent puts it back.
-    path = os.path.join(env()["AZWI_CLUSTER_STATE"], "cni", "net.d", "10-azwi.conflist")
-    original = conflist()
-    original["plugins"] = [p for p in original["plugins"] if p["type"] != "azwi-cni"]
-    with open(path + ".tmp", "w") as f:
-        json.dump(original, f)
-    os.rename(path + ".tmp", path)
-    wait_until("the agent to append azwi-cni again", lambda: chain()[-1] == "azwi-cni", 30)
+    # The primary CNI's own file changes (a plugin added): the chain the runtime reads follows, azwi-cni still last.
+    primary = os.path.join(conf_dir(), "10-azwi.conflist")
+    with open(primary) as f:
+        original = f.read()
+    changed = json.loads(original)
+    changed["plugins"].append({"type": "bandwidth", "capabilities": {"bandwidth": True}})
+    try:
+        with open(primary + ".tmp", "w") as f:
+            json.dump(changed, f)
+        os.rename(primary + ".tmp", primary)
+        wait_until("the chain to follow the primary's file", lambda: chain() == ["bridge", "portmap", "bandwidth",
+                                                                                  "azwi-cni"], 30)
+    finally:
+        with open(primary + ".tmp", "w") as f:
+            f.write(original)
+        os.rename(primary + ".tmp", primary)
+    wait_until("the chain to follow the primary's file back", lambda: chain() == ["bridge", "portmap", "azwi-cni"], 30)
+    # Its own file removed: written again.
+    os.remove(os.path.join(conf_dir(), "00-azwi-cni.conflist"))
+    wait_until("the agent to write its chain again", lambda: chain()[-1] == "azwi-cni", 30)
     # Its pod killed: the entry goes with it (SIGTERM) and the DaemonSet's next pod restores it.
     kubectl("delete", "pod", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni", "--wait=true", timeout=60)
     wait_agent()
@@ -204,8 +221,9 @@ def pod_restarts(name):
 def test_the_plugin_survives_a_node_restart(agent):
     run_cni_pod("cni-before-reboot")
     before = kubectl_json("get", "pod", "-n", NAMESPACE, "cni-before-reboot")
-    # Every container killed, the conflist rewritten as the node's primary CNI writes it at boot, the kubelet and
-    # containerd started again: the kubelet makes a new sandbox for the pod, and the agent appends azwi-cni again.
+    # Every container killed, the primary's conflist rewritten as the node's primary CNI writes it at boot, the
+    # kubelet and containerd started again: the kubelet makes a new sandbox for the pod, which the plugin handles
+    # (the agent's chain is on the node's disk, read before the primary's) before the agent runs again.
     out = subprocess.run([os.path.join(ROOT, "scripts", "cluster.sh"), "restart-node"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -227,5 +245,6 @@ def test_uninstall_takes_the_plugin_out_of_the_chain(agent):
     state = env()["AZWI_CLUSTER_STATE"]
     assert not os.path.exists(f"{state}/cni/bin/azwi-cni")
     assert not os.path.exists(f"{state}/cni/net.d/azwi-cni.kubeconfig")
+    assert not os.path.exists(f"{state}/cni/net.d/00-azwi-cni.conflist")
     assert chain() == ["bridge", "portmap"], chain()
     install(cni_values())  # for the module's other tests, whatever their order

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cni/conflist.hpp"
 #include "kube/cluster_config.hpp"
 
 using namespace azwi::cni;
@@ -51,7 +52,13 @@ class CniInstaller : public testing::Test {
     azwi::log::configure(azwi::log::Level::error, azwi::log::Format::text);
   }
   void TearDown() override { fs::remove_all(root_); }
-  json::array chain() { return json::parse(read(root_ / "net.d/10-k8s.conflist")).at("plugins").as_array(); }
+  // The chain the runtime reads: the first configuration file by name.
+  json::array chain() {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(root_ / "net.d")) names.push_back(e.path().filename().string());
+    auto first = chosen_config(names);
+    return first ? json::parse(read(root_ / "net.d" / *first)).at("plugins").as_array() : json::array();
+  }
 
   fs::path root_;
   InstallerOptions options_;
@@ -78,27 +85,48 @@ TEST_F(CniInstaller, SyncInstallsTheBinaryTheKubeconfigAndTheChainEntry) {
   EXPECT_EQ(config.ca_pem, read(root_ / "account/ca.crt"));
 }
 
-TEST_F(CniInstaller, SyncKeepsItInPlaceAndFollowsTheRotatedToken) {
+TEST_F(CniInstaller, ThePrimarysFileIsLeftAloneAndARewriteOfItCannotDropAzwiCni) {
   Installer installer(options_, azwi::log::Logger("t"));
   ASSERT_EQ(installer.sync(), "");
-  auto before = fs::last_write_time(root_ / "net.d/10-k8s.conflist");
+  EXPECT_EQ(read(root_ / "net.d/10-k8s.conflist"), kPrimary);
+  auto before = fs::last_write_time(root_ / "net.d/00-azwi-cni.conflist");
   ASSERT_EQ(installer.sync(), "");
-  EXPECT_EQ(fs::last_write_time(root_ / "net.d/10-k8s.conflist"), before) << "an unchanged file is not rewritten";
-  // The primary CNI rewrites its configuration, and the kubelet rotates the agent's token.
-  write(root_ / "net.d/10-k8s.conflist", kPrimary);
+  EXPECT_EQ(fs::last_write_time(root_ / "net.d/00-azwi-cni.conflist"), before) << "an unchanged file is not rewritten";
+  // The primary CNI rewrites its configuration with a new plugin: the chain follows, azwi-cni still last.
+  write(root_ / "net.d/10-k8s.conflist",
+        R"({"cniVersion":"0.4.0","name":"k8s","plugins":[{"type":"bridge"},{"type":"portmap"},{"type":"bandwidth"}]})");
+  EXPECT_EQ(chain().back().at("type"), "azwi-cni") << "the runtime's chain has azwi-cni before the agent ran again";
+  ASSERT_EQ(installer.sync(), "");
+  ASSERT_EQ(chain().size(), 4u);
+  EXPECT_EQ(chain()[2].at("type"), "bandwidth");
+  // Its own file removed (by hand): written again.
+  fs::remove(root_ / "net.d/00-azwi-cni.conflist");
+  ASSERT_EQ(installer.sync(), "");
+  EXPECT_EQ(chain().back().at("type"), "azwi-cni");
+}
+
+TEST_F(CniInstaller, SyncFollowsTheRotatedToken) {
+  Installer installer(options_, azwi::log::Logger("t"));
+  ASSERT_EQ(installer.sync(), "");
   write(root_ / "account/token", "rotated.token.value");
   ASSERT_EQ(installer.sync(), "");
-  EXPECT_EQ(chain().size(), 3u);
   EXPECT_EQ(azwi::kube::kubeconfig_config((root_ / "net.d/azwi-cni.kubeconfig").string()).token, "rotated.token.value");
 }
 
-TEST_F(CniInstaller, ASingleConfReplacedByAConflist) {
+TEST_F(CniInstaller, ASinglePluginConfIsChainedToo) {
   fs::remove(root_ / "net.d/10-k8s.conflist");
   write(root_ / "net.d/10-k8s.conf", R"({"cniVersion":"0.3.1","name":"k8s","type":"bridge"})");
   Installer installer(options_, azwi::log::Logger("t"));
   ASSERT_EQ(installer.sync(), "");
-  EXPECT_FALSE(fs::exists(root_ / "net.d/10-k8s.conf"));
+  EXPECT_TRUE(fs::exists(root_ / "net.d/10-k8s.conf"));
   EXPECT_EQ(chain().size(), 2u);
+}
+
+TEST_F(CniInstaller, APrimaryFileTheRuntimeReadsBeforeOursIsAProblem) {
+  fs::rename(root_ / "net.d/10-k8s.conflist", root_ / "net.d/00-aaa.conflist");
+  Installer installer(options_, azwi::log::Logger("t"));
+  std::string problem = installer.sync();
+  EXPECT_NE(problem.find("sorts before 00-azwi-cni.conflist"), std::string::npos) << problem;
 }
 
 TEST_F(CniInstaller, NoConfigurationYetIsAProblemThatSaysWhatIsMissing) {
@@ -121,7 +149,9 @@ TEST_F(CniInstaller, StoppingRemovesEverythingItAdded) {
   stop = true;
   agent.join();
   EXPECT_EQ(code, 0);
-  EXPECT_EQ(json::parse(read(root_ / "net.d/10-k8s.conflist")), json::parse(kPrimary));
+  EXPECT_EQ(read(root_ / "net.d/10-k8s.conflist"), kPrimary);
+  EXPECT_EQ(chain().size(), 2u) << "the runtime reads the primary's chain again";
+  EXPECT_FALSE(fs::exists(root_ / "net.d/00-azwi-cni.conflist"));
   EXPECT_FALSE(fs::exists(root_ / "bin/azwi-cni"));
   EXPECT_FALSE(fs::exists(root_ / "net.d/azwi-cni.kubeconfig"));
 }
