@@ -85,6 +85,19 @@ TEST(Faults, FailNextCountsDownAndOutageExpires) {
   EXPECT_FALSE(faults.decide().fail_status);
 }
 
+TEST(Faults, ThrottlingWindowAnswers429WithRetryAfterUntilItEnds) {
+  ManualClock clock;
+  Faults faults(clock);
+  faults.apply(parse_fault_settings(boost::json::parse(R"({"outage_seconds":3,"outage_status":429,"retry_after":1})").as_object()));
+  auto d = faults.decide();
+  EXPECT_EQ(d.fail_status, 429u);
+  EXPECT_EQ(d.retry_after, 1);
+  EXPECT_EQ(faults.decide().fail_status, 429u);
+  clock.advance(std::chrono::seconds(4));
+  EXPECT_FALSE(faults.decide().fail_status);
+  EXPECT_THROW(parse_fault_settings(boost::json::parse(R"({"outage_status":200})").as_object()), std::invalid_argument);
+}
+
 TEST(Faults, ParseRejectsUnknownAndOutOfRange) {
   auto obj = [](const char* t) { return boost::json::parse(t).as_object(); };
   EXPECT_EQ(parse_fault_settings(obj(R"({"latency_ms":5,"failure_rate":0.5})")).latency_ms, 5);
