@@ -14,6 +14,7 @@ COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
 COPY deploy/images/pause deploy/images/pause
+# azwi-proxy, azwi-proxy-init, azwi-webhook, azwi-cni and pause, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # The static binary only: the plugin runs on the node, with the node's own iptables programs (from its PATH).
