@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   options.conf_dir = "/host/etc/cni/net.d";
   options.host_conf_dir = "/etc/cni/net.d";
   std::string exclude = "kube-system";
+  std::string daemonset = "azwi-cni";
   int interval = 5;
   bool version = false;
   log::LoggingFlags logging;
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
                 "\n"
                 "azwi-cni install [flags]: the node agent (the chart's DaemonSet). Copies this binary into the node's\n"
                 "CNI bin directory, writes the plugin's kubeconfig (its own service-account token, kept current),\n"
-                "appends azwi-cni to the node's conflist and keeps it there until SIGTERM, then removes all three.");
+                "writes the node's chain with azwi-cni appended and keeps all three current; on SIGTERM it removes\n"
+                "them unless its DaemonSet stays (a rolling update), whose next pod takes over.");
   flags.add_string("cni-bin-dir", &options.bin_dir, "install: the node's CNI bin directory, as mounted in this container");
   flags.add_string("cni-conf-dir", &options.conf_dir,
                    "install: the node's CNI configuration directory, as mounted in this container");
@@ -75,6 +77,9 @@ int main(int argc, char** argv) {
                    "install: the same configuration directory as the node sees it (the plugin reads its kubeconfig there)");
   flags.add_string("exclude-namespaces", &exclude,
                    "install: comma-separated namespaces whose pods the plugin passes through without asking the API server");
+  flags.add_string("daemonset", &daemonset,
+                   "install: the agent's DaemonSet (in its own namespace); while it exists, a stopping agent leaves "
+                   "everything in place for the next pod, else it uninstalls");
   flags.add_int("interval", &interval, "install: seconds between checks that everything is still in place", 1, 3600);
   logging.add_to(flags);
   flags.add_bool("version", &version, "print the version and exit");
@@ -103,5 +108,5 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
-  return cni::run_installer(options, g_stop, log);
+  return cni::run_installer(options, g_stop, cni::daemonset_stays(options.account_dir, daemonset), log);
 }

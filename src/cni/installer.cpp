@@ -5,6 +5,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,8 @@
 
 #include "cni/conflist.hpp"
 #include "cni/plugin.hpp"
+#include "kube/client.hpp"
+#include "kube/cluster_config.hpp"
 
 namespace azwi::cni {
 namespace fs = std::filesystem;
@@ -160,7 +163,44 @@ std::string Installer::uninstall() {
   return problems;
 }
 
-int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const log::Logger& log) {
+StaysInstalled daemonset_stays(const std::string& account_dir, const std::string& name) {
+  return [account_dir, name](std::string* why) {
+    try {
+      auto ns = read_file(account_dir + "/namespace");
+      if (!ns || ns->empty()) {
+        *why = "no namespace file in " + account_dir;
+        return false;
+      }
+      kube::ApiClient client(kube::in_cluster_config(account_dir));
+      auto r = client.request("GET", "/apis/apps/v1/namespaces/" + *ns + "/daemonsets/" + name);
+      if (!r.error.empty() || r.status != 200) {
+        *why = r.status == 404 ? "the DaemonSet " + *ns + "/" + name + " is gone"
+                               : "cannot read the DaemonSet " + *ns + "/" + name + ": " +
+                                     (r.error.empty() ? "HTTP " + std::to_string(r.status) : r.error);
+        return false;
+      }
+      json::error_code ec;
+      json::value ds = json::parse(r.body, ec);
+      const json::value* meta = ec || !ds.is_object() ? nullptr : ds.get_object().if_contains("metadata");
+      if (!meta || !meta->is_object()) {
+        *why = "the API server's answer is not a DaemonSet";
+        return false;
+      }
+      if (meta->get_object().contains("deletionTimestamp")) {
+        *why = "the DaemonSet " + *ns + "/" + name + " is being deleted";
+        return false;
+      }
+      *why = "the DaemonSet " + *ns + "/" + name + " stays; its next pod takes over";
+      return true;
+    } catch (const std::exception& e) {
+      *why = e.what();
+      return false;
+    }
+  };
+}
+
+int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const StaysInstalled& stays,
+                  const log::Logger& log) {
   Installer installer(options, log);
   log.info("starting", {{"bin_dir", options.bin_dir}, {"conf_dir", options.conf_dir},
                         {"host_conf_dir", options.host_conf_dir}, {"api_server", options.api_server}});
@@ -177,6 +217,12 @@ int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop
          waited += std::chrono::milliseconds(100))
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  std::string why;
+  if (stays(&why)) {
+    log.info("stopping, and leaving the plugin, its kubeconfig and the chain in place", {{"reason", why}});
+    return 0;
+  }
+  log.info("stopping and uninstalling", {{"reason", why}});
   std::string problem = installer.uninstall();
   if (!problem.empty()) {
     log.error("uninstall incomplete", {{"problem", problem}});

@@ -7,6 +7,7 @@
 // three current (following the primary's file) until it is stopped, when it removes them.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,18 @@ class Installer {
   log::Logger log_;
 };
 
-// sync() every interval until `stop`, then uninstall(). Exit code 0, or 1 when the uninstall failed.
-int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const log::Logger& log);
+// Asked when the agent stops: true when its DaemonSet stays (a rolling update, a deleted pod), so that the next pod
+// takes over and everything is left in place (no sandbox is made without the plugin meanwhile); false when the
+// DaemonSet is gone or going (helm uninstall, cni.enabled=false) or that cannot be told. `why` says which.
+using StaysInstalled = std::function<bool(std::string* why)>;
+
+// The real question: GET the DaemonSet `name` in the agent's namespace (its service account's namespace file) with
+// its token; it stays when the answer is 200 without a deletionTimestamp.
+StaysInstalled daemonset_stays(const std::string& account_dir, const std::string& name);
+
+// sync() every interval until `stop`, then uninstall() unless `stays` says otherwise. Exit code 0, or 1 when the
+// uninstall failed.
+int run_installer(const InstallerOptions& options, const std::atomic<bool>& stop, const StaysInstalled& stays,
+                  const log::Logger& log);
 
 }  // namespace azwi::cni

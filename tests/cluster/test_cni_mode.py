@@ -1,8 +1,8 @@
 """The cni mode on the real cluster: the chart's azwi-cni DaemonSet puts the plugin into the node's plugin chain; a
 pod in a namespace enforcing PodSecurity `restricted`, in cni mode, runs and its unmodified busybox wget gets an
 Entra token through 169.254.169.254 (the redirect installed by the plugin from the node, seen in the pod's nat
-table); a pod without the mode has no rule; the chain follows the primary CNI's file and comes back when removed or
-when the agent's pod is killed; after a node restart (scripts/cluster.sh restart-node: every container killed, the
+table); a pod without the mode has no rule; the chain follows the primary CNI's file, comes back when removed and
+stays while the agent's pod is replaced; after a node restart (scripts/cluster.sh restart-node: every container killed, the
 primary's conflist rewritten) the pod gets its redirect again in its new sandbox; uninstalling takes the plugin out.
 
 Until the webhook applies the modes itself (proxy-sidecar-mode), the cni-mode pod is the webhook's own
@@ -180,7 +180,7 @@ def test_a_pod_without_the_mode_has_no_rule(agent):
     assert "AZWI" not in nat, nat
 
 
-def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent):
+def test_the_chain_follows_the_primary_comes_back_and_outlives_the_agents_pod(agent):
     # The primary CNI's own file changes (a plugin added): the chain the runtime reads follows, azwi-cni still last.
     primary = os.path.join(conf_dir(), "10-azwi.conflist")
     with open(primary) as f:
@@ -201,8 +201,9 @@ def test_the_agent_keeps_its_entry_and_comes_back_after_its_pod_is_killed(agent)
     # Its own file removed: written again.
     os.remove(os.path.join(conf_dir(), "00-azwi-cni.conflist"))
     wait_until("the agent to write its chain again", lambda: chain()[-1] == "azwi-cni", 30)
-    # Its pod killed: the entry goes with it (SIGTERM) and the DaemonSet's next pod restores it.
+    # Its pod killed (as by a rolling update): the DaemonSet stays, so the chain stays too, and the next pod takes over.
     kubectl("delete", "pod", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni", "--wait=true", timeout=60)
+    assert chain()[-1] == "azwi-cni", "the node was left without the plugin while the DaemonSet stays"
     wait_agent()
     assert chain().count("azwi-cni") == 1, chain()
     for pod in kubectl_json("get", "pods", "-n", AGENT_NAMESPACE, "-l", "app.kubernetes.io/name=azwi-cni")["items"]:

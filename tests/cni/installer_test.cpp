@@ -141,7 +141,11 @@ TEST_F(CniInstaller, NoConfigurationYetIsAProblemThatSaysWhatIsMissing) {
 TEST_F(CniInstaller, StoppingRemovesEverythingItAdded) {
   std::atomic<bool> stop{false};
   int code = -1;
-  std::thread agent([&] { code = run_installer(options_, stop, azwi::log::Logger("t")); });
+  auto gone = [](std::string* why) {
+    *why = "the DaemonSet is gone";
+    return false;
+  };
+  std::thread agent([&] { code = run_installer(options_, stop, gone, azwi::log::Logger("t")); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (chain().size() != 3u && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -154,4 +158,26 @@ TEST_F(CniInstaller, StoppingRemovesEverythingItAdded) {
   EXPECT_FALSE(fs::exists(root_ / "net.d/00-azwi-cni.conflist"));
   EXPECT_FALSE(fs::exists(root_ / "bin/azwi-cni"));
   EXPECT_FALSE(fs::exists(root_ / "net.d/azwi-cni.kubeconfig"));
+}
+
+TEST_F(CniInstaller, StoppingWhileTheDaemonSetStaysLeavesEverythingForTheNextPod) {
+  std::atomic<bool> stop{false};
+  int code = -1;
+  bool asked = false;
+  auto stays = [&](std::string* why) {
+    asked = true;
+    *why = "the DaemonSet stays";
+    return true;
+  };
+  std::thread agent([&] { code = run_installer(options_, stop, stays, azwi::log::Logger("t")); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (chain().size() != 3u && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  agent.join();
+  EXPECT_TRUE(asked);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(chain().size(), 3u) << "a rolling update never leaves the node without the plugin";
+  EXPECT_TRUE(fs::exists(root_ / "bin/azwi-cni"));
+  EXPECT_TRUE(fs::exists(root_ / "net.d/azwi-cni.kubeconfig"));
 }

@@ -141,6 +141,10 @@ class Combinations(unittest.TestCase):
         self.assertEqual(role["rules"], [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
         binding = [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] == "azwi-cni"][0]
         self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "azwi-cni", "namespace": "kube-system"}])
+        local = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "azwi-cni"][0]
+        self.assertEqual(local["metadata"]["namespace"], "kube-system")
+        self.assertEqual(local["rules"], [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                                           "resourceNames": ["azwi-cni"], "verbs": ["get"]}])
 
     def test_cert_manager_on_and_off(self):
         off = render()
