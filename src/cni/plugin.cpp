@@ -188,7 +188,12 @@ Reply run_plugin(const Request& r, const PluginHost& host, const log::Logger& lo
 Reply handle(const EnvLookup& env, std::string_view stdin_text, const PluginHost& host, const log::Logger& log) {
   auto request = parse_request(env, stdin_text);
   if (auto* e = std::get_if<Error>(&request)) {
-    Request partial;
+    Request partial;  // the reply is still in the configuration's version when it has a readable one
+    json::error_code ec;
+    json::value config = json::parse(stdin_text, ec);
+    if (const json::object* o = ec ? nullptr : config.if_object())
+      if (const json::value* v = o->if_contains("cniVersion"); v && v->is_string())
+        partial.cni_version = std::string(v->get_string());
     return error_reply(partial, *e, log);
   }
   return run_plugin(std::get<Request>(request), host, log);

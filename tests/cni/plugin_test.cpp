@@ -250,3 +250,20 @@ TEST(CniPlugin, MalformedNamesNeverReachTheApiServer) {
   EXPECT_EQ(run(node, r).out.at("code"), kInvalidEnvironment);
   EXPECT_EQ(node.lookups, 0);
 }
+
+TEST(CniPlugin, ABadEnvironmentIsAnErrorInTheConfigurationsVersion) {
+  FakeNode node;
+  auto env = [](const char* name) -> std::optional<std::string> {
+    if (std::string(name) == "CNI_COMMAND") return "ADD";
+    return std::nullopt;  // CNI_CONTAINERID and the rest missing
+  };
+  azwi::log::configure(azwi::log::Level::error, azwi::log::Format::text);
+  testing::internal::CaptureStderr();
+  Reply reply = handle(env, R"({"cniVersion":"0.4.0","name":"k8s","type":"azwi-cni"})", node.host(),
+                       azwi::log::Logger("azwi-cni"));
+  testing::internal::GetCapturedStderr();
+  EXPECT_NE(reply.exit_code, 0);
+  json::value out = json::parse(reply.out);
+  EXPECT_EQ(out.at("code"), kInvalidEnvironment);
+  EXPECT_EQ(out.at("cniVersion"), "0.4.0");
+}
