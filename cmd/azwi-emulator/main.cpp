@@ -56,7 +56,7 @@ int serve(int argc, char** argv) {
                                                    issuer, audience = "api://AzureADTokenExchange", sans,
                                                    imds_ready_file, failure_rate = "0";
   log::LoggingFlags logging;
-  int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, latency = 0, fail_next = 0,
+  int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, propagation = 0, latency = 0, fail_next = 0,
       fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
   FlagSet flags("azwi-emulator serve",
                 "Serves the cluster OIDC issuer, the Entra ID token endpoint and discovery, and the test-only "
@@ -77,6 +77,8 @@ int serve(int argc, char** argv) {
   flags.add_int("refresh-in", &refresh_in, "refresh_in seconds in token answers (0: omit)", 0, 86400 * 7);
   flags.add_int("clock-skew", &clock_skew, "tolerated clock skew for assertion exp/nbf/iat, seconds", 0, 3600);
   flags.add_int("jwks-cache-ttl", &jwks_ttl, "how long a fetched issuer JWKS is cached, seconds", 0, 86400);
+  flags.add_int("credential-propagation-seconds", &propagation,
+                "seconds before the token endpoint uses a federated credential created through the ARM API", 0, 3600);
   flags.add_bool("imds", &o.imds, "also serve a plain-HTTP IMDS instance-metadata responder on --imds-listen");
   flags.add_string("imds-listen", &o.imds_listen, "IMDS responder listen address host:port");
   flags.add_string("imds-ready-file", &imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
@@ -100,6 +102,7 @@ int serve(int argc, char** argv) {
   o.refresh_in = refresh_in;
   o.clock_skew = clock_skew;
   o.jwks_cache_ttl = jwks_ttl;
+  o.credential_propagation_seconds = propagation;
   o.request_log_size = static_cast<std::size_t>(log_size);
   o.faults.latency_ms = latency;
   o.faults.fail_next = fail_next;

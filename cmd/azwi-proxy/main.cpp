@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 2);
   proxy::Config config;
   FlagSet flags("azwi-proxy",
-                "Serves the Azure Instance Metadata Service token API on 127.0.0.1 for applications written for\n"
+                "Serves the Azure Instance Metadata Service token API (and, given IDENTITY_HEADER, the App Service\n"
+                "managed-identity endpoint) on 127.0.0.1 for applications written for\n"
                 "managed identity, exchanging the pod's service account token with Microsoft Entra ID.");
   proxy::register_flags(flags, config);
   parse_flags_or_exit(flags, argc, argv);
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   identity::WorkerTokenSource source(exchanger, clock, &registry);
   identity::TokenCache cache(clock, source);
   proxy::Passthrough passthrough(io, *upstream);
-  proxy::ImdsProxy imds(proxy::ImdsProxyConfig{config.tenant_id, config.client_id}, cache, passthrough, clock,
+  proxy::ImdsProxy imds(proxy::ImdsProxyConfig{config.tenant_id, config.client_id, config.identity_header}, cache, passthrough, clock,
                         registry);
 
   http::ServerOptions options;
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
                                          {"tenantID", config.tenant_id},
                                          {"clientID", config.client_id},
                                          {"authorityHost", config.authority_host},
-                                         {"imdsEndpoint", config.imds_endpoint}});
+                                         {"imdsEndpoint", config.imds_endpoint},
+                                         {"identityEndpoint", !config.identity_header.empty()}});
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
   mallopt(M_ARENA_MAX, static_cast<int>(threads) + 8);
   std::string webhook_addr = ":9443", cert_dir = "/certs", tls_min = "1.3",
-              audience(webhook::kDefaultAudience), health_addr = ":9440", metrics_addr = ":8095", kubeconfig;
+              audience(webhook::kDefaultAudience), proxy_mode(webhook::proxy_mode_name({})), health_addr = ":9440", metrics_addr = ":8095", kubeconfig;
   bool show_version = false, disable_cert_rotation = false;
   std::string cert_secret(webhook::kDefaultCertSecretName), service_name(webhook::kDefaultServiceName),
       webhook_config(webhook::kDefaultWebhookConfigName);
@@ -50,6 +51,10 @@ int main(int argc, char** argv) {
   flags.add_string("webhook-cert-dir", &cert_dir, "directory holding tls.crt and tls.key; reloaded when they change");
   flags.add_string("tls-min-version", &tls_min, "minimum TLS version of the admission endpoint: 1.2 or 1.3");
   flags.add_string("audience", &audience, "audience of the projected service account token");
+  flags.add_string("proxy-sidecar-mode", &proxy_mode,
+                   "how an injected proxy sidecar is reached, for pods without the "
+                   "azure.workload.identity/proxy-sidecar-mode annotation: " +
+                       std::string(webhook::kProxyModeChoices));
   flags.add_string("health-addr", &health_addr, "address of /healthz and /readyz (plain HTTP)");
   flags.add_string("metrics-addr", &metrics_addr, "address of the Prometheus /metrics endpoint (plain HTTP)");
   flags.add_string("kubeconfig", &kubeconfig,
@@ -99,6 +104,11 @@ int main(int argc, char** argv) {
   try {
     config = webhook::config_from_env();
     config.audience = audience;
+    auto mode = webhook::parse_proxy_mode(proxy_mode);
+    if (!mode)
+      throw std::runtime_error("invalid --proxy-sidecar-mode \"" + proxy_mode + "\": use " +
+                               std::string(webhook::kProxyModeChoices));
+    config.proxy_mode = *mode;
     config.proxy_log_level = logging.level;  // injected sidecars log at the webhook's level
     webhook_ep = http::parse_endpoint(webhook_addr);
     health_ep = http::parse_endpoint(health_addr);
@@ -180,6 +190,7 @@ int main(int argc, char** argv) {
   log.info("serving", {{"webhook_port", webhook_servers[0]->port()}, {"health_port", health_server.port()},
                        {"metrics_port", metrics_server.port()}, {"api_server", cluster.server},
                        {"cluster_config", cluster.source}, {"tls_min_version", tls_min}, {"audience", config.audience},
+                       {"proxy_sidecar_mode", webhook::proxy_mode_name(config.proxy_mode)},
                        {"proxy_image", config.proxy_image}, {"proxy_init_image", config.proxy_init_image},
                        {"authority_host", config.authority_host},
                        {"proxy_ca_configmap", config.proxy_ca_configmap.empty()

@@ -6,15 +6,18 @@
 #include <variant>
 
 #include "netredirect/config.hpp"
+#include "webhook/mutation.hpp"
+#include "webhook/proxy_mode.hpp"
 
 namespace azwi::cni {
 
-// The webhook records the mode it applied to the pod in this annotation (values init-container,
-// identity-endpoint, cni); the plugin acts on "cni" only.
-inline constexpr std::string_view kModeAnnotation = "azure.workload.identity/proxy-sidecar-mode";
-inline constexpr std::string_view kCniMode = "cni";
-// The sidecar's port, as the webhook reads it (default 8000); the sidecar runs as UID 1501.
-inline constexpr std::string_view kProxyPortAnnotation = "azure.workload.identity/proxy-sidecar-port";
+// The names the webhook writes: it records the mode it applied on the pod (kProxyModeAnnotation), and the
+// sidecar's port (kProxyPortAnnotation, default 8000); the sidecar runs as UID 1501 (netredirect's default).
+inline constexpr std::string_view kModeAnnotation = webhook::kProxyModeAnnotation;
+inline constexpr std::string_view kCniMode = webhook::proxy_mode_name(webhook::ProxyMode::cni);
+inline constexpr std::string_view kProxyPortAnnotation = webhook::kProxyPortAnnotation;
+static_assert(netredirect::Config{}.proxy_uid == webhook::kProxyUid && netredirect::Config{}.proxy_port ==
+              webhook::kDefaultProxyPort, "the plugin's rules let the sidecar the webhook injects through");
 
 struct PodRedirect {
   bool wanted = false;

@@ -48,6 +48,20 @@ void FlagSet::add_bool(std::string name, bool* target, std::string help) {
                     ""});
 }
 
+void FlagSet::add_list(std::string name, std::vector<std::string>* target, std::string help) {
+  flags_.push_back({std::move(name), Kind::string, std::move(help), "",
+                    [target](std::string_view v) {
+                      while (!v.empty()) {
+                        auto comma = v.find(',');
+                        if (comma != 0) target->emplace_back(v.substr(0, comma));
+                        if (comma == std::string_view::npos) break;
+                        v.remove_prefix(comma + 1);
+                      }
+                      return true;
+                    },
+                    "string"});
+}
+
 void FlagSet::add_env(std::string name, std::string help) { env_.emplace_back(std::move(name), std::move(help)); }
 
 const FlagSet::Flag* FlagSet::find(std::string_view name) const {
@@ -97,7 +111,7 @@ FlagSet::Result FlagSet::parse(int argc, const char* const* argv) const {
 std::string FlagSet::usage() const {
   std::string out = "Usage: " + program_ + " [flags]\n\n" + summary_ + "\n\nFlags:\n";
   for (const auto& f : flags_) {
-    std::string left = "  --" + f.name;
+    std::string left = (f.name.size() == 1 ? "  -" : "  --") + f.name;
     if (f.kind != Kind::boolean) left += f.kind == Kind::integer ? "=int" : "=string";
     out += left;
     out += std::string(left.size() < 30 ? 30 - left.size() : 1, ' ');

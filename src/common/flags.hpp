@@ -15,6 +15,8 @@ class FlagSet {
   void add_string(std::string name, std::string* target, std::string help);
   void add_int(std::string name, int* target, std::string help, int min, int max);
   void add_bool(std::string name, bool* target, std::string help);
+  // A list: each use appends, and a value may itself be comma-separated ("--x a --x b,c" gives a, b, c).
+  void add_list(std::string name, std::vector<std::string>* target, std::string help);
   // Documents an environment variable in --help (they are read by the program itself).
   void add_env(std::string name, std::string help);
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "emulator/arm.hpp"
 #include "emulator/certs.hpp"
 #include "emulator/control.hpp"
 #include "emulator/entra.hpp"
@@ -85,6 +86,7 @@ struct Emulator::Impl {
   RequestLog log;
   std::unique_ptr<JwksCache> jwks;
   std::unique_ptr<EntraService> entra;
+  std::unique_ptr<ArmService> arm;
   std::unique_ptr<OidcIssuer> issuer;
   std::unique_ptr<ControlContext> control;
   std::unique_ptr<http::Server> https, imds;
@@ -122,6 +124,8 @@ struct Emulator::Impl {
 
     if (auto r = handle_control(*control, method, path, req.body())) return send(respond, method, path, *r, started);
     if (auto r = issuer->handle(method, path)) return send(respond, method, path, *r, started);
+    if (auto r = arm->handle(method, path, query, req[boost::beast::http::field::authorization], req.body()))
+      return send(respond, method, path, *r, started);
     if (path == "/healthz") return send(respond, method, path, Reply{200, "ok\n", "text/plain", {}}, started);
 
     auto segs = split_path(path);
@@ -228,7 +232,7 @@ struct Emulator::Impl {
     o["state_dir"] = options.state_dir.string();
     if (!imds_url.empty()) o["imds_url"] = imds_url;
     json::array tenants;
-    for (const auto& t : entra->directory().tenants) {
+    for (const auto& t : entra->directory()->tenants) {
       json::array ids;
       for (const auto& i : t.identities) ids.push_back(json::string(i.client_id));
       tenants.push_back(json::object{{"id", t.id}, {"client_ids", std::move(ids)}});
@@ -296,6 +300,8 @@ void Emulator::start() {
   m.jwks = std::make_unique<JwksCache>(client, m.clock, std::chrono::seconds(o.jwks_cache_ttl));
   m.entra = std::make_unique<EntraService>(std::move(dir), *m.jwks, m.entra_keys, m.clock,
                                            EntraOptions{m.base_url, o.token_lifetime, o.refresh_in, o.clock_skew});
+  m.arm = std::make_unique<ArmService>(m.entra->store(), m.entra_keys, m.clock,
+                                       ArmOptions{o.credential_propagation_seconds, o.clock_skew});
   m.issuer = std::make_unique<OidcIssuer>(m.issuer_url, m.issuer_keys, m.clock, o.clock_skew);
   m.control = std::make_unique<ControlContext>(
       ControlContext{m.log, m.faults, m.issuer_keys, m.entra_keys, m.clock, [&m] { return m.info(); }});
@@ -318,7 +324,7 @@ void Emulator::start() {
   m.logger.info("emulator listening",
                 {{"base_url", m.base_url}, {"issuer", m.issuer_url}, {"ca_file", m.tls.ca_cert.string()},
                  {"ca_created", m.tls.ca_created}, {"server_cert_issued", m.tls.server_issued},
-                 {"imds_url", m.imds_url}, {"tenants", static_cast<std::int64_t>(m.entra->directory().tenants.size())}});
+                 {"imds_url", m.imds_url}, {"tenants", static_cast<std::int64_t>(m.entra->directory()->tenants.size())}});
   if (!o.ready_file.empty()) write_file_atomically(o.ready_file, m.base_url, 0644);
 }
 

@@ -24,6 +24,7 @@ struct ServeOptions {
   std::int64_t refresh_in = 0;
   std::int64_t clock_skew = 300;
   std::int64_t jwks_cache_ttl = 300;
+  std::int64_t credential_propagation_seconds = 0;  // before Entra uses a credential created through ARM
   bool imds = false;
   std::string imds_listen = "127.0.0.1:0";
   std::filesystem::path imds_ready_file;  // gets the IMDS base URL once listening

@@ -84,6 +84,7 @@ Directory parse_directory(std::string_view text, const std::string& origin) {
     std::string where = "tenants[" + std::to_string(dir.tenants.size()) + "]";
     Tenant t;
     t.id = r.string(to, "id", where, true);
+    t.subscription_id = r.string(to, "subscription_id", where, false);
     t.domains = r.strings(to, "domains", where);
     t.resources = r.strings(to, "resources", where);
     for (const auto& iv : r.objects(to, "identities", where)) {
@@ -93,6 +94,7 @@ Directory parse_directory(std::string_view text, const std::string& origin) {
       id.name = r.string(io, "name", iwhere, false);
       id.client_id = r.string(io, "client_id", iwhere, true);
       id.object_id = r.string(io, "object_id", iwhere, false);
+      id.resource_group = r.string(io, "resource_group", iwhere, false);
       for (const auto& fv : r.objects(io, "federated_credentials", iwhere)) {
         const auto& fo = fv.as_object();
         std::string fwhere = iwhere + ".federated_credentials[" + std::to_string(id.federated_credentials.size()) + "]";
@@ -136,18 +138,29 @@ void add_identity(Directory& dir, const std::string& tenant_id, const std::strin
   tenant->identities.push_back(Identity{"", client_id, "", {std::move(credential)}});
 }
 
-std::string derived_object_id(std::string_view client_id) {
-  std::string h = jwt::sha256_hex(std::string("object-id:") + std::string(client_id));
+namespace {
+std::string derived_uuid(std::string_view seed) {
+  std::string h = jwt::sha256_hex(seed);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) + "-" + h.substr(20, 12);
+}
+}  // namespace
+
+std::string derived_object_id(std::string_view client_id) { return derived_uuid("object-id:" + std::string(client_id)); }
+std::string derived_subscription_id(std::string_view tenant_id) {
+  return derived_uuid("subscription-id:" + std::string(tenant_id));
 }
 
 void resolve_defaults(Directory& dir, const std::string& self_issuer) {
-  for (auto& t : dir.tenants)
+  for (auto& t : dir.tenants) {
+    if (t.subscription_id.empty()) t.subscription_id = derived_subscription_id(t.id);
     for (auto& i : t.identities) {
       if (i.object_id.empty()) i.object_id = derived_object_id(i.client_id);
+      if (i.resource_group.empty()) i.resource_group = kDefaultResourceGroup;
+      if (i.name.empty()) i.name = i.client_id;
       for (auto& fc : i.federated_credentials)
         if (fc.issuer.empty()) fc.issuer = self_issuer;
     }
+  }
 }
 
 }  // namespace azwi::emulator

@@ -79,7 +79,7 @@ EntraAnswer entra_error(unsigned status, std::string error, int code, const std:
 }
 
 EntraService::EntraService(Directory directory, JwksCache& jwks, KeyRing& keys, Clock& clock, EntraOptions options)
-    : directory_(std::move(directory)), jwks_(jwks), keys_(keys), clock_(clock), options_(std::move(options)) {}
+    : store_(std::move(directory)), jwks_(jwks), keys_(keys), clock_(clock), options_(std::move(options)) {}
 
 EntraAnswer EntraService::token(std::string_view tenant_name, std::string_view content_type, std::string_view body,
                                 std::string_view correlation_id) {
@@ -93,7 +93,8 @@ EntraAnswer EntraService::token(std::string_view tenant_name, std::string_view c
     return a;
   };
 
-  const Tenant* tenant = directory_.find_tenant(tenant_name);
+  auto directory = store_.snapshot();
+  const Tenant* tenant = directory->find_tenant(tenant_name);
   if (!tenant)
     return fail(400, "invalid_request", 90002,
                 "Tenant '" + std::string(tenant_name) +
@@ -175,7 +176,7 @@ EntraAnswer EntraService::token(std::string_view tenant_name, std::string_view c
   // Entra fetches keys only for an issuer some credential of the identity trusts.
   std::vector<const FederatedCredential*> by_issuer;
   for (const auto& fc : identity->federated_credentials)
-    if (fc.issuer == *iss) by_issuer.push_back(&fc);
+    if (fc.issuer == *iss && fc.effective_from <= now) by_issuer.push_back(&fc);
   if (by_issuer.empty())
     return fail(401, "invalid_client", 700211,
                 "No matching federated identity record found for presented assertion issuer '" + *iss +
@@ -265,7 +266,8 @@ std::string EntraService::issue_access_token(const Tenant& tenant, const Identit
 }
 
 EntraAnswer EntraService::openid_configuration(std::string_view tenant_name, bool v2) {
-  const Tenant* tenant = directory_.find_tenant(tenant_name);
+  auto directory = store_.snapshot();
+  const Tenant* tenant = directory->find_tenant(tenant_name);
   if (!tenant)
     return entra_error(400, "invalid_tenant", 90002,
                        "Tenant '" + std::string(tenant_name) +

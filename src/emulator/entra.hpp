@@ -49,14 +49,16 @@ class EntraService {
   // GET {any}/discovery/instance?api-version=1.1&authorization_endpoint=...
   EntraAnswer instance_discovery(const Form& query);
 
-  const Directory& directory() const { return directory_; }
+  std::shared_ptr<const Directory> directory() const { return store_.snapshot(); }
+  // What ARM changes (federated credentials); the token endpoint reads each request's snapshot.
+  DirectoryStore& store() { return store_; }
   const EntraOptions& options() const { return options_; }
 
  private:
   std::string issue_access_token(const Tenant& tenant, const Identity& identity, const std::string& resource,
                                  std::int64_t now);
 
-  Directory directory_;
+  DirectoryStore store_;
   JwksCache& jwks_;
   KeyRing& keys_;
   Clock& clock_;

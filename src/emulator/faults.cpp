@@ -24,7 +24,7 @@ std::int64_t int_member(const json::object& o, const char* name, std::int64_t mi
 
 FaultSettings parse_fault_settings(const json::object& body) {
   static const char* known[] = {"latency_ms", "fail_next", "fail_status", "retry_after", "failure_rate",
-                                "outage_seconds", "outage_status"};
+                                "outage_seconds"};
   for (const auto& [k, _] : body) {
     bool ok = false;
     for (const char* n : known) ok = ok || k == n;
@@ -36,7 +36,6 @@ FaultSettings parse_fault_settings(const json::object& body) {
   s.fail_status = static_cast<unsigned>(int_member(body, "fail_status", 400, 599, 503));
   s.retry_after = int_member(body, "retry_after", 0, 86'400, 0);
   s.outage_seconds = int_member(body, "outage_seconds", 0, 86'400, 0);
-  s.outage_status = static_cast<unsigned>(int_member(body, "outage_status", 400, 599, 503));
   if (auto it = body.find("failure_rate"); it != body.end() && !it->value().is_null()) {
     if (!it->value().is_number()) throw std::invalid_argument("\"failure_rate\" must be a number");
     s.failure_rate = it->value().to_number<double>();
@@ -61,7 +60,7 @@ FaultDecision Faults::decide() {
   FaultDecision d;
   d.latency = std::chrono::milliseconds(settings_.latency_ms);
   if (clock_.now() < outage_until_) {
-    d.fail_status = settings_.outage_status;
+    d.fail_status = 503;
     d.retry_after = settings_.retry_after;
     d.reason = "outage";
   } else if (settings_.fail_next > 0) {
@@ -88,7 +87,6 @@ json::object Faults::describe() const {
   o["failure_rate"] = settings_.failure_rate;
   auto left = std::chrono::duration_cast<std::chrono::seconds>(outage_until_ - clock_.now()).count();
   o["outage_seconds_left"] = left > 0 ? left : 0;
-  o["outage_status"] = settings_.outage_status;
   return o;
 }
 

@@ -20,7 +20,6 @@ struct FaultSettings {
   std::int64_t retry_after = 0;  // seconds; 0: no Retry-After header
   double failure_rate = 0.0;
   std::int64_t outage_seconds = 0;  // from the moment the setting is applied
-  unsigned outage_status = 503;     // what the outage answers: 503, or 429 for a throttling window
 };
 
 // Parses the PUT body; throws std::invalid_argument naming the bad member. Absent members keep their defaults.

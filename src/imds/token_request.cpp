@@ -18,6 +18,9 @@ Error invalid(std::string description) { return Error{400, "invalid_request", st
 
 bool is_token_path(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
+  // msal4j (Java's azure-identity) joins AZURE_POD_IDENTITY_AUTHORITY_HOST and the path with an extra slash
+  // ("//metadata/..."); a request for the token path is still one.
+  while (path.starts_with("//")) path.remove_prefix(1);
   if (path.size() < kMetadata.size() || !iequals(path.substr(0, kMetadata.size()), kMetadata)) return false;
   path.remove_prefix(kMetadata.size());
   if (path.size() == kTokenRest.size() + 1 && path.back() == '/') path.remove_suffix(1);
@@ -35,7 +38,11 @@ std::variant<TokenRequest, Error> parse_token_request(const RequestView& req, st
   if (req.has_forwarded_for) {
     return invalid("requests carrying an X-Forwarded-For header are refused: IMDS serves only local callers");
   }
-  auto url = boost::urls::parse_origin_form(req.target);
+  return parse_token_query(req.target, default_client_id);
+}
+
+std::variant<TokenRequest, Error> parse_token_query(std::string_view target, std::string_view default_client_id) {
+  auto url = boost::urls::parse_origin_form(target);
   if (!url) return invalid("the request target is not a valid URL");
 
   TokenRequest out;

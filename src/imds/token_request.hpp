@@ -26,6 +26,11 @@ struct RequestView {
   bool has_forwarded_for = false;
 };
 
+// The query both protocols share (IMDS here, App Service in imds/app_service.hpp): api-version and resource required,
+// the first occurrence of each winning; the identity from client_id, else default_client_id; other identity
+// selectors refused, since identities are federated by client ID.
+std::variant<TokenRequest, Error> parse_token_query(std::string_view target, std::string_view default_client_id);
+
 // Validates a token request in the order real IMDS does; default_client_id is AZURE_CLIENT_ID (may be empty).
 std::variant<TokenRequest, Error> parse_token_request(const RequestView& request, std::string_view default_client_id);
 

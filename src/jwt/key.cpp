@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <boost/json/serialize.hpp>
 #include <vector>
@@ -171,6 +172,15 @@ std::string Key::public_pem() const {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PUBKEY(bio.get(), pkey_.get()) != 1) throw Error("cannot write public key: " + openssl_error());
   return bio_text(bio.get());
+}
+
+std::string Key::public_der() const {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(pkey_.get(), &der);
+  if (len <= 0) throw Error("cannot encode public key: " + openssl_error());
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
 }
 
 boost::json::object Key::public_jwk() const {

@@ -38,6 +38,7 @@ class Key {
 
   std::string private_pem() const;  // PKCS#8; throws Error when the key is public only
   std::string public_pem() const;
+  std::string public_der() const;  // SubjectPublicKeyInfo, the bytes Kubernetes derives its key ids from
   // kty, use "sig", alg, kid and the public numbers.
   boost::json::object public_jwk() const;
   std::string thumbprint() const;  // base64url SHA-256 of the canonical public JWK (RFC 7638)

@@ -142,6 +142,8 @@ http::EgressProxySettings egress_proxy() {
 }
 }  // namespace
 
+std::string api_status_message(long status, const std::string& body) { return status_message(status, body); }
+
 std::optional<ServerVersion> parse_server_version(std::string_view body) {
   json::error_code ec;
   json::value v = json::parse(body, ec);

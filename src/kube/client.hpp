@@ -25,6 +25,9 @@ struct ServerVersion {
   int minor = 0;
   std::string git_version;
 };
+// "HTTP 403: <the Status body's message>" (or the start of a body that is not a Status).
+std::string api_status_message(long status, const std::string& body);
+
 // From a /version body: gitVersion "v1.32.1-eks-..." first, else the major/minor fields ("1", "32+").
 std::optional<ServerVersion> parse_server_version(std::string_view body);
 

@@ -21,6 +21,9 @@ void register_flags(FlagSet& f, Config& c) {
   f.add_env("AZURE_CLIENT_ID", "client ID used when a request names no client_id");
   f.add_env("AZURE_FEDERATED_TOKEN_FILE", "projected service account token, read afresh for every exchange");
   f.add_env("AZURE_AUTHORITY_HOST", "Entra ID authority (default https://login.microsoftonline.com/)");
+  f.add_env("IDENTITY_HEADER",
+            "secret that turns on the App Service managed-identity endpoint (GET /msi/token, header "
+            "X-IDENTITY-HEADER); the webhook sets it in identity-endpoint mode");
   f.add_env("HTTPS_PROXY, NO_PROXY", "egress proxy for the calls to Entra ID");
   f.add_env("SSL_CERT_FILE, SSL_CERT_DIR", "trust store for the calls to Entra ID");
 }
@@ -30,6 +33,7 @@ std::optional<std::string> load_environment(Config& c) {
   c.client_id = env_or("AZURE_CLIENT_ID", "");
   c.token_file = env_or("AZURE_FEDERATED_TOKEN_FILE", "");
   c.authority_host = env_or("AZURE_AUTHORITY_HOST", std::string(identity::kDefaultAuthorityHost));
+  c.identity_header = env_or("IDENTITY_HEADER", "");
   if (c.tenant_id.empty()) {
     return "AZURE_TENANT_ID is not set: the proxy needs the tenant of the identities it serves "
            "(the webhook injects it; set it in the container's environment)";

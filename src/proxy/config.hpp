@@ -22,6 +22,7 @@ struct Config {
   std::string client_id;
   std::string token_file;
   std::string authority_host;
+  std::string identity_header;  // IDENTITY_HEADER: turns on the App Service endpoint; a secret, never logged
 };
 
 // Registers every flag (and documents the environment) for --help.

@@ -4,6 +4,7 @@
 
 #include "http/responses.hpp"
 #include "identity/authority.hpp"
+#include "imds/app_service.hpp"
 #include "imds/token_request.hpp"
 #include "imds/token_response.hpp"
 
@@ -22,8 +23,9 @@ http::Response json_response(unsigned status, std::string body) {
 }
 
 
-http::Response error_response(const imds::Error& e) {
-  auto res = json_response(e.status, imds::render_error_body(e));
+http::Response error_response(const imds::Error& e,
+                              std::string (*render)(const imds::Error&) = imds::render_error_body) {
+  auto res = json_response(e.status, render(e));
   if (e.status == 405) res.set(bhttp::field::allow, "GET");
   if (e.retry_after_seconds) res.set(bhttp::field::retry_after, std::to_string(*e.retry_after_seconds));
   return res;
@@ -69,7 +71,7 @@ void RouteMetrics::observe(unsigned status, double seconds) {
 ImdsProxy::ImdsProxy(ImdsProxyConfig config, identity::TokenCache& cache, Passthrough& passthrough, Clock& clock,
                      metrics::Registry& metrics)
     : config_(std::move(config)), cache_(cache), passthrough_(passthrough), clock_(clock),
-      token_metrics_(metrics, "token"), passthrough_metrics_(metrics, "passthrough") {}
+      token_metrics_(metrics, "token"), app_service_metrics_(metrics, "identity-endpoint"), passthrough_metrics_(metrics, "passthrough") {}
 
 http::Responder ImdsProxy::counted(RouteMetrics& route, http::Responder respond) {
   auto start = std::chrono::steady_clock::now();
@@ -82,6 +84,8 @@ http::Responder ImdsProxy::counted(RouteMetrics& route, http::Responder respond)
 void ImdsProxy::handle(http::Request request, http::Responder respond) {
   std::string_view target = request.target();
   if (imds::is_token_path(target)) return handle_token(request, counted(token_metrics_, std::move(respond)));
+  if (imds::is_app_service_path(target))
+    return handle_app_service(request, counted(app_service_metrics_, std::move(respond)));
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") return respond(http::text_response(200, "ok\n"));
   if (path == "/readyz") {
@@ -103,11 +107,39 @@ void ImdsProxy::handle_token(const http::Request& request, http::Responder respo
     log_.warn("refused token request", {{"status", err->status}, {"reason", err->description}});
     return respond(error_response(*err));
   }
-  auto req = std::get<imds::TokenRequest>(std::move(parsed));
+  serve_token(std::get<imds::TokenRequest>(std::move(parsed)), std::move(respond), imds::render_error_body);
+}
+
+void ImdsProxy::handle_app_service(const http::Request& request, http::Responder respond) {
+  log_.info("received token request", {{"method", std::string_view(request.method_string())},
+                                       {"uri", std::string_view(request.target())},
+                                       {"protocol", "app-service"}});
+  if (config_.identity_header.empty()) {
+    imds::Error off{404, "not_found",
+                    "the identity endpoint is off: this proxy was started without IDENTITY_HEADER (the webhook sets "
+                    "it in identity-endpoint mode)",
+                    std::nullopt};
+    log_.warn("refused token request", {{"status", off.status}, {"reason", off.description}});
+    return respond(error_response(off, imds::render_app_service_error_body));
+  }
+  imds::AppServiceRequestView view{request.method_string(), request.target(), std::nullopt};
+  if (auto it = request.find(imds::kIdentityHeaderName); it != request.end()) view.identity_header = it->value();
+  auto parsed = imds::parse_app_service_request(view, config_.identity_header, config_.default_client_id);
+  if (auto* err = std::get_if<imds::Error>(&parsed)) {
+    // The reason names the header, never its value.
+    log_.warn("refused token request", {{"status", err->status}, {"reason", err->description}});
+    return respond(error_response(*err, imds::render_app_service_error_body));
+  }
+  serve_token(std::get<imds::TokenRequest>(std::move(parsed)), std::move(respond), imds::render_app_service_error_body);
+}
+
+void ImdsProxy::serve_token(imds::TokenRequest req, http::Responder respond,
+                            std::string (*render_error)(const imds::Error&)) {
   identity::TokenKey key{config_.tenant_id, req.client_id, identity::scope_for_resource(req.resource)};
-  cache_.get(key, [this, req = std::move(req), respond = std::move(respond)](identity::TokenCache::Lookup r) {
+  cache_.get(key, [this, req = std::move(req), respond = std::move(respond),
+                   render_error](identity::TokenCache::Lookup r) {
     if (r.error) {
-      return respond(error_response(to_imds_error(*r.error)));
+      return respond(error_response(to_imds_error(*r.error), render_error));
     }
     if (r.outcome != identity::TokenCache::Outcome::miss) {
       log_.debug("token served from cache", {{"clientID", req.client_id},

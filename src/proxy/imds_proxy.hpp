@@ -10,6 +10,7 @@
 #include "common/metrics.hpp"
 #include "http/server.hpp"
 #include "identity/token_cache.hpp"
+#include "imds/token_request.hpp"
 #include "proxy/passthrough.hpp"
 
 namespace azwi::proxy {
@@ -17,6 +18,8 @@ namespace azwi::proxy {
 struct ImdsProxyConfig {
   std::string tenant_id;
   std::string default_client_id;
+  // IDENTITY_HEADER: the secret of the App Service endpoint (imds/app_service.hpp); empty: that endpoint is off.
+  std::string identity_header;
 };
 
 // Request counters and latency of one route, looked up in the registry once instead of on every request.
@@ -41,6 +44,9 @@ class ImdsProxy {
 
  private:
   void handle_token(const http::Request& request, http::Responder respond);
+  void handle_app_service(const http::Request& request, http::Responder respond);
+  // Answers a valid request of either protocol from the cache; `render_error` gives a failure its protocol's body.
+  void serve_token(imds::TokenRequest request, http::Responder respond, std::string (*render_error)(const imds::Error&));
   static http::Responder counted(RouteMetrics& route, http::Responder respond);
 
   ImdsProxyConfig config_;
@@ -48,6 +54,7 @@ class ImdsProxy {
   Passthrough& passthrough_;
   Clock& clock_;
   RouteMetrics token_metrics_;
+  RouteMetrics app_service_metrics_;
   RouteMetrics passthrough_metrics_;
   std::atomic<bool> ready_{false};
   log::Logger log_{"proxy"};

@@ -214,6 +214,7 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
   a.patch_ops = m.patch_ops;
   a.containers = std::move(m.containers);
   a.proxy = std::move(m.proxy);
+  a.proxy_mode = m.proxy_mode;
   a.token_expiration = m.token_expiration;
   return a;
 }

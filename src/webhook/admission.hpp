@@ -42,6 +42,7 @@ struct Answer {
   std::size_t patch_ops = 0;
   std::vector<std::string> containers;
   std::string proxy;
+  std::string_view proxy_mode;  // the mode applied (webhook/proxy_mode.hpp); "" without the proxy
   int token_expiration = 0;
 };
 

@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "common/env.hpp"
+#include "jwt/base64url.hpp"
+#include "jwt/digest.hpp"
 
 namespace azwi::webhook {
 
@@ -108,6 +110,8 @@ std::pair<std::string, std::string> parse_proxy_ca_configmap(std::string_view va
                                 "\" is not a ConfigMap key (letters, digits, '-', '_' and '.', at most 253)");
   return {std::string(name), std::string(key)};
 }
+
+std::string new_identity_secret() { return jwt::base64url_encode(jwt::random_bytes(32)); }
 
 std::string default_proxy_image() { return std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION; }
 std::string default_proxy_init_image() { return std::string("ghcr.io/azwi/azwi-proxy-init:v") + AZWI_VERSION; }

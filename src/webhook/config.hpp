@@ -1,15 +1,21 @@
 #pragma once
 // The webhook's configuration: environment variables (as the upstream webhook reads them) plus flags.
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "webhook/proxy_mode.hpp"
 
 namespace azwi::webhook {
 
 inline constexpr std::string_view kDefaultAudience = "api://AzureADTokenExchange";
 // Key of the proxy CA ConfigMap read when PROXY_CA_CONFIGMAP names none.
 inline constexpr std::string_view kDefaultProxyCAKey = "ca.crt";
+
+// 32 random bytes, base64url: the secret an identity-endpoint pod's SDKs send to its sidecar.
+std::string new_identity_secret();
 
 struct Config {
   std::string tenant_id;       // AZURE_TENANT_ID: the default for service accounts without a tenant-id annotation
@@ -22,6 +28,10 @@ struct Config {
   // proxy sidecar trusts for its calls to Entra ID. Empty name: none (the image's own bundle).
   std::string proxy_ca_configmap;
   std::string proxy_ca_key{kDefaultProxyCAKey};
+  // --proxy-sidecar-mode: the mode of pods that ask for the proxy without the proxy-sidecar-mode annotation.
+  ProxyMode proxy_mode = ProxyMode::init_container;
+  // The IDENTITY_HEADER secret of a pod in identity-endpoint mode, drawn once per pod (tests give a fixed one).
+  std::function<std::string()> identity_secret = new_identity_secret;
 };
 
 // "AzurePublicCloud" (also when empty), "AzureChinaCloud", "AzureUSGovernmentCloud", matched case-insensitively;

@@ -414,6 +414,26 @@ const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const
   return cache;
 }
 
+// The IDENTITY_HEADER the pod's azwi-proxy container already has (a reinvocation, or the pod's own sidecar): kept,
+// so that containers added since get the secret the sidecar checks.
+std::optional<std::string_view> existing_identity_secret(const json::object& pod) {
+  const json::object* spec = object_at(pod, "spec");
+  for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
+    const json::value* list = spec ? spec->if_contains(key) : nullptr;
+    if (!list || !list->is_array()) continue;
+    for (const auto& c : list->get_array()) {
+      if (!c.is_object() || string_at(&c.get_object(), "name") != kProxyName) continue;
+      const json::value* env = c.get_object().if_contains("env");
+      if (!env || !env->is_array()) return std::nullopt;
+      for (const auto& e : env->get_array())
+        if (e.is_object() && string_at(&e.get_object(), "name") == std::string_view("IDENTITY_HEADER"))
+          return string_at(&e.get_object(), "value");
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string service_account_name(const json::object& pod) {
@@ -485,6 +505,24 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     }
   }
 
+  // The pod's mode, else the webhook's. The annotation is checked even when the proxy is not asked for: alone it
+  // would leave a pod without a sidecar but, in cni mode, redirected to one.
+  ProxyMode mode = config.proxy_mode;
+  const bool mode_annotated = annotations && annotations->contains(kProxyModeAnnotation);
+  if (mode_annotated) {
+    auto text = string_at(annotations, kProxyModeAnnotation);
+    auto parsed = text ? parse_proxy_mode(*text) : std::nullopt;
+    if (!parsed)
+      return deny(400, "invalid value " + quoted(text.value_or("")) + " for annotation " +
+                           std::string(kProxyModeAnnotation) + ": expected " + std::string(kProxyModeChoices));
+    if (!inject_proxy)
+      return deny(400, "annotation " + std::string(kProxyModeAnnotation) +
+                           " is set but the pod does not ask for the proxy sidecar: add the annotation " +
+                           std::string(kInjectProxyAnnotation) + " or remove " + std::string(kProxyModeAnnotation));
+    mode = *parsed;
+  }
+  if (inject_proxy) m.proxy_mode = proxy_mode_name(mode);
+
   std::set<std::string, std::less<>> skip;
   if (auto text = string_at(annotations, kSkipContainersAnnotation)) {
     std::string_view rest = *text;
@@ -506,6 +544,24 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   if (!tenant_id.empty()) env.vars.emplace_back("AZURE_TENANT_ID", tenant_id);
   env.vars.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
   if (!config.authority_host.empty()) env.vars.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
+  if (inject_proxy && mode == ProxyMode::identity_endpoint) {
+    // The App Service protocol, which the SDKs choose before IMDS; the sidecar gets the same two variables and
+    // checks the header against its own.
+    std::string secret;
+    if (auto kept = existing_identity_secret(pod); kept && !kept->empty()) {
+      secret = *kept;
+    } else {
+      try {
+        if (config.identity_secret) secret = config.identity_secret();
+      } catch (const std::exception& e) {
+        return deny(500, std::string("cannot draw the pod's IDENTITY_HEADER secret: ") + e.what());
+      }
+      if (secret.empty()) return deny(500, "cannot draw the pod's IDENTITY_HEADER secret: no source of secrets");
+    }
+    env.vars.emplace_back("IDENTITY_ENDPOINT",
+                          "http://127.0.0.1:" + std::to_string(port) + std::string(kIdentityEndpointPath));
+    env.vars.emplace_back("IDENTITY_HEADER", std::move(secret));
+  }
   if (patch.text_only()) env.render();
   // The proxy's own: the identity and, with a CA ConfigMap, SSL_CERT_FILE naming the CA projected beside the token.
   // Only the sidecar trusts that CA; the application's containers keep their own trust store. A sidecar in
@@ -527,9 +583,11 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     if (inject_proxy) {
       const json::value* host_network = spec.if_contains("hostNetwork");
       if (host_network && host_network->is_bool() && host_network->get_bool())
-        return deny(400, "the proxy sidecar cannot be injected into a pod with hostNetwork: true, because its "
-                         "iptables rules would redirect the node's own metadata traffic; remove the annotation " +
-                             std::string(kInjectProxyAnnotation) + " or hostNetwork");
+        return deny(400, "the proxy sidecar cannot be injected into a pod with hostNetwork: true, because " +
+                             std::string(mode == ProxyMode::identity_endpoint
+                                             ? "its loopback port would be the node's, open to every process there"
+                                             : "its iptables rules would redirect the node's own metadata traffic") +
+                             "; remove the annotation " + std::string(kInjectProxyAnnotation) + " or hostNetwork");
     }
 
     for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
@@ -566,7 +624,8 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       bool identity_in_proxy = !skip.contains(kProxyName);
       const ProxyTexts* texts =
           patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &proxy_env : nullptr) : nullptr;
-      if (!exists(kProxyInitName)) {
+      // Only init-container mode redirects from inside the pod; the other two need no privilege in it.
+      if (mode == ProxyMode::init_container && !exists(kProxyInitName)) {
         json::array* init = container_list(spec, "initContainers");
         std::size_t at = native || !init ? 0 : init->size();
         insert_container(spec, "initContainers", at, kProxyInitName, texts ? &texts->init : nullptr,
@@ -622,6 +681,18 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       }
     } else {
       return deny(400, "spec.volumes is not a list");
+    }
+    // Last: adding a key may move the annotation strings read above.
+    if (inject_proxy && !mode_annotated) {
+      json::object& all = pod["metadata"].get_object()["annotations"].get_object();
+      static const std::string pointer = [] {
+        std::string p = "/metadata/annotations/";
+        for (char c : kProxyModeAnnotation) p += c == '/' ? std::string_view("~1") : std::string_view(&c, 1);
+        return p;
+      }();
+      patch.add(pointer, "", quoted(m.proxy_mode),
+                [&] { return json::value(m.proxy_mode, sp); });
+      all[kProxyModeAnnotation] = m.proxy_mode;
     }
   } catch (const Deny& d) {
     return deny(400, "malformed pod: " + d.message);

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "imds/app_service.hpp"
 #include "kube/service_account.hpp"
 #include "webhook/config.hpp"
 
@@ -20,6 +21,11 @@ inline constexpr std::string_view kTokenExpirationAnnotation = "azure.workload.i
 inline constexpr std::string_view kSkipContainersAnnotation = "azure.workload.identity/skip-containers";
 inline constexpr std::string_view kInjectProxyAnnotation = "azure.workload.identity/inject-proxy-sidecar";
 inline constexpr std::string_view kProxyPortAnnotation = "azure.workload.identity/proxy-sidecar-port";
+// azwi's own: how the sidecar is reached (webhook/proxy_mode.hpp). The webhook writes the mode it applied here when
+// the pod did not, so the azwi-cni plugin learns it from the pod alone.
+inline constexpr std::string_view kProxyModeAnnotation = "azure.workload.identity/proxy-sidecar-mode";
+// Where the sidecar serves the App Service managed-identity protocol (identity-endpoint mode), on 127.0.0.1.
+inline constexpr std::string_view kIdentityEndpointPath = imds::kAppServicePath;
 
 inline constexpr std::string_view kTokenVolumeName = "azure-identity-token";
 inline constexpr std::string_view kTokenMountPath = "/var/run/secrets/azure/tokens";
@@ -60,6 +66,7 @@ struct Mutation {
   // For the log line: which containers received the identity, and what proxy (if any) was added.
   std::vector<std::string> containers;
   std::string proxy;  // "", "sidecar" or "native-sidecar"
+  std::string_view proxy_mode;  // the mode applied to a pod that asked for the proxy; "" for one that did not
   int token_expiration = 0;
 };
 

@@ -108,6 +108,7 @@ struct AdmissionService::Impl {
                {"result", answer.result},
                {"injected_into", joined(answer.containers)},
                {"proxy", answer.proxy},
+               {"proxy_mode", answer.proxy_mode},
                {"token_expiration", answer.token_expiration},
                {"patch_ops", answer.patch_ops},
                {"reason", answer.message},

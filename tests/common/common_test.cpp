@@ -211,6 +211,22 @@ TEST(Flags, ErrorsNameTheFlag) {
   EXPECT_NE(r.message.find("(default 8000)"), std::string::npos);
 }
 
+TEST(Flags, ListsAppendAcrossUsesAndCommasAndShortNamesShowOneDash) {
+  std::vector<std::string> phases;
+  std::string ns;
+  FlagSet f("p", "s");
+  f.add_list("skip-phase", &phases, "phase");
+  f.add_string("n", &ns, "namespace");
+  const char* argv[] = {"p", "--skip-phase", "a", "--skip-phase=b,,c", "-n", "x"};
+  auto r = f.parse(6, argv);
+  ASSERT_EQ(r.outcome, FlagSet::Outcome::run) << r.message;
+  EXPECT_EQ(phases, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(ns, "x");
+  std::string usage = f.usage();
+  EXPECT_NE(usage.find("\n  -n=string "), std::string::npos) << usage;
+  EXPECT_NE(usage.find("\n  --skip-phase=string "), std::string::npos) << usage;
+}
+
 TEST(Metrics, PrometheusTextFormat) {
   metrics::Registry r;
   r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}).inc(3);

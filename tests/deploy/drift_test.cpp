@@ -190,7 +190,7 @@ TEST(DeployDrift, PortsPathsAndFlagsMatchTheBinary) {
     for (const auto& [flag, value] : args) EXPECT_TRUE(help.flags.count(flag)) << f << ": unknown flag --" << flag;
     // The manifests pass the binary's defaults explicitly, so the documented defaults are what runs.
     for (const char* flag : {"webhook-addr", "health-addr", "metrics-addr", "webhook-cert-dir", "tls-min-version",
-                             "audience", "log-level", "log-format"}) {
+                             "audience", "proxy-sidecar-mode", "log-level", "log-format"}) {
       ASSERT_TRUE(args.count(flag)) << f << ": --" << flag << " not passed";
       EXPECT_EQ(args[flag], help.defaults[flag]) << f << ": --" << flag;
     }

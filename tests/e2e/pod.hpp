@@ -121,6 +121,7 @@ struct ProxySettings {
   std::string client_id = kClient;   // AZURE_CLIENT_ID; empty: none (the proxy cannot serve a request naming none)
   std::vector<std::string> args;     // extra flags, e.g. --entra-timeout=1 to pass Entra's failures on promptly
   bool redirect = true;              // run azwi-proxy-init; without it only clients told the proxy's address reach it
+  std::vector<std::string> env;      // more of the proxy's environment, e.g. IDENTITY_HEADER (identity-endpoint mode)
 };
 
 class Pod : public testing::Test {
@@ -189,6 +190,7 @@ class Pod : public testing::Test {
     std::vector<std::string> env{"AZURE_TENANT_ID=" + kTenant, "AZURE_FEDERATED_TOKEN_FILE=" + token_file_,
                                  "AZURE_AUTHORITY_HOST=" + kEntraUrl, "SSL_CERT_FILE=" + ca_file_};
     if (!settings.client_id.empty()) env.push_back("AZURE_CLIENT_ID=" + settings.client_id);
+    env.insert(env.end(), settings.env.begin(), settings.env.end());
     std::vector<std::string> argv{bin, "--proxy-port=" + std::to_string(kProxyPort),
                                   "--metrics-addr=127.0.0.1:" + std::to_string(kMetricsPort)};
     argv.insert(argv.end(), settings.args.begin(), settings.args.end());

@@ -331,3 +331,80 @@ TEST_F(ProxyToken, AnUntrustedAuthorityIsA503ThatPointsAtTheTrustStore) {
   EXPECT_NE(d.find("SSL_CERT_FILE"), std::string::npos) << d;
   EXPECT_EQ(token_requests(*emulator), 0);
 }
+
+// identity-endpoint mode: the App Service protocol on the same port, from the same cache.
+namespace {
+const std::string kSecret = "pod-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+const std::string kAppServiceVault = "/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net";
+}  // namespace
+
+TEST_F(ProxyToken, TheIdentityEndpointAnswersTheAppServiceProtocolFromTheSameCache) {
+  start({}, {}, {{"IDENTITY_HEADER", kSecret}});
+  auto t0 = std::time(nullptr);
+  auto r = http_request("GET", proxy->url(kAppServiceVault), {{"X-IDENTITY-HEADER", kSecret}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/json; charset=utf-8");
+  auto a = json_of(r);
+  EXPECT_EQ(str(a, "resource"), "https://vault.azure.net");
+  EXPECT_EQ(str(a, "token_type"), "Bearer");
+  EXPECT_EQ(str(a, "client_id"), kClient);
+  // expires_on as a numeric string, as App Service writes it (MSAL Python parses it as an integer).
+  EXPECT_NEAR(std::stoll(str(a, "expires_on")), t0 + 3600, 3);
+  EXPECT_EQ(jwt::parse(str(a, "access_token")).claims.at("appid").as_string(), kClient);
+  // The IMDS API beside it shares the token: no second exchange.
+  auto imds = json_of(proxy->get_token(kVault));
+  EXPECT_EQ(str(imds, "access_token"), str(a, "access_token"));
+  EXPECT_EQ(token_requests(*emulator), 1);
+  // A client_id selector, as the SDKs send it for a user-assigned identity.
+  auto named = http_request("GET", proxy->url(kAppServiceVault + "&client_id=" + kClient), {{"X-IDENTITY-HEADER", kSecret}});
+  EXPECT_EQ(named.status, 200) << named.body;
+}
+
+TEST_F(ProxyToken, TheIdentityEndpointRefusesAMissingOrWrongSecretAndNeverLogsIt) {
+  start({}, {}, {{"IDENTITY_HEADER", kSecret}});
+  const std::string wrong = "not-the-secret-but-as-long-as-it-0123456789abc";
+  for (const http::HeaderList& headers :
+       {http::HeaderList{}, http::HeaderList{{"X-IDENTITY-HEADER", wrong}},
+        http::HeaderList{{"X-IDENTITY-HEADER", kSecret.substr(0, kSecret.size() - 1)}},
+        http::HeaderList{{"Metadata", "true"}}}) {
+    auto r = http_request("GET", proxy->url(kAppServiceVault), headers);
+    EXPECT_EQ(r.status, 401) << r.body;
+    auto e = json_of(r);
+    EXPECT_EQ(e.at("statusCode").as_int64(), 401);
+    EXPECT_NE(str(e, "message").find("X-IDENTITY-HEADER"), std::string::npos) << r.body;
+    EXPECT_EQ(str(e, "message"), str(e, "error_description"));
+    EXPECT_EQ(r.body.find(wrong), std::string::npos);
+  }
+  EXPECT_EQ(token_requests(*emulator), 0);
+  auto bad_version = http_request("GET", proxy->url("/msi/token?api-version=2017-09-01&resource=r"),
+                                  {{"X-IDENTITY-HEADER", kSecret}});
+  EXPECT_EQ(bad_version.status, 400);
+  EXPECT_NE(str(json_of(bad_version), "message").find("2019-08-01"), std::string::npos);
+  auto post = http_request("POST", proxy->url(kAppServiceVault), {{"X-IDENTITY-HEADER", kSecret}});
+  EXPECT_EQ(post.status, 405);
+  proxy->process().signal(SIGTERM);
+  proxy->process().wait_exit(6s);
+  auto log = proxy->process().output();
+  EXPECT_NE(log.find("\"msg\":\"refused token request\",\"status\":401"), std::string::npos) << log;
+  EXPECT_NE(log.find("\"identityEndpoint\":true"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kSecret.substr(0, 12)), std::string::npos) << "the secret reached the log";
+  EXPECT_EQ(log.find(wrong.substr(0, 12)), std::string::npos) << "a guessed secret reached the log";
+}
+
+TEST_F(ProxyToken, EntraFailuresReachTheIdentityEndpointInItsShape) {
+  start({}, {}, {{"IDENTITY_HEADER", kSecret}});
+  auto r = http_request("GET", proxy->url(kAppServiceVault + "&client_id=99999999-0000-0000-0000-000000000000"),
+                        {{"X-IDENTITY-HEADER", kSecret}});
+  EXPECT_EQ(r.status, 400);
+  auto e = json_of(r);
+  EXPECT_EQ(e.at("statusCode").as_int64(), 400);
+  EXPECT_EQ(str(e, "message").rfind("AADSTS700016", 0), 0u) << r.body;
+}
+
+TEST_F(ProxyToken, WithoutASecretTheIdentityEndpointIsOff) {
+  start();
+  auto r = http_request("GET", proxy->url(kAppServiceVault), {{"X-IDENTITY-HEADER", ""}});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(str(json_of(r), "message").find("started without IDENTITY_HEADER"), std::string::npos) << r.body;
+  EXPECT_EQ(token_requests(*emulator), 0);
+}

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <stdexcept>
 
@@ -39,6 +40,10 @@ const std::map<std::string, std::string> kMacros = {
      R"("lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},)"
      R"("securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,)"
      R"("readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1501})"},
+    // identity-endpoint mode's two variables, with the rows' fixed secret.
+    {"$IDENV",
+     R"({"name":"IDENTITY_ENDPOINT","value":"http://127.0.0.1:8000/msi/token"},)"
+     R"({"name":"IDENTITY_HEADER","value":"secret-1"})"},
 };
 
 std::string expand(std::string text) {
@@ -435,6 +440,88 @@ std::vector<Row> rows() {
                  {{"azure.workload.identity/client-id", "client-1"}}, {1, 32}, stored, 0, "",
                  from_env({{"PROXY_CA_CONFIGMAP", "emulator-ca"}})});
   }
+  // Proxy modes: identity-endpoint and cni add no azwi-proxy-init; identity-endpoint points every container at the
+  // sidecar's App Service endpoint with one secret. The mode applied is recorded when the pod did not say it.
+  auto secret_1 = [](Config& c) { c.identity_secret = [] { return std::string("secret-1"); }; };
+  auto default_mode = [secret_1](ProxyMode mode) {
+    return [secret_1, mode](Config& c) {
+      secret_1(c);
+      c.proxy_mode = mode;
+    };
+  };
+  r.push_back({"mode_identity_endpoint_by_annotation_no_proxy_init",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV,$IDENV],"volumeMounts":[$MOUNT]},
+                                   {"name":"a","env":[$ENV,$IDENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})"),
+               0, "", secret_1});
+  r.push_back({"mode_identity_endpoint_by_flag_native_sidecar_first_and_recorded",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                R"({"initContainers":[{"name":"i"}],"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 33},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"initContainers":[{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV,$IDENV],"volumeMounts":[$MOUNT]},
+                                   {"name":"i","env":[$ENV,$IDENV],"volumeMounts":[$MOUNT]}],
+                                   "containers":[{"name":"a","env":[$ENV,$IDENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})"),
+               0, "", default_mode(ProxyMode::identity_endpoint)});
+  r.push_back({"mode_identity_endpoint_keeps_the_sidecars_secret_for_new_containers",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV,{"name":"IDENTITY_HEADER","value":"kept"}],"volumeMounts":[$MOUNT]},
+                                   {"name":"b"}],"volumes":[$VOL]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV,{"name":"IDENTITY_HEADER","value":"kept"},
+                                   {"name":"IDENTITY_ENDPOINT","value":"http://127.0.0.1:8000/msi/token"}],"volumeMounts":[$MOUNT]},
+                                   {"name":"b","env":[$ENV,{"name":"IDENTITY_ENDPOINT","value":"http://127.0.0.1:8000/msi/token"},
+                                   {"name":"IDENTITY_HEADER","value":"kept"}],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})"),
+               0, "", secret_1});
+  r.push_back({"mode_cni_by_annotation_native_no_proxy_init_no_endpoint",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"cni"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"cni"})",
+                                R"({"initContainers":[{$PROXY_BODY,"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                                   "containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  r.push_back({"mode_cni_by_flag_is_recorded",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})", R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"cni"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},
+                                   {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})"),
+               0, "", default_mode(ProxyMode::cni)});
+  r.push_back({"mode_init_container_annotation_wins_over_the_flag",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"init-container"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"init-container"})",
+                                R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},
+                                   {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"initContainers":[$PROXY_INIT],"volumes":[$VOL]})"),
+               0, "", default_mode(ProxyMode::identity_endpoint)});
+  r.push_back({"mode_not_recorded_without_the_proxy", kSimplePod, {{"azure.workload.identity/client-id", "client-1"}},
+               {1, 33}, kSimpleExpected, 0, "", default_mode(ProxyMode::cni)});
+  for (std::string bad : {"sidecar", "", "CNI", " cni", "identity_endpoint"}) {
+    r.push_back({"mode_unknown_is_denied_naming_the_valid_ones_" + std::to_string(r.size()),
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":")" +
+                                      bad + R"("})",
+                                  R"({"containers":[{"name":"a"}]})"),
+                 {}, {1, 33}, "", 400,
+                 "invalid value \"" + bad + "\" for annotation azure.workload.identity/proxy-sidecar-mode: expected "
+                 "init-container, identity-endpoint or cni"});
+  }
+  r.push_back({"mode_without_the_proxy_is_denied",
+               with_annotations(R"({"azure.workload.identity/proxy-sidecar-mode":"cni"})", R"({"containers":[{"name":"a"}]})"),
+               {}, {1, 33}, "", 400, "does not ask for the proxy sidecar: add the annotation azure.workload.identity/inject-proxy-sidecar"});
+  r.push_back({"mode_identity_endpoint_refuses_host_network",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"hostNetwork":true,"containers":[{"name":"a"}]})"),
+               {}, {1, 33}, "", 400, "its loopback port would be the node's", secret_1});
+  r.push_back({"mode_identity_endpoint_without_a_secret_is_the_webhooks_failure",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"identity-endpoint"})",
+                                R"({"containers":[{"name":"a"}]})"),
+               {}, {1, 33}, "", 500, "cannot draw the pod's IDENTITY_HEADER secret: no randomness",
+               [](Config& c) { c.identity_secret = []() -> std::string { throw std::runtime_error("no randomness"); }; }});
   // Malformed pods are refused, never crash.
   r.push_back({"no_spec", R"({"metadata":{"name":"p"}})", {}, {1, 31}, "", 400, "no spec"});
   r.push_back({"containers_not_a_list", R"({"spec":{"containers":{"name":"a"}}})", {}, {1, 31}, "", 400, "not a list"});
@@ -445,6 +532,17 @@ std::vector<Row> rows() {
                "volumes"});
   r.push_back({"no_containers_still_gets_volume", R"({"spec":{}})", {}, {1, 31}, R"({"spec":{"volumes":[$VOL]}})"});
   return r;
+}
+
+// The pod a row expects. Every pod given the proxy also carries the mode applied (the mode rows spell it out; the
+// others leave it implicit: the row's default mode).
+json::object expected_pod(const Row& row, const Config& config) {
+  json::object pod = parse_object(row.expected);
+  json::object* meta = pod.if_contains("metadata") ? pod["metadata"].if_object() : nullptr;
+  json::object* annotations = meta && meta->if_contains("annotations") ? (*meta)["annotations"].if_object() : nullptr;
+  if (annotations && annotations->contains(kInjectProxyAnnotation) && !annotations->contains(kProxyModeAnnotation))
+    (*annotations)[kProxyModeAnnotation] = proxy_mode_name(config.proxy_mode);
+  return pod;
 }
 
 // Keeps test names and failure output readable (the default prints the row's bytes).
@@ -466,7 +564,7 @@ TEST_P(MutationTable, ProducesExpectedPodAndIsIdempotent) {
     return;
   }
   ASSERT_TRUE(m.allowed) << m.message;
-  json::object expected = parse_object(row.expected);
+  json::object expected = expected_pod(row, config);
   EXPECT_EQ(json::value(m.pod), json::value(expected)) << "got " << json::serialize(m.pod);
   EXPECT_EQ(m.patch.empty(), pod == expected) << json::serialize(m.patch);
 
@@ -495,7 +593,7 @@ TEST(MutationPatch, IndependentJsonPatchImplementationAgrees) {
     json::object pod = parse_object(row.pod);
     Mutation m = mutate_pod(pod, make_sa(row), config, row.version);
     cases.push_back(json::object{{"name", row.name}, {"original", pod}, {"patch", m.patch},
-                                 {"expected", parse_object(row.expected)}});
+                                 {"expected", expected_pod(row, config)}});
   }
   std::string path = ::testing::TempDir() + "/webhook_patch_cases.json";
   {
@@ -824,4 +922,48 @@ TEST(MutationSkip, AnUnnamedContainerIsNotSkippedByItsPosition) {
   Mutation again = mutate_pod(first.pod, make_sa(row), base_config(), {1, 31});
   ASSERT_TRUE(again.allowed);
   EXPECT_TRUE(again.patch.empty()) << json::serialize(again.patch);
+}
+
+TEST(MutationProxyMode, TellsWhichModeItApplied) {
+  Config config = base_config();
+  json::object plain = parse_object(kSimplePod);
+  EXPECT_EQ(mutate_pod(plain, make_sa(Row{}), config, {1, 33}).proxy_mode, "");
+  json::object pod = parse_object(with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                                   R"({"containers":[{"name":"a"}]})"));
+  EXPECT_EQ(mutate_pod(pod, make_sa(Row{}), config, {1, 33}).proxy_mode, "init-container");
+  config.proxy_mode = ProxyMode::cni;
+  Mutation m = mutate_pod(pod, make_sa(Row{}), config, {1, 33});
+  EXPECT_EQ(m.proxy_mode, "cni");
+  // Reinvoked on its own output (annotation now present): the same mode, nothing to add.
+  Mutation again = mutate_pod(m.pod, make_sa(Row{}), base_config(), {1, 33});
+  EXPECT_EQ(again.proxy_mode, "cni");
+  EXPECT_TRUE(again.patch.empty());
+}
+
+TEST(MutationProxyMode, NamesParseExactly) {
+  for (std::string_view name : kProxyModeNames) EXPECT_EQ(proxy_mode_name(*parse_proxy_mode(name)), name);
+  EXPECT_FALSE(parse_proxy_mode("Init-Container"));
+  EXPECT_FALSE(parse_proxy_mode(""));
+}
+
+// With the webhook's own source of secrets: each pod its own, shared by its sidecar and its application containers.
+TEST(MutationProxyMode, IdentityEndpointSecretIsFreshPerPodAndTheSidecarsToo) {
+  Config config = base_config();
+  config.proxy_mode = ProxyMode::identity_endpoint;
+  json::object pod = parse_object(with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                                   R"({"containers":[{"name":"a"},{"name":"b"}]})"));
+  std::set<std::string> seen;
+  for (int i = 0; i < 3; ++i) {
+    Mutation m = mutate_pod(pod, make_sa(Row{}), config, {1, 33});
+    ASSERT_TRUE(m.allowed) << m.message;
+    std::set<std::string> in_pod;
+    for (std::string_view key : {"initContainers", "containers"})
+      for (const auto& c : m.pod.at("spec").at(key).as_array())
+        for (const auto& e : c.at("env").as_array())
+          if (e.at("name") == "IDENTITY_HEADER") in_pod.insert(std::string(e.at("value").as_string()));
+    ASSERT_EQ(in_pod.size(), 1u) << "containers disagree on the secret";
+    const std::string& secret = *in_pod.begin();
+    EXPECT_GE(secret.size(), 43u) << secret;  // 256 bits
+    EXPECT_TRUE(seen.insert(secret).second) << "two pods got the same secret";
+  }
 }

@@ -265,7 +265,8 @@ TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnI
       {"original", json::parse(proxied)},
       {"patch", patch_of(reply)},
       {"expected", json::parse(expand(R"({"metadata":{"generateName":"app-","labels":{"azure.workload.identity/use":"true"},
-        "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/service-account-token-expiration":"7200"}},
+        "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/service-account-token-expiration":"7200",
+          "azure.workload.identity/proxy-sidecar-mode":"init-container"}},
         "spec":{"serviceAccountName":"app","initContainers":[
           {"name":"azwi-proxy-init","image":"registry.test/proxy-init:1","imagePullPolicy":"IfNotPresent","env":[{"name":"PROXY_PORT","value":"8000"}],
            "securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}},
@@ -311,7 +312,8 @@ TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnI
   std::string log = webhook->log();
   EXPECT_NE(log.find(R"("msg":"admission","uid":"uid-proxy","pod":"app-","namespace":"ns1","service_account":"app")"),
             std::string::npos) << log;
-  EXPECT_NE(log.find(R"("injected_into":"migrate,app,azwi-proxy","proxy":"native-sidecar")"), std::string::npos);
+  EXPECT_NE(log.find(R"("injected_into":"migrate,app,azwi-proxy","proxy":"native-sidecar","proxy_mode":"init-container")"),
+            std::string::npos);
   EXPECT_EQ(log.find("api-token"), std::string::npos) << "the API token must never be logged";
   auto metrics = plain_get(metrics_port, "/metrics").response.body;
   EXPECT_NE(metrics.find(R"(azwi_webhook_admission_requests_total{namespace="ns1",result="mutated"} 2)"), std::string::npos)
@@ -358,7 +360,7 @@ TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironment) 
       {"original", json::parse(proxied)},
       {"patch", patch_of(reply)},
       {"expected", json::parse(expand(R"({"metadata":{"generateName":"app-","labels":{"azure.workload.identity/use":"true"},
-        "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true"}},
+        "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"init-container"}},
         "spec":{"serviceAccountName":"app","initContainers":[
           {"name":"azwi-proxy-init","image":"registry.test/proxy-init:1","imagePullPolicy":"IfNotPresent","env":[{"name":"PROXY_PORT","value":"8000"}],
            "securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}},
@@ -598,3 +600,40 @@ TEST_F(WebhookOnStandInApiServer, StartupErrorsNameTheirCause) {
 }
 
 }  // namespace
+
+// --proxy-sidecar-mode sets the mode of pods without the annotation: no init container, the App Service variables
+// with a secret per pod, the mode written on the pod and in the admission line, the secret in neither log nor line.
+TEST_F(WebhookOnStandInApiServer, ProxySidecarModeFlagIsTheDefaultOfPodsWithoutTheAnnotation) {
+  start_api({"--version", "v1.33.1"});
+  start_webhook(api->port(), {"--proxy-sidecar-mode=identity-endpoint"});
+  ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
+  EXPECT_NE(webhook->log().find(R"("proxy_sidecar_mode":"identity-endpoint")"), std::string::npos) << webhook->log();
+  std::string proxied = labelled_pod("app", R"({"azure.workload.identity/inject-proxy-sidecar":"true"})");
+  std::vector<std::string> secrets;
+  for (const char* uid : {"uid-endpoint-1", "uid-endpoint-2"}) {
+    auto reply = admit(review(uid, proxied));
+    ASSERT_EQ(reply.at("response").at("allowed"), true) << json::serialize(reply);
+    std::string patch = json::serialize(patch_of(reply));
+    EXPECT_EQ(patch.find("azwi-proxy-init"), std::string::npos) << patch;
+    EXPECT_NE(patch.find(R"("path":"/metadata/annotations/azure.workload.identity~1proxy-sidecar-mode","value":"identity-endpoint")"),
+              std::string::npos) << patch;
+    EXPECT_NE(patch.find(R"({"name":"IDENTITY_ENDPOINT","value":"http://127.0.0.1:8000/msi/token"})"), std::string::npos);
+    auto at = patch.find(R"({"name":"IDENTITY_HEADER","value":")");
+    ASSERT_NE(at, std::string::npos) << patch;
+    at += std::string_view(R"({"name":"IDENTITY_HEADER","value":")").size();
+    secrets.push_back(patch.substr(at, patch.find('"', at) - at));
+  }
+  EXPECT_EQ(secrets[0].size(), 43u);
+  EXPECT_NE(secrets[0], secrets[1]) << "two pods share a secret";
+  std::string log = webhook->log();
+  EXPECT_NE(log.find(R"("proxy":"native-sidecar","proxy_mode":"identity-endpoint")"), std::string::npos) << log;
+  for (const auto& s : secrets) EXPECT_EQ(log.find(s), std::string::npos) << "a pod's secret reached the log";
+}
+
+TEST_F(WebhookOnStandInApiServer, AnUnknownProxySidecarModeStopsStartUpNamingTheValidOnes) {
+  write_kubeconfig(free_port());
+  auto p = launch({"--kubeconfig", dir + "/kubeconfig", "--proxy-sidecar-mode=sidecarless"}, {});
+  EXPECT_EQ(p->wait_exit(std::chrono::seconds(10)).value_or(-999), 1);
+  EXPECT_NE(p->log().find(R"(azwi-webhook: invalid --proxy-sidecar-mode "sidecarless": use init-container, identity-endpoint or cni)"),
+            std::string::npos) << p->log();
+}

@@ -104,7 +104,8 @@ func azidentityToken(mode, resource, clientID string) (string, time.Time, error)
 	case "azidentity-default":
 		c, err = azidentity.NewDefaultAzureCredential(nil)
 	case "azidentity-workload":
-		c, err = azidentity.NewWorkloadIdentityCredential(nil)
+		// The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
+		c, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{DisableInstanceDiscovery: true})
 	}
 	if err != nil {
 		return "", time.Time{}, err

@@ -50,7 +50,12 @@ public final class Client {
       result.put("claims", claims(token.getToken()));
       result.put("expires_on", token.getExpiresAt().toEpochSecond());
     } catch (RuntimeException e) {  // the outcome is the test's data, whatever it is
-      result.put("error", String.valueOf(e.getMessage()));
+      // The whole cause chain, as a stack trace in the service's log shows it: the SDK wraps the endpoint's answer.
+      StringBuilder error = new StringBuilder(String.valueOf(e.getMessage()));
+      for (Throwable c = e.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+        error.append(" | caused by ").append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
+      }
+      result.put("error", error.toString());
       result.put("error_type", e.getClass().getSimpleName());
     }
     result.put("ms", (System.nanoTime() - start) / 1e6);
@@ -73,7 +78,8 @@ public final class Client {
       case "default":
         return new DefaultAzureCredentialBuilder().build();
       case "workload":
-        return new WorkloadIdentityCredentialBuilder().build();
+        // The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
+        return new WorkloadIdentityCredentialBuilder().disableInstanceDiscovery().build();
       default:
         System.err.println("Client: unknown mode " + mode);
         System.exit(2);

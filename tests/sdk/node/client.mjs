@@ -21,7 +21,8 @@ function credential() {
   switch (mode) {
     case "mi": return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
     case "default": return new DefaultAzureCredential();
-    case "workload": return new WorkloadIdentityCredential();
+    // The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
+    case "workload": return new WorkloadIdentityCredential({ disableInstanceDiscovery: true });
     default: console.error(`client.mjs: unknown mode ${mode}`); process.exit(2);
   }
 }

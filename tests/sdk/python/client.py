@@ -30,7 +30,8 @@ def credential(mode, client_id):
     if mode == "default":
         return DefaultAzureCredential()
     if mode == "workload":
-        return WorkloadIdentityCredential()
+        # The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
+        return WorkloadIdentityCredential(disable_instance_discovery=True)
     raise SystemExit(f"client.py: unknown mode {mode!r}")
 
 
