@@ -144,3 +144,17 @@ TEST_F(CniNetns, DelSucceedsWhenTheNamespaceIsGoneAndVersionAnswers) {
   ASSERT_EQ(version.exit_code, 0) << version.err;
   EXPECT_EQ(version.reply().at("cniVersion"), "0.4.0");
 }
+
+// Without CNI_COMMAND the binary is the node agent's command line (no root needed).
+TEST(CniBinary, VersionHelpAndUsage) {
+  auto version = azwi::netredirect::run_command({"env", "-u", "CNI_COMMAND", CNI_BIN, "--version"});
+  EXPECT_EQ(version.out, std::string("azwi-cni ") + AZWI_VERSION + "\n");
+  auto help = azwi::netredirect::run_command({"env", "-u", "CNI_COMMAND", CNI_BIN, "--help"});
+  EXPECT_TRUE(help.ok());
+  for (const char* flag : {"--cni-bin-dir", "--cni-conf-dir", "--host-cni-conf-dir", "--exclude-namespaces",
+                           "--daemonset", "--interval", "CNI_COMMAND"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  auto bare = azwi::netredirect::run_command({"env", "-u", "CNI_COMMAND", CNI_BIN});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_NE(bare.err.find("azwi-cni install"), std::string::npos) << bare.err;
+}
