@@ -33,6 +33,7 @@ pod_cidr=10.244.0.0/24
 service_cidr=10.96.0.0/16
 service_ip=10.96.0.1
 emulator_port=8443
+token_proxy_port=8444  # the emulator's custom token endpoint (AKS identity bindings), with its own CA
 cgroup=$name-cluster
 controllers=(cpu cpuacct cpuset memory devices freezer blkio pids systemd unified)
 
@@ -492,7 +493,8 @@ up() {
   # credential count only 3 s after it was created, as real Entra ID takes a while to use one.
   SSL_CERT_FILE="$state/pki/ca.crt" launch azwi-emulator "$emulator" serve --state-dir "$state/emulator/state" \
     --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
-    --imds --imds-listen $imds_ip:80 --credential-propagation-seconds 3 --log-format text
+    --imds --imds-listen $imds_ip:80 --credential-propagation-seconds 3 --token-proxy-listen $node_ip:$token_proxy_port \
+    --token-proxy-name token-proxy.azwi.test --log-format text
   wait_for "azwi-emulator to listen on $node_ip:$emulator_port" test -s "$state/emulator/url" ||
     { expect_running azwi-emulator; exit 1; }
 
@@ -515,6 +517,9 @@ export AZWI_CLUSTER_ISSUER=https://$node_ip:6443
 export AZWI_CLUSTER_AUTHORITY_HOST=https://$node_ip:$emulator_port/
 export AZWI_CLUSTER_EMULATOR_CA=$state/emulator/state/ca.crt
 export AZWI_CLUSTER_EMULATOR_CONFIG=$state/emulator/config.json
+export AZWI_CLUSTER_TOKEN_PROXY=https://$node_ip:$token_proxy_port/
+export AZWI_CLUSTER_TOKEN_PROXY_NAME=token-proxy.azwi.test
+export AZWI_CLUSTER_TOKEN_PROXY_CA=$state/emulator/state/token-proxy/ca.crt
 EOF
 }
 

@@ -17,6 +17,7 @@ packages=(
   runc containerd  # tests/deploy: the built images run with runc; one is imported into a containerd of the test's own
   # the real local cluster (scripts/cluster.sh) and its tests (tests/cluster, pytest)
   containernetworking-plugins etcd-server conntrack python3-pytest
+  skopeo  # tests/cluster/test_runbook.py runs docs/install.md's push (skopeo copy; here to a local OCI layout)
   # benchmarks
   nginx-light wrk libbenchmark-dev
 )

@@ -42,6 +42,12 @@ constexpr const char* kUsage =
   std::exit(1);
 }
 
+// A missing or malformed flag is a usage error: exit 2, as a flag the parser refuses.
+[[noreturn]] void die_usage(const std::string& message) {
+  std::fprintf(stderr, "azwi-emulator: %s (see --help)\n", message.c_str());
+  std::exit(2);
+}
+
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -54,7 +60,7 @@ int serve(int argc, char** argv) {
   ServeOptions o;
   std::string state_dir, ready_file, config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa",
                                                    issuer, audience = "api://AzureADTokenExchange", sans,
-                                                   imds_ready_file, failure_rate = "0";
+                                                   imds_ready_file, failure_rate = "0", token_proxy_ready_file;
   log::LoggingFlags logging;
   int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, propagation = 0, latency = 0, fail_next = 0,
       fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
@@ -82,6 +88,16 @@ int serve(int argc, char** argv) {
   flags.add_bool("imds", &o.imds, "also serve a plain-HTTP IMDS instance-metadata responder on --imds-listen");
   flags.add_string("imds-listen", &o.imds_listen, "IMDS responder listen address host:port");
   flags.add_string("imds-ready-file", &imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
+  flags.add_string("token-proxy-listen", &o.token_proxy_listen,
+                   "also serve a custom token endpoint (AKS identity bindings) on this host:port: its own CA "
+                   "(STATE/token-proxy/ca.crt), a certificate for --token-proxy-name only, the exchange forwarded to "
+                   "the Entra role");
+  flags.add_string("token-proxy-name", &o.token_proxy_name,
+                   "the one name the token proxy's certificate carries (clients send it as AZURE_KUBERNETES_SNI_NAME)");
+  flags.add_string("token-proxy-path", &o.token_proxy_path,
+                   "path of the token proxy's URL (e.g. /base): requests under it go to the Entra role without it");
+  flags.add_string("token-proxy-ready-file", &token_proxy_ready_file,
+                   "once listening, write the token proxy's base URL (https://host:port/) here");
   flags.add_int("latency-ms", &latency, "fault: delay every token answer by this many milliseconds", 0, 600000);
   flags.add_int("fail-next", &fail_next, "fault: the next N token requests fail with --fail-status", 0, 1000000000);
   flags.add_int("fail-status", &fail_status, "fault: HTTP status of injected failures", 400, 599);
@@ -93,10 +109,13 @@ int serve(int argc, char** argv) {
   parse_flags_or_exit(flags, argc, argv);
   logging.apply_or_exit("azwi-emulator");
 
-  if (state_dir.empty()) die("serve: --state-dir is required");
+  if (state_dir.empty()) die_usage("serve: --state-dir is required");
   o.state_dir = state_dir;
   o.ready_file = ready_file;
   o.imds_ready_file = imds_ready_file;
+  o.token_proxy_ready_file = token_proxy_ready_file;
+  if (!o.token_proxy_path.starts_with('/')) o.token_proxy_path.insert(0, "/");
+  while (o.token_proxy_path.size() > 1 && o.token_proxy_path.back() == '/') o.token_proxy_path.pop_back();
   o.sans = split_commas(sans);
   o.token_lifetime = token_lifetime;
   o.refresh_in = refresh_in;
@@ -112,10 +131,10 @@ int serve(int argc, char** argv) {
   char* end = nullptr;
   o.faults.failure_rate = std::strtod(failure_rate.c_str(), &end);
   if (end == failure_rate.c_str() || *end != '\0' || o.faults.failure_rate < 0.0 || o.faults.failure_rate > 1.0)
-    die("serve: --failure-rate must be a number between 0.0 and 1.0");
+    die_usage("serve: --failure-rate must be a number between 0.0 and 1.0");
   try {
     if (!config.empty()) o.directory = load_directory(config);
-    if (tenant.empty() != client.empty()) die("serve: --tenant-id and --client-id go together");
+    if (tenant.empty() != client.empty()) die_usage("serve: --tenant-id and --client-id go together");
     if (!tenant.empty()) add_identity(o.directory, tenant, client, FederatedCredential{"flags", issuer, subject, {audience}});
     SystemClock clock;
     Emulator emulator(std::move(o), clock);
@@ -156,10 +175,10 @@ int mint_token(int argc, char** argv) {
   logging.add_to(flags);
   parse_flags_or_exit(flags, argc, argv);
   logging.apply_or_exit("azwi-emulator");
-  if (state_dir.empty() || out.empty()) die("mint-token: --state-dir and --out are required");
+  if (state_dir.empty() || out.empty()) die_usage("mint-token: --state-dir and --out are required");
   auto parsed_alg = jwt::parse_alg(alg);
-  if (!parsed_alg) die("mint-token: --alg must be RS256 or ES256");
-  if (keep_fresh && out == "-") die("mint-token: --keep-fresh needs a file for --out");
+  if (!parsed_alg) die_usage("mint-token: --alg must be RS256 or ES256");
+  if (keep_fresh && out == "-") die_usage("mint-token: --keep-fresh needs a file for --out");
   o.alg = *parsed_alg;
   o.lifetime = lifetime;
   o.time_offset = time_offset;
@@ -205,7 +224,7 @@ int decode_token(int argc, char** argv) {
   FlagSet flags("azwi-emulator decode-token [FILE|-]",
                 "Prints the header and claims of the JWT in FILE (or standard input) as JSON. Verifies nothing.");
   auto args = parse_flags_or_exit(flags, argc, argv);
-  if (args.size() > 1) die("decode-token: at most one file");
+  if (args.size() > 1) die_usage("decode-token: at most one file");
   std::string text;
   if (args.empty() || args[0] == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -231,14 +250,18 @@ int rotate_keys(int argc, char** argv) {
   flags.add_string("ring", &ring, "which keys: issuer (service-account tokens) or entra (access tokens)");
   flags.add_string("alg", &alg, "rotate only this algorithm: RS256 or ES256 (default: both)");
   parse_flags_or_exit(flags, argc, argv);
-  if (state_dir.empty()) die("rotate-keys: --state-dir is required");
-  if (ring != "issuer" && ring != "entra") die("rotate-keys: --ring must be issuer or entra");
+  if (state_dir.empty()) die_usage("rotate-keys: --state-dir is required");
+  if (ring != "issuer" && ring != "entra") die_usage("rotate-keys: --ring must be issuer or entra");
   std::vector<jwt::Alg> algs;
   if (!alg.empty()) {
     auto a = jwt::parse_alg(alg);
-    if (!a) die("rotate-keys: --alg must be RS256 or ES256");
+    if (!a) die_usage("rotate-keys: --alg must be RS256 or ES256");
     algs.push_back(*a);
   }
+  // Rotating keys nobody serves is a mistake (a mistyped path), not a reason to create a state directory.
+  if (!fs::is_directory(state_dir))
+    die("rotate-keys: no state directory " + state_dir + ": start 'azwi-emulator serve --state-dir " + state_dir +
+        "' first (it creates the keys), or give the directory a server uses");
   try {
     KeyRing keys(fs::path(state_dir) / (ring + "-keys.json"));
     SystemClock clock;
@@ -269,6 +292,8 @@ int main(int argc, char** argv) {
   if (cmd == "decode-token") return decode_token(sub_argc, sub_argv);
   if (cmd == "rotate-keys") return rotate_keys(sub_argc, sub_argv);
   if (cmd == "version" || cmd == "--version") {
+    FlagSet flags("azwi-emulator version", "Prints the version.");
+    parse_flags_or_exit(flags, sub_argc, sub_argv);
     std::printf("azwi-emulator %s\n", AZWI_VERSION);
     return 0;
   }

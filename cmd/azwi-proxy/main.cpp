@@ -60,10 +60,28 @@ int main(int argc, char** argv) {
   metrics::Registry registry;
   auto egress = http::EgressProxySettings::from_environment();
   for (const auto& problem : egress.problems()) log.warn("egress proxy setting ignored", {{"reason", problem}});
-  identity::AsioTransport transport(http::client_options_from_env(proxy::user_agent()), std::move(egress));
+  http::ClientOptions client = http::client_options_from_env(proxy::user_agent());
+  if (!config.token_proxy.empty()) {
+    // The token endpoint's own trust anchors (when given) replace the store; the file is re-read when it changes.
+    if (!config.ca_file.empty() || !config.ca_data.empty()) {
+      client.ca_file = config.ca_file;
+      client.ca_dir.clear();
+      client.ca_pem = config.ca_data;
+    }
+    client.tls_server_name = config.sni_name;
+  }
+  identity::AsioTransport transport(std::move(client), std::move(egress));
   identity::RetryPolicy retry;
   retry.deadline = std::chrono::seconds(config.entra_timeout_seconds);
-  identity::EntraExchanger exchanger(clock, transport, {config.authority_host, config.token_file, retry});
+  identity::ExchangeConfig exchange{config.authority_host, config.token_file, retry};
+  if (!config.token_proxy.empty()) {
+    exchange.authority_host = config.token_proxy;
+    exchange.endpoint_name = "the token endpoint";
+    exchange.trust_hint =
+        "does AZURE_KUBERNETES_CA_FILE or AZURE_KUBERNETES_CA_DATA hold its CA, and AZURE_KUBERNETES_SNI_NAME a name "
+        "its certificate carries?";
+  }
+  identity::EntraExchanger exchanger(clock, transport, exchange);
   identity::WorkerTokenSource source(exchanger, clock, &registry);
   identity::TokenCache cache(clock, source);
   proxy::Passthrough passthrough(io, *upstream);
@@ -97,6 +115,8 @@ int main(int argc, char** argv) {
                                          {"tenantID", config.tenant_id},
                                          {"clientID", config.client_id},
                                          {"authorityHost", config.authority_host},
+                                         {"tokenProxy", config.token_proxy},
+                                         {"sniName", config.sni_name},
                                          {"imdsEndpoint", config.imds_endpoint},
                                          {"identityEndpoint", !config.identity_header.empty()}});
 

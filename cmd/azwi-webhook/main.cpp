@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/flags.hpp"
@@ -41,6 +42,13 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, static_cast<int>(threads) + 8);
   std::string webhook_addr = ":9443", cert_dir = "/certs", tls_min = "1.3",
               audience(webhook::kDefaultAudience), proxy_mode(webhook::proxy_mode_name({})), health_addr = ":9440", metrics_addr = ":8095", kubeconfig;
+  std::string token_layout = "v1.6", metrics_backend = "prometheus", custom_suffix, custom_audience;
+  auto resources_text = [](const webhook::Resources& r) {
+    return "requests.cpu=" + r.cpu_request + ",requests.memory=" + r.memory_request + ",limits.cpu=" + r.cpu_limit +
+           ",limits.memory=" + r.memory_limit;
+  };
+  std::string proxy_resources = resources_text(webhook::kDefaultProxyResources),
+              proxy_init_resources = resources_text(webhook::kDefaultProxyInitResources);
   bool show_version = false, disable_cert_rotation = false;
   std::string cert_secret(webhook::kDefaultCertSecretName), service_name(webhook::kDefaultServiceName),
       webhook_config(webhook::kDefaultWebhookConfigName);
@@ -51,6 +59,25 @@ int main(int argc, char** argv) {
   flags.add_string("webhook-cert-dir", &cert_dir, "directory holding tls.crt and tls.key; reloaded when they change");
   flags.add_string("tls-min-version", &tls_min, "minimum TLS version of the admission endpoint: 1.2 or 1.3");
   flags.add_string("audience", &audience, "audience of the projected service account token");
+  flags.add_string("token-layout", &token_layout,
+                   "where the projected token goes: v1.6 (volume azure-workload-identity-reserved-<hash> at "
+                   "/var/run/secrets/azure/wi, token at token/azure-identity-token) or v1.5 (volume "
+                   "azure-identity-token at /var/run/secrets/azure/tokens); a pod already carrying either keeps it");
+  flags.add_string("proxy-resources", &proxy_resources,
+                   "resources of the injected azwi-proxy: requests.cpu=Q,requests.memory=Q,limits.cpu=Q,limits.memory=Q "
+                   "(an empty Q sets none; pods override keys with the annotation " +
+                       std::string(webhook::kProxyResourcesAnnotation) + ")");
+  flags.add_string("proxy-init-resources", &proxy_init_resources,
+                   "resources of the injected azwi-proxy-init, in the same form (pod annotation " +
+                       std::string(webhook::kProxyInitResourcesAnnotation) + ")");
+  flags.add_string("custom-token-endpoint-annotation-suffix", &custom_suffix,
+                   "with --custom-token-endpoint-audience: pods annotated azure.workload.identity/use-<suffix>: \"true\" "
+                   "get a token for that audience and the AZURE_KUBERNETES_* variables (AKS identity bindings)");
+  flags.add_string("custom-token-endpoint-audience", &custom_audience,
+                   "audience of the projected token for pods using the custom token endpoint (not "
+                   "api://AzureADTokenExchange)");
+  flags.add_string("metrics-backend", &metrics_backend,
+                   "metrics exporter; only prometheus, accepted so that upstream's arguments work");
   flags.add_string("proxy-sidecar-mode", &proxy_mode,
                    "how an injected proxy sidecar is reached, for pods without the "
                    "azure.workload.identity/proxy-sidecar-mode annotation: " +
@@ -85,6 +112,23 @@ int main(int argc, char** argv) {
                 "NAME[:KEY] of a ConfigMap in the pod's namespace (key default " +
                     std::string(webhook::kDefaultProxyCAKey) +
                     ") holding the CA bundle the injected proxy sidecar trusts for Entra ID (default: the image's)");
+  flags.add_env("AZURE_KUBERNETES_TOKEN_PROXY",
+                "with the custom token endpoint: https URL of the token proxy, injected into opted-in pods");
+  flags.add_env("AZURE_KUBERNETES_SNI_NAME", "with the custom token endpoint: TLS server name of the token proxy, injected");
+  flags.add_env("AZURE_KUBERNETES_CA_DATA", "with the custom token endpoint: PEM CA of the token proxy, injected");
+  flags.add_env("AZURE_KUBERNETES_CA_CONFIGMAP_NAME",
+                "with the custom token endpoint: ConfigMap (key ca.crt) in the pod's namespace holding the proxy's CA, "
+                "projected as /var/run/secrets/azure/wi/ca-cert/ca.crt (AZURE_KUBERNETES_CA_FILE)");
+  flags.add_env("AZURE_KUBERNETES_CA_CTB_SIGNER_NAME",
+                "with the custom token endpoint: signer of the ClusterTrustBundle holding the proxy's CA, projected like "
+                "the ConfigMap's (at most one CA source)");
+  flags.add_env("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR",
+                "with the signer name: JSON label selector of the ClusterTrustBundles");
+  flags.add_env("KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT",
+                "the API server in a cluster (with the service account token and CA the kubelet mounts)");
+  flags.add_env("KUBECONFIG", "used when --kubeconfig is not given: a file or a :-separated list, merged as kubectl does");
+  flags.add_env("SSL_CERT_FILE", "CA bundle for the API server when the configuration names none");
+  flags.add_env("HTTPS_PROXY, NO_PROXY", "egress proxy for the API server (CONNECT), as client-go");
   parse_flags_or_exit(flags, argc, argv);
   if (show_version) {
     std::printf("azwi-webhook %s\n", AZWI_VERSION);
@@ -110,6 +154,21 @@ int main(int argc, char** argv) {
                                std::string(webhook::kProxyModeChoices));
     config.proxy_mode = *mode;
     config.proxy_log_level = logging.level;  // injected sidecars log at the webhook's level
+    auto layout = webhook::parse_token_layout(token_layout);
+    if (!layout) throw std::runtime_error("--token-layout=\"" + token_layout + "\" is not v1.6 or v1.5");
+    config.token_layout = *layout;
+    if (metrics_backend != "prometheus")
+      throw std::runtime_error("--metrics-backend=\"" + metrics_backend + "\" is not supported: only prometheus is");
+    for (auto [flag, text, target] : {std::tuple{"--proxy-resources", &proxy_resources, &config.proxy_resources},
+                                      std::tuple{"--proxy-init-resources", &proxy_init_resources,
+                                                 &config.proxy_init_resources}}) {
+      try {
+        *target = webhook::parse_resources(*text, *target);
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string(flag) + "=\"" + *text + "\" is not usable: " + e.what());
+      }
+    }
+    config.custom_token_endpoint = webhook::custom_token_endpoint_from(custom_suffix, custom_audience);
     webhook_ep = http::parse_endpoint(webhook_addr);
     health_ep = http::parse_endpoint(health_addr);
     metrics_ep = http::parse_endpoint(metrics_addr);
@@ -196,6 +255,9 @@ int main(int argc, char** argv) {
                        {"proxy_ca_configmap", config.proxy_ca_configmap.empty()
                                                   ? std::string()
                                                   : config.proxy_ca_configmap + ":" + config.proxy_ca_key},
+                       {"token_layout", token_layout},
+                       {"custom_token_endpoint_annotation",
+                        config.custom_token_endpoint ? config.custom_token_endpoint->annotation : std::string()},
                        {"threads", threads}, {"version", AZWI_VERSION}});
 
   asio::signal_set signals(*ios[0], SIGINT, SIGTERM);

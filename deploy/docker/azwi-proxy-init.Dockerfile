@@ -33,6 +33,9 @@ COPY --from=iptables /rootfs/ /
 COPY --from=build /out/bin/azwi-proxy-init /usr/local/bin/azwi-proxy-init
 # An empty base has no PATH of its own: azwi-proxy-init finds iptables-*-save and -restore through it.
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# iptables-legacy-restore takes a lock file, by default /run/xtables.lock in the image; the webhook makes the root
+# filesystem read-only, so the lock goes to the pod's /dev/shm (a tmpfs) instead. The nft backend takes none.
+ENV XTABLES_LOCKFILE=/dev/shm/xtables.lock
 # Root with NET_ADMIN, as the webhook's securityContext for this init container asks.
 USER 0
 ENTRYPOINT ["/usr/local/bin/azwi-proxy-init"]

@@ -27,7 +27,6 @@ using webhook::kProxyModeAnnotation;
 using webhook::kProxyName;
 using webhook::kSkipContainersAnnotation;
 using webhook::kTenantIdAnnotation;
-using webhook::kTokenVolumeName;
 using webhook::kUseLabel;
 
 std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -269,10 +268,12 @@ class Diagnosis {
 
   bool webhook(bool labelled) {
     bool volume = false;
+    std::string volume_name;
     if (auto* vols = array_at(*spec_, "volumes"))
       for (const auto& v : *vols)
-        if (v.is_object() && string_at(v.get_object(), "name") == kTokenVolumeName) {
+        if (v.is_object() && webhook::is_token_volume(string_at(v.get_object(), "name"))) {
           volume = true;
+          volume_name = string_at(v.get_object(), "name");
           if (auto* projected = object_at(v.get_object(), "projected"))
             if (auto* sources = array_at(*projected, "sources"))
               for (const auto& s : *sources)
@@ -289,7 +290,7 @@ class Diagnosis {
       else if (name != kProxyInitName) skipped.push_back(name);
     }
     if (volume && !given.empty()) {
-      Check& c = add("webhook", Status::ok, "mutated: projected token volume " + q(kTokenVolumeName) +
+      Check& c = add("webhook", Status::ok, "mutated: projected token volume " + q(volume_name) +
                                                 " and AZURE_* variables in " + join(given));
       if (!audience_.empty()) c.details.emplace_back("token audience", audience_);
       if (expiration_) c.details.emplace_back("token lifetime", std::to_string(expiration_) + " s");
@@ -324,7 +325,7 @@ class Diagnosis {
   std::string proxy(bool mutated) {
     const json::object* meta = object_at(*pod_, "metadata");
     const json::object* ann = meta ? object_at(*meta, "annotations") : nullptr;
-    bool asked = ann && ann->if_contains(kInjectProxyAnnotation);
+    bool asked = ann && webhook::annotation_is_true(string_at(*ann, kInjectProxyAnnotation));
     const json::object* sidecar = container_named(*spec_, kProxyName);
     if (!sidecar) {
       if (!mutated) return "";
@@ -585,7 +586,7 @@ PodFacts gather_pod_facts(kube::ApiClient& api, const DoctorTarget& t) {
   if (const json::object* spec = object_at(pod, "spec"))
     if (auto* vols = array_at(*spec, "volumes"))
       for (const auto& v : *vols)
-        if (v.is_object() && string_at(v.get_object(), "name") == webhook::kTokenVolumeName)
+        if (v.is_object() && webhook::is_token_volume(string_at(v.get_object(), "name")))
           if (auto* p = object_at(v.get_object(), "projected"))
             if (auto* sources = array_at(*p, "sources"))
               for (const auto& s : *sources)

@@ -89,19 +89,21 @@ struct Emulator::Impl {
   std::unique_ptr<ArmService> arm;
   std::unique_ptr<OidcIssuer> issuer;
   std::unique_ptr<ControlContext> control;
-  std::unique_ptr<http::Server> https, imds;
-  std::string base_url, issuer_url, imds_url;
-  TlsFiles tls;
+  std::unique_ptr<http::Server> https, imds, token_proxy;
+  std::string base_url, issuer_url, imds_url, token_proxy_url;
+  TlsFiles tls, token_proxy_tls;
 
   void send(const http::Responder& respond, const std::string& method, const std::string& path, Reply r,
-            std::chrono::steady_clock::time_point started, const TokenLog* token = nullptr) {
+            std::chrono::steady_clock::time_point started, const TokenLog* token = nullptr,
+            const char* listener = "") {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     if (token && token->answer) {
       const EntraAnswer& a = *token->answer;
       logger.info("token request", {{"method", method}, {"path", path}, {"status", r.status}, {"duration_ms", ms},
                                     {"tenant", token->tenant}, {"client_id", a.client_id}, {"subject", a.subject},
                                     {"error_code", a.error_code}, {"fault", token->fault},
-                                    {"access_token_fingerprint", a.token_fingerprint}});
+                                    {"access_token_fingerprint", a.token_fingerprint},
+                                    {"listener", std::string_view(*listener ? listener : "main")}});
     } else {
       logger.info("request", {{"method", method}, {"path", path}, {"status", r.status}, {"duration_ms", ms}});
     }
@@ -114,7 +116,8 @@ struct Emulator::Impl {
     respond(std::move(res));
   }
 
-  void handle(http::Request req, http::Responder respond) {
+  // `listener`: "" for the main one, "token-proxy" for requests the token proxy hands over (the request log says so).
+  void handle(http::Request req, http::Responder respond, const char* listener = "") {
     auto started = std::chrono::steady_clock::now();
     std::string method(req.method_string());
     std::string target(req.target());
@@ -136,7 +139,7 @@ struct Emulator::Impl {
         if (segs[i++] != t) return false;
       return true;
     };
-    if (!segs.empty() && is({"oauth2", "v2.0", "token"})) return token(std::move(req), std::move(respond), std::string(segs[0]), method, path, started);
+    if (!segs.empty() && is({"oauth2", "v2.0", "token"})) return token(std::move(req), std::move(respond), std::string(segs[0]), method, path, started, listener);
     auto get_only = [&]() -> std::optional<Reply> {
       if (method == "GET") return std::nullopt;
       Reply r = json_error(405, "method_not_allowed", "only GET is served here");
@@ -161,9 +164,9 @@ struct Emulator::Impl {
   }
 
   void token(http::Request req, http::Responder respond, std::string tenant, std::string method, std::string path,
-             std::chrono::steady_clock::time_point started) {
+             std::chrono::steady_clock::time_point started, const char* listener) {
     // Validation may fetch an issuer's JWKS (possibly from this very server), so it runs off the I/O threads.
-    asio::post(workers, [this, req = std::move(req), respond = std::move(respond), tenant = std::move(tenant),
+    asio::post(workers, [this, listener, req = std::move(req), respond = std::move(respond), tenant = std::move(tenant),
                          method = std::move(method), path = std::move(path), started]() mutable {
       std::string content_type(req[boost::beast::http::field::content_type]);
       std::string correlation(req["client-request-id"]);
@@ -187,16 +190,17 @@ struct Emulator::Impl {
       Form form;
       if (content_type.starts_with("application/x-www-form-urlencoded"))
         form = parse_form(req.body()).value_or(Form{});
-      log.record_token(method, path, answer.status, form, answer.error_code, decision.reason);
+      log.record_token(method, path, answer.status, form, answer.error_code, decision.reason, listener);
 
       Reply r = json_reply(answer.status, answer.body);
       r.headers.emplace_back("Pragma", "no-cache");
       if (!correlation.empty()) r.headers.emplace_back("client-request-id", correlation);
       if (decision.fail_status && decision.retry_after > 0)
         r.headers.emplace_back("Retry-After", std::to_string(decision.retry_after));
-      auto deliver = [this, respond, method, path, started, tenant, answer, fault = decision.reason](Reply reply) {
+      auto deliver = [this, listener, respond, method, path, started, tenant, answer,
+                      fault = decision.reason](Reply reply) {
         TokenLog tl{tenant, &answer, fault};
-        send(respond, method, path, std::move(reply), started, &tl);
+        send(respond, method, path, std::move(reply), started, &tl, listener);
       };
       if (decision.latency.count() > 0) {
         auto timer = std::make_shared<asio::steady_timer>(io, decision.latency);
@@ -205,6 +209,24 @@ struct Emulator::Impl {
         deliver(std::move(r));
       }
     });
+  }
+
+  // The token proxy hands every Entra request under its path (the SDKs send discovery through it as well as the
+  // exchange, their paths joined under the proxy URL's) to the Entra role, without that path; nothing else.
+  void handle_token_proxy(http::Request req, http::Responder respond) {
+    auto started = std::chrono::steady_clock::now();
+    std::string target(req.target());
+    const std::string& base = options.token_proxy_path;
+    bool under = base == "/" || (target.starts_with(base) && (target.size() == base.size() ||
+                                                              target[base.size()] == '/' || target[base.size()] == '?'));
+    std::string rest = base == "/" ? target : target.substr(std::min(base.size(), target.size()));
+    if (rest.empty() || rest.front() != '/') rest.insert(0, "/");
+    if (!under || rest.starts_with("/_emulator")) {
+      return send(respond, std::string(req.method_string()), target.substr(0, target.find('?')),
+                  json_error(404, "not_found", "the token proxy serves Entra ID's endpoints under " + base), started);
+    }
+    req.target(rest);
+    handle(std::move(req), std::move(respond), "token-proxy");
   }
 
   void handle_imds(http::Request req, http::Responder respond) {
@@ -231,6 +253,11 @@ struct Emulator::Impl {
     o["ca_file"] = tls.ca_cert.string();
     o["state_dir"] = options.state_dir.string();
     if (!imds_url.empty()) o["imds_url"] = imds_url;
+    if (!token_proxy_url.empty()) {
+      o["token_proxy_url"] = token_proxy_url;
+      o["token_proxy_name"] = options.token_proxy_name;
+      o["token_proxy_ca_file"] = token_proxy_tls.ca_cert.string();
+    }
     json::array tenants;
     for (const auto& t : entra->directory()->tenants) {
       json::array ids;
@@ -321,10 +348,34 @@ void Emulator::start() {
     if (!o.imds_ready_file.empty()) write_file_atomically(o.imds_ready_file, m.imds_url, 0644);
   }
 
+  if (!o.token_proxy_listen.empty()) {
+    auto proxy_endpoint = http::parse_endpoint(o.token_proxy_listen);
+    fs::create_directories(o.state_dir / "token-proxy");
+    m.token_proxy_tls = ensure_tls(o.state_dir / "token-proxy", {o.token_proxy_name}, /*loopback=*/false);
+    auto proxy_tls = http::make_server_tls_context(m.token_proxy_tls.server_cert.string(),
+                                                   m.token_proxy_tls.server_key.string());
+    http::ServerOptions po = so;
+    po.tls = [proxy_tls] { return proxy_tls; };
+    m.token_proxy = std::make_unique<http::Server>(
+        m.io, proxy_endpoint,
+        [&m](http::Request req, http::Responder respond) { m.handle_token_proxy(std::move(req), std::move(respond)); },
+        po);
+    try {
+      m.token_proxy->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot listen on --token-proxy-listen " + o.token_proxy_listen + ": " + e.what());
+    }
+    m.token_proxy_url =
+        "https://" + url_host(proxy_endpoint.address()) + ":" + std::to_string(m.token_proxy->port()) + "/";
+    if (!o.token_proxy_ready_file.empty()) write_file_atomically(o.token_proxy_ready_file, m.token_proxy_url, 0644);
+  }
+
   m.logger.info("emulator listening",
                 {{"base_url", m.base_url}, {"issuer", m.issuer_url}, {"ca_file", m.tls.ca_cert.string()},
                  {"ca_created", m.tls.ca_created}, {"server_cert_issued", m.tls.server_issued},
-                 {"imds_url", m.imds_url}, {"tenants", static_cast<std::int64_t>(m.entra->directory()->tenants.size())}});
+                 {"imds_url", m.imds_url}, {"token_proxy_url", m.token_proxy_url},
+                 {"token_proxy_ca_file", m.token_proxy ? m.token_proxy_tls.ca_cert.string() : std::string()},
+                 {"tenants", static_cast<std::int64_t>(m.entra->directory()->tenants.size())}});
   if (!o.ready_file.empty()) write_file_atomically(o.ready_file, m.base_url, 0644);
 }
 
@@ -334,12 +385,13 @@ void Emulator::run() {
   signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     m.logger.info("shutting down", {{"signal", sig}});
-    auto pending = std::make_shared<int>(m.imds ? 2 : 1);
+    auto pending = std::make_shared<int>(1 + (m.imds ? 1 : 0) + (m.token_proxy ? 1 : 0));
     auto done = [&m, pending] {
       if (--*pending == 0) m.io.stop();
     };
     m.https->shutdown(std::chrono::milliseconds(2000), done);
     if (m.imds) m.imds->shutdown(std::chrono::milliseconds(2000), done);
+    if (m.token_proxy) m.token_proxy->shutdown(std::chrono::milliseconds(2000), done);
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < m.options.io_threads; ++i) threads.emplace_back([&m] { m.io.run(); });

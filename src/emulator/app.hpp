@@ -28,6 +28,14 @@ struct ServeOptions {
   bool imds = false;
   std::string imds_listen = "127.0.0.1:0";
   std::filesystem::path imds_ready_file;  // gets the IMDS base URL once listening
+  // A custom token endpoint (AKS identity bindings) on a listener of its own: its own CA (state_dir/token-proxy/)
+  // and a serving certificate for token_proxy_name only, not for its address, so that only a client sending that
+  // server name (AZURE_KUBERNETES_SNI_NAME) and trusting that CA gets through; it forwards the exchange to the Entra
+  // role. Empty listen address: none.
+  std::string token_proxy_listen;
+  std::string token_proxy_name = "token-proxy.azwi.test";
+  std::string token_proxy_path = "/";  // the path of the token proxy's URL, taken off before the Entra role
+  std::filesystem::path token_proxy_ready_file;  // gets the token proxy's base URL once listening
   FaultSettings faults;
   std::size_t request_log_size = 1000;
   int io_threads = 2;

@@ -106,7 +106,7 @@ bool expires_within(X509* cert, long seconds) {
 
 }  // namespace
 
-TlsFiles ensure_tls(const fs::path& dir, const std::vector<std::string>& sans) {
+TlsFiles ensure_tls(const fs::path& dir, const std::vector<std::string>& sans, bool loopback) {
   TlsFiles f{dir / "ca.crt", dir / "ca.key", dir / "server.crt", dir / "server.key"};
   FileLock lock(dir / ".tls.lock");
 
@@ -128,7 +128,8 @@ TlsFiles ensure_tls(const fs::path& dir, const std::vector<std::string>& sans) {
     f.ca_created = true;
   }
 
-  std::set<std::string> wanted = {"IP:127.0.0.1", "IP:::1", "DNS:localhost"};
+  std::set<std::string> wanted;
+  if (loopback) wanted = {"IP:127.0.0.1", "IP:::1", "DNS:localhost"};
   for (const auto& s : sans)
     if (!s.empty()) wanted.insert(normalize_san(s));
   std::string san_text;

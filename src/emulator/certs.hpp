@@ -14,8 +14,9 @@ struct TlsFiles {
   bool server_issued = false;
 };
 
-// sans: "IP:1.2.3.4", "DNS:name", or a bare IP address / DNS name. 127.0.0.1, ::1 and localhost are always added.
+// sans: "IP:1.2.3.4", "DNS:name", or a bare IP address / DNS name. 127.0.0.1, ::1 and localhost are added unless
+// `loopback` is false (a certificate that only a client sending the right server name accepts).
 // Throws std::runtime_error when existing files are unusable.
-TlsFiles ensure_tls(const std::filesystem::path& state_dir, const std::vector<std::string>& sans);
+TlsFiles ensure_tls(const std::filesystem::path& state_dir, const std::vector<std::string>& sans, bool loopback = true);
 
 }  // namespace azwi::emulator

@@ -8,7 +8,7 @@ namespace json = boost::json;
 RequestLog::RequestLog(std::size_t capacity) : capacity_(capacity) {}
 
 void RequestLog::record_token(const std::string& method, const std::string& path, unsigned status, const Form& form,
-                              int error_code, const std::string& fault) {
+                              int error_code, const std::string& fault, const std::string& listener) {
   json::object f;
   for (const auto& [k, v] : form) {
     if (k == "client_assertion") f["client_assertion_sha256"] = jwt::sha256_hex(v);
@@ -22,6 +22,7 @@ void RequestLog::record_token(const std::string& method, const std::string& path
   e["form"] = std::move(f);
   if (error_code) e["error_code"] = error_code;
   if (!fault.empty()) e["fault"] = fault;
+  if (!listener.empty()) e["listener"] = listener;
   std::lock_guard lock(mutex_);
   ++token_requests_;
   if (status == 200) ++tokens_issued_;

@@ -15,9 +15,9 @@ namespace azwi::emulator {
 class RequestLog {
  public:
   explicit RequestLog(std::size_t capacity = 1000);
-  // Records one token-endpoint request and its outcome.
+  // Records one token-endpoint request and its outcome; `listener` non-empty (the token proxy) is recorded too.
   void record_token(const std::string& method, const std::string& path, unsigned status, const Form& form,
-                    int error_code, const std::string& fault);
+                    int error_code, const std::string& fault, const std::string& listener = "");
   void count_imds() { std::lock_guard l(mutex_); ++imds_requests_; }
   boost::json::object stats() const;
   boost::json::array requests() const;

@@ -290,11 +290,14 @@ class Exchange {
     if (!tls_context_) return error_of(ClientError::Kind::tls, tls_error);
     tls_.emplace(std::move(stream_), *tls_context_);
     lowest_ = &beast::get_lowest_layer(*tls_);
+    const std::string server_name =
+        impl_.options.tls_server_name.empty() ? std::string(t_.host) : impl_.options.tls_server_name;
     // No server name for an address (RFC 6066); the certificate is then matched against its IP SANs.
-    if (!is_ip_literal(t_.host) && !SSL_set_tlsext_host_name(tls_->native_handle(), t_.host.c_str())) {
-      return error_of(ClientError::Kind::tls, "cannot set the TLS server name " + t_.host);
+    if (!is_ip_literal(server_name) && !SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str())) {
+      return error_of(ClientError::Kind::tls, "cannot set the TLS server name " + server_name);
     }
-    if (!impl_.options.insecure_skip_verify) tls_->set_verify_callback(asio::ssl::host_name_verification(t_.host));
+    if (!impl_.options.insecure_skip_verify)
+      tls_->set_verify_callback(asio::ssl::host_name_verification(server_name));
     lowest_->expires_after(left());
     tls_->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
     run();
@@ -306,7 +309,8 @@ class Exchange {
       std::string reason = ec.message();
       long verify = SSL_get_verify_result(tls_->native_handle());
       if (verify != X509_V_OK) reason = X509_verify_cert_error_string(verify);
-      return error_of(ClientError::Kind::tls, "TLS handshake with " + t_.host + " failed: " + reason);
+      std::string peer = server_name == t_.host ? t_.host : t_.host + " (as " + server_name + ")";
+      return error_of(ClientError::Kind::tls, "TLS handshake with " + peer + " failed: " + reason);
     }
     return std::nullopt;
   }

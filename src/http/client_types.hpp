@@ -49,6 +49,9 @@ struct ClientOptions {
   std::string client_cert_file, client_key_file;
   std::string client_cert_pem, client_key_pem;
   bool insecure_skip_verify = false;
+  // The TLS server name to send and to verify the certificate against instead of the URL's host (a token proxy
+  // reached by address whose certificate names a service: AZURE_KUBERNETES_SNI_NAME). Empty: the URL's host.
+  std::string tls_server_name;
 };
 
 // SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL and Go programs read them.

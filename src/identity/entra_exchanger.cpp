@@ -120,9 +120,10 @@ EntraExchanger::Attempt EntraExchanger::attempt(const TokenKey& key, const std::
   if (res.error) {
     bool timeout = res.error->kind == http::ClientError::Kind::timeout;
     bool tls = res.error->kind == http::ClientError::Kind::tls;
-    std::string description = (timeout ? "Entra ID did not answer in time: " : "cannot reach Entra ID at ") +
+    std::string description = (timeout ? config_.endpoint_name + " did not answer in time: "
+                                       : "cannot reach " + config_.endpoint_name + " at ") +
                               req.url + ": " + res.error->message;
-    if (tls) description += " (is the authority's CA trusted? see SSL_CERT_FILE / SSL_CERT_DIR)";
+    if (tls) description += " (" + config_.trust_hint + ")";
     a.result = TokenError{timeout ? TokenError::Kind::timeout : TokenError::Kind::unavailable,
                           timeout ? "timeout" : "service_unavailable", description, std::nullopt};
     a.retryable = !tls;
@@ -139,7 +140,8 @@ EntraExchanger::Attempt EntraExchanger::attempt(const TokenKey& key, const std::
     auto expires_in = obj ? seconds_field(*obj, "expires_in") : std::nullopt;
     if (token.empty() || !expires_in || *expires_in <= 0s) {
       a.result = TokenError{TokenError::Kind::unavailable, "invalid_response",
-                            "Entra ID answered 200 without an access token and a positive expires_in", std::nullopt};
+                            config_.endpoint_name + " answered 200 without an access token and a positive expires_in",
+                            std::nullopt};
       return a;
     }
     a.result = make_access_token(std::move(token), issued_at, *expires_in, seconds_field(*obj, "ext_expires_in"),
@@ -151,7 +153,7 @@ EntraExchanger::Attempt EntraExchanger::attempt(const TokenKey& key, const std::
   std::string description = obj ? string_field(*obj, "error_description") : "";
   if (description.empty()) {
     std::string snippet = r.body.substr(0, 200);
-    description = "Entra ID answered HTTP " + std::to_string(r.status) + (snippet.empty() ? "" : ": " + snippet);
+    description = config_.endpoint_name + " answered HTTP " + std::to_string(r.status) + (snippet.empty() ? "" : ": " + snippet);
   }
   a.retry_after = parse_retry_after(r);
   std::optional<std::chrono::seconds> retry_after_s;

@@ -36,6 +36,10 @@ struct ExchangeConfig {
   RetryPolicy retry;
   std::chrono::milliseconds attempt_timeout{10'000};
   std::chrono::milliseconds connect_timeout{5'000};
+  // How errors name the endpoint, and where to look when its certificate is not trusted: a custom token endpoint
+  // (AZURE_KUBERNETES_TOKEN_PROXY) is not Entra ID and has its own CA settings.
+  std::string endpoint_name = "Entra ID";
+  std::string trust_hint = "is the authority's CA trusted? see SSL_CERT_FILE / SSL_CERT_DIR";
 };
 
 class EntraExchanger {

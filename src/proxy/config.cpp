@@ -1,5 +1,11 @@
 #include "proxy/config.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <stdexcept>
+
 #include "common/env.hpp"
 #include "identity/authority.hpp"
 
@@ -21,6 +27,12 @@ void register_flags(FlagSet& f, Config& c) {
   f.add_env("AZURE_CLIENT_ID", "client ID used when a request names no client_id");
   f.add_env("AZURE_FEDERATED_TOKEN_FILE", "projected service account token, read afresh for every exchange");
   f.add_env("AZURE_AUTHORITY_HOST", "Entra ID authority (default https://login.microsoftonline.com/)");
+  f.add_env("AZURE_KUBERNETES_TOKEN_PROXY",
+            "https URL of a custom token endpoint (AKS identity bindings): the exchange goes there instead of to "
+            "AZURE_AUTHORITY_HOST");
+  f.add_env("AZURE_KUBERNETES_SNI_NAME", "TLS server name of the token endpoint, sent and verified instead of the URL's host");
+  f.add_env("AZURE_KUBERNETES_CA_FILE", "PEM CA of the token endpoint, re-read when it changes (instead of the system store)");
+  f.add_env("AZURE_KUBERNETES_CA_DATA", "PEM CA of the token endpoint, inline; at most one of the two");
   f.add_env("IDENTITY_HEADER",
             "secret that turns on the App Service managed-identity endpoint (GET /msi/token, header "
             "X-IDENTITY-HEADER); the webhook sets it in identity-endpoint mode");
@@ -42,6 +54,44 @@ std::optional<std::string> load_environment(Config& c) {
     return "AZURE_AUTHORITY_HOST \"" + c.authority_host + "\" is not an http(s) URL";
   }
   if (c.authority_host.back() != '/') c.authority_host += '/';
+  return load_token_proxy(c);
+}
+
+namespace {
+
+bool holds_a_certificate(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  bool ok = cert != nullptr;
+  X509_free(cert);
+  BIO_free(bio);
+  return ok;
+}
+
+}  // namespace
+
+std::optional<std::string> load_token_proxy(Config& c) {
+  c.token_proxy = env_or("AZURE_KUBERNETES_TOKEN_PROXY", "");
+  c.sni_name = env_or("AZURE_KUBERNETES_SNI_NAME", "");
+  c.ca_file = env_or("AZURE_KUBERNETES_CA_FILE", "");
+  c.ca_data = env_or("AZURE_KUBERNETES_CA_DATA", "");
+  // As the SDKs: settings for a token proxy without one are an error, not silently an exchange with Entra ID.
+  if (c.token_proxy.empty()) {
+    for (const char* name : {"AZURE_KUBERNETES_SNI_NAME", "AZURE_KUBERNETES_CA_FILE", "AZURE_KUBERNETES_CA_DATA"})
+      if (env(name))
+        return std::string(name) + " is set without AZURE_KUBERNETES_TOKEN_PROXY: set the token endpoint's URL too, "
+                                   "or remove it";
+    return std::nullopt;
+  }
+  try {
+    c.token_proxy = identity::normalize_authority_host(c.token_proxy);
+  } catch (const std::invalid_argument& e) {
+    return "AZURE_KUBERNETES_TOKEN_PROXY=\"" + c.token_proxy + "\" is not usable: " + e.what();
+  }
+  if (!c.ca_file.empty() && !c.ca_data.empty())
+    return "AZURE_KUBERNETES_CA_FILE and AZURE_KUBERNETES_CA_DATA are both set: give the token endpoint's CA once";
+  if (!c.ca_data.empty() && !holds_a_certificate(c.ca_data))
+    return "AZURE_KUBERNETES_CA_DATA holds no PEM certificate";
   return std::nullopt;
 }
 

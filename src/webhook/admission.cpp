@@ -216,6 +216,7 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
   a.proxy = std::move(m.proxy);
   a.proxy_mode = m.proxy_mode;
   a.token_expiration = m.token_expiration;
+  a.message = std::move(m.note);  // logged as the reason: why no proxy was injected
   return a;
 }
 

@@ -38,7 +38,7 @@ struct Answer {
   // result: "mutated" (a patch), "unchanged" (nothing to add), "skipped" (not for us), "denied" (the pod or its
   // annotations are at fault, 400), "error" (the webhook could not decide, 500), "malformed" (not a review).
   std::string result;
-  std::string message;  // denial or refusal reason
+  std::string message;  // denial or refusal reason; for a mutation, why something asked for was not done
   std::size_t patch_ops = 0;
   std::vector<std::string> containers;
   std::string proxy;

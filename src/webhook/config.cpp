@@ -1,11 +1,15 @@
 #include "webhook/config.hpp"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cctype>
+#include <regex>
 #include <stdexcept>
 #include <tuple>
 
 #include "common/env.hpp"
+#include "identity/authority.hpp"
 #include "jwt/base64url.hpp"
 #include "jwt/digest.hpp"
 
@@ -27,60 +31,6 @@ bool is_lower_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z'); }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 }  // namespace
-
-std::string normalize_authority_host(std::string_view value) {
-  for (char c : value) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) throw std::invalid_argument("it contains a space, a control or a non-ASCII character");
-    if (std::string_view("\"<>\\^`{|}").find(c) != std::string_view::npos)
-      throw std::invalid_argument(std::string("it contains '") + c + "', which a URL cannot hold unescaped");
-  }
-  auto colon = value.find("://");
-  if (colon == std::string_view::npos || colon == 0)
-    throw std::invalid_argument("it is not an absolute URL: expected https://<host>/");
-  std::string scheme(value.substr(0, colon));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (scheme != "https")
-    throw std::invalid_argument("its scheme is " + scheme + ": the Azure SDKs only use an https authority");
-  std::string_view rest = value.substr(colon + 3);
-  if (rest.find('?') != std::string_view::npos) throw std::invalid_argument("it has a query ('?')");
-  if (rest.find('#') != std::string_view::npos) throw std::invalid_argument("it has a fragment ('#')");
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  std::string_view path = rest.substr(authority.size());
-  if (authority.find('@') != std::string_view::npos) throw std::invalid_argument("it has user info ('...@')");
-  std::string_view host = authority, port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("its IPv6 address has no closing ']'");
-    for (char c : authority.substr(1, close - 1))
-      if (!is_digit(c) && !(c >= 'a' && c <= 'f') && !(c >= 'A' && c <= 'F') && c != ':' && c != '.')
-        throw std::invalid_argument("its IPv6 address is not valid");
-    host = authority.substr(0, close + 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') throw std::invalid_argument("its host is not valid");
-    if (!after.empty()) port = after.substr(1);
-    if (after == ":") throw std::invalid_argument("its port is empty");
-  } else if (auto c = authority.find(':'); c != std::string_view::npos) {
-    host = authority.substr(0, c);
-    port = authority.substr(c + 1);
-    if (port.empty()) throw std::invalid_argument("its port is empty");
-  }
-  if (host.empty() || host == "[]") throw std::invalid_argument("it has no host");
-  if (host.front() != '[')
-    for (char c : host)
-      if (!is_digit(c) && !is_alpha(c) && c != '-' && c != '.' && c != '_')
-        throw std::invalid_argument("its host \"" + std::string(host) + "\" is not a DNS name or IP address");
-  if (!port.empty()) {
-    bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(), is_digit);
-    if (!digits || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535)
-      throw std::invalid_argument("its port \"" + std::string(port) + "\" is not a number from 1 to 65535");
-  }
-  std::string out = "https://";
-  out.append(authority);
-  out.append(path);
-  if (out.back() != '/') out += '/';
-  return out;
-}
 
 std::pair<std::string, std::string> parse_proxy_ca_configmap(std::string_view value) {
   auto colon = value.find(':');
@@ -111,6 +61,41 @@ std::pair<std::string, std::string> parse_proxy_ca_configmap(std::string_view va
   return {std::string(name), std::string(key)};
 }
 
+std::optional<TokenLayout> parse_token_layout(std::string_view value) {
+  if (value == "v1.6") return TokenLayout::v1_6;
+  if (value == "v1.5") return TokenLayout::v1_5;
+  return std::nullopt;
+}
+
+Resources parse_resources(std::string_view value, Resources base) {
+  // A Kubernetes quantity that is not negative: digits with an optional fraction, then a binary or decimal suffix
+  // or an exponent.
+  static const std::regex quantity(R"(^([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$)");
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos)
+      throw std::invalid_argument("\"" + std::string(item) + "\" is not KEY=QUANTITY");
+    std::string_view key = item.substr(0, eq), q = item.substr(eq + 1);
+    std::string* target = key == "requests.cpu"      ? &base.cpu_request
+                          : key == "requests.memory" ? &base.memory_request
+                          : key == "limits.cpu"      ? &base.cpu_limit
+                          : key == "limits.memory"   ? &base.memory_limit
+                                                     : nullptr;
+    if (!target)
+      throw std::invalid_argument("unknown key \"" + std::string(key) +
+                                  "\": use requests.cpu, requests.memory, limits.cpu or limits.memory");
+    if (!q.empty() && !std::regex_match(q.begin(), q.end(), quantity))
+      throw std::invalid_argument(std::string(key) + "=\"" + std::string(q) +
+                                  "\" is not a Kubernetes quantity (e.g. 100m, 0.5, 64Mi, 1G)");
+    *target = std::string(q);
+  }
+  return base;
+}
+
 std::string new_identity_secret() { return jwt::base64url_encode(jwt::random_bytes(32)); }
 
 std::string default_proxy_image() { return std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION; }
@@ -132,7 +117,7 @@ Config config_from_env() {
   c.authority_host = *host;
   if (auto override_host = env("AZURE_AUTHORITY_HOST")) {
     try {
-      c.authority_host = normalize_authority_host(*override_host);
+      c.authority_host = identity::normalize_authority_host(*override_host);
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error("AZURE_AUTHORITY_HOST=\"" + *override_host + "\" is not usable: " + e.what());
     }
@@ -147,6 +132,74 @@ Config config_from_env() {
     }
   }
   return c;
+}
+
+std::optional<CustomTokenEndpoint> custom_token_endpoint_from(std::string_view suffix, std::string_view audience) {
+  if (suffix.empty() && audience.empty()) return std::nullopt;
+  if (suffix.empty() || audience.empty())
+    throw std::runtime_error(std::string(suffix.empty() ? "--custom-token-endpoint-audience" :
+                                                          "--custom-token-endpoint-annotation-suffix") +
+                             " is set without " +
+                             (suffix.empty() ? "--custom-token-endpoint-annotation-suffix" :
+                                               "--custom-token-endpoint-audience") +
+                             ": the custom token endpoint needs both");
+  if (audience == kDefaultAudience)
+    throw std::runtime_error("--custom-token-endpoint-audience=" + std::string(audience) +
+                             " is the audience of the Entra ID exchange: the token endpoint needs its own");
+  CustomTokenEndpoint e;
+  e.annotation = "azure.workload.identity/use-" + std::string(suffix);
+  // The key's name part: at most 63 characters, alphanumerics with '-', '_' and '.' inside.
+  std::string_view name = std::string_view(e.annotation).substr(e.annotation.find('/') + 1);
+  auto alnum = [](char c) { return is_digit(c) || is_alpha(c); };
+  if (name.size() > 63 || !alnum(name.back()) ||
+      !std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; }))
+    throw std::runtime_error("--custom-token-endpoint-annotation-suffix=\"" + std::string(suffix) +
+                             "\" does not make a valid annotation key (" + e.annotation +
+                             "): letters, digits, '-', '_' and '.', ending with a letter or digit, at most 59");
+  e.audience = std::string(audience);
+  e.token_proxy = env_or("AZURE_KUBERNETES_TOKEN_PROXY", "");
+  e.sni_name = env_or("AZURE_KUBERNETES_SNI_NAME", "");
+  e.ca_data = env_or("AZURE_KUBERNETES_CA_DATA", "");
+  e.ca_configmap = env_or("AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "");
+  e.ctb_signer = env_or("AZURE_KUBERNETES_CA_CTB_SIGNER_NAME", "");
+  std::string selector = env_or("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR", "");
+  if (!e.token_proxy.empty()) {
+    try {
+      identity::normalize_authority_host(e.token_proxy);
+    } catch (const std::invalid_argument& err) {
+      throw std::runtime_error("AZURE_KUBERNETES_TOKEN_PROXY=\"" + e.token_proxy + "\" is not usable: " + err.what());
+    }
+  } else if (!e.sni_name.empty() || !e.ca_data.empty() || !e.ca_configmap.empty() || !e.ctb_signer.empty()) {
+    throw std::runtime_error(
+        "AZURE_KUBERNETES_SNI_NAME or a CA is set without AZURE_KUBERNETES_TOKEN_PROXY: the SDKs refuse that "
+        "configuration; set the token proxy's URL");
+  }
+  int sources = !e.ca_data.empty() + !e.ca_configmap.empty() + !e.ctb_signer.empty();
+  if (sources > 1)
+    throw std::runtime_error(
+        "more than one of AZURE_KUBERNETES_CA_DATA, AZURE_KUBERNETES_CA_CONFIGMAP_NAME and "
+        "AZURE_KUBERNETES_CA_CTB_SIGNER_NAME is set: choose one CA source");
+  if (!e.ca_configmap.empty()) {
+    try {
+      parse_proxy_ca_configmap(e.ca_configmap + ":ca.crt");
+    } catch (const std::invalid_argument& err) {
+      throw std::runtime_error("AZURE_KUBERNETES_CA_CONFIGMAP_NAME=\"" + e.ca_configmap + "\" is not usable: " + err.what());
+    }
+  }
+  if (!selector.empty()) {
+    if (e.ctb_signer.empty())
+      throw std::runtime_error("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR is set without AZURE_KUBERNETES_CA_CTB_SIGNER_NAME");
+    boost::json::error_code ec;
+    auto v = boost::json::parse(selector, ec);
+    bool shape = !ec && v.is_object() && std::all_of(v.get_object().begin(), v.get_object().end(), [](const auto& kv) {
+      return kv.key() == "matchLabels" || kv.key() == "matchExpressions";
+    });
+    if (!shape)
+      throw std::runtime_error("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR=\"" + selector +
+                               "\" is not a JSON label selector ({\"matchLabels\":{...}} or matchExpressions)");
+    e.ctb_label_selector = boost::json::serialize(v);
+  }
+  return e;
 }
 
 }  // namespace azwi::webhook

@@ -1,10 +1,13 @@
 #include "webhook/mutation.hpp"
 
 #include "common/json_text.hpp"
+#include "jwt/digest.hpp"
 #include "webhook/json_write.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <set>
@@ -134,63 +137,78 @@ json::object env_var(std::string_view name, std::string_view value, const json::
   return o;
 }
 
-json::object token_mount(const json::storage_ptr& sp) {
+json::object token_mount(const TokenPaths& paths, const json::storage_ptr& sp) {
   json::object m(sp);
   m.reserve(3);
-  m.emplace("name", kTokenVolumeName);
-  m.emplace("mountPath", kTokenMountPath);
+  m.emplace("name", paths.volume);
+  m.emplace("mountPath", paths.mount_path);
   m.emplace("readOnly", true);
   return m;
 }
 
-const std::string& token_mount_json() {
-  static const std::string text = [] {
-    std::string t;
-    append_json(t, token_mount({}));
-    return t;
-  }();
-  return text;
+json::object config_map_source(std::string_view name, std::string_view key, std::string_view path,
+                               const json::storage_ptr& sp) {
+  json::object item(sp);
+  item.reserve(2);
+  item.emplace("key", key);
+  item.emplace("path", path);
+  json::object config_map(sp);
+  config_map.reserve(3);
+  config_map.emplace("name", name);
+  config_map.emplace("items", json::array({std::move(item)}, sp));
+  config_map.emplace("optional", false);
+  json::object source(sp);
+  source.emplace("configMap", std::move(config_map));
+  return source;
 }
 
-// The token volume's sources: the service account token and, when the proxy trusts a CA from a ConfigMap, that
-// ConfigMap's key as kProxyCAFileName. Not optional: a missing ConfigMap or key stops the pod with a kubelet event
-// naming it, instead of a proxy that fails every TLS handshake with Entra ID.
-json::array token_sources(int expiration, std::string_view audience, const Config* proxy_ca,
-                          const json::storage_ptr& sp) {
+// The token volume's sources: the service account token; when the proxy trusts a CA from a ConfigMap, that
+// ConfigMap's key as kProxyCAFileName; with a custom token endpoint whose CA comes from a ConfigMap or a
+// ClusterTrustBundle, that CA as kCustomCAPath. Not optional: a missing ConfigMap or key stops the pod with a
+// kubelet event naming it, instead of a client that fails every TLS handshake.
+json::array token_sources(const TokenPaths& paths, int expiration, std::string_view audience, const Config* proxy_ca,
+                          const CustomTokenEndpoint* custom, const json::storage_ptr& sp) {
   json::object token(sp);
   token.reserve(3);
-  token.emplace("path", kTokenVolumeName);
+  token.emplace("path", paths.token_path);
   token.emplace("expirationSeconds", expiration);
   token.emplace("audience", audience);
   json::object source(sp);
   source.emplace("serviceAccountToken", std::move(token));
   json::array sources(sp);
-  sources.reserve(proxy_ca ? 2 : 1);
+  sources.reserve(3);
   sources.emplace_back(std::move(source));
-  if (proxy_ca) {
-    json::object item(sp);
-    item.reserve(2);
-    item.emplace("key", proxy_ca->proxy_ca_key);
-    item.emplace("path", kProxyCAFileName);
-    json::object config_map(sp);
-    config_map.reserve(3);
-    config_map.emplace("name", proxy_ca->proxy_ca_configmap);
-    config_map.emplace("items", json::array({std::move(item)}, sp));
-    config_map.emplace("optional", false);
-    json::object ca_source(sp);
-    ca_source.emplace("configMap", std::move(config_map));
-    sources.emplace_back(std::move(ca_source));
+  if (proxy_ca)
+    sources.emplace_back(config_map_source(proxy_ca->proxy_ca_configmap, proxy_ca->proxy_ca_key, kProxyCAFileName, sp));
+  if (custom && !custom->ca_configmap.empty())
+    sources.emplace_back(config_map_source(custom->ca_configmap, "ca.crt", kCustomCAPath, sp));
+  if (custom && !custom->ctb_signer.empty()) {
+    json::object bundle(sp);
+    bundle.reserve(4);
+    bundle.emplace("signerName", custom->ctb_signer);
+    if (!custom->ctb_label_selector.empty())
+      bundle.emplace("labelSelector", json::value(json::parse(custom->ctb_label_selector), sp));
+    bundle.emplace("path", kCustomCAPath);
+    bundle.emplace("optional", false);
+    json::object ctb_source(sp);
+    ctb_source.emplace("clusterTrustBundle", std::move(bundle));
+    sources.emplace_back(std::move(ctb_source));
   }
   return sources;
 }
 
-// The identity environment every container receives, with its JSON text when the patch is kept as text.
+// The identity environment and token mount every container receives, with their JSON text when the patch is kept
+// as text.
 struct IdentityEnv {
   std::vector<std::pair<std::string_view, std::string>> vars;
+  const TokenPaths* paths = nullptr;
   std::vector<std::string> entry_json;  // one {"name":...,"value":...} per variable
   std::string list_json;                // all of them as one list
+  std::string mount_json;               // the token mount
 
+  json::object mount(const json::storage_ptr& sp) const { return token_mount(*paths, sp); }
   void render() {
+    append_json(mount_json, mount({}));
     list_json = "[";
     for (const auto& [name, value] : vars) {
       std::string& e = entry_json.emplace_back("{\"name\":");
@@ -253,26 +271,26 @@ bool mutate_container(json::object& c, std::string_view path, const IdentityEnv&
   if (!mounts_value || mounts_value->is_null()) {
     auto make_list = [&] {
       json::array list(sp);
-      list.emplace_back(token_mount(sp));
+      list.emplace_back(env.mount(sp));
       return list;
     };
-    if (patch) patch->add(path, "/volumeMounts", "[" + token_mount_json() + "]", make_list);
+    if (patch) patch->add(path, "/volumeMounts", "[" + env.mount_json + "]", make_list);
     if (keep_dom) c["volumeMounts"] = make_list();
     changed = true;
   } else if (mounts_value->is_array()) {
     json::array& list = mounts_value->get_array();
     std::optional<std::size_t> found;
     for (std::size_t i = 0; i < list.size(); ++i)
-      if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
+      if (list[i].is_object() && string_at(&list[i].get_object(), "name") == env.paths->volume) found = i;
     if (!found) {
-      if (patch) patch->add(path, "/volumeMounts/-", token_mount_json(), [&] { return token_mount(sp); });
-      if (keep_dom) list.emplace_back(token_mount(sp));
+      if (patch) patch->add(path, "/volumeMounts/-", env.mount_json, [&] { return env.mount(sp); });
+      if (keep_dom) list.emplace_back(env.mount(sp));
       changed = true;
-    } else if (list[*found] != json::value(token_mount(sp), sp)) {
+    } else if (list[*found] != json::value(env.mount(sp), sp)) {
       if (patch)
-        patch->replace(path, "/volumeMounts/" + std::to_string(*found), token_mount_json(),
-                       [&] { return token_mount(sp); });
-      if (keep_dom) list[*found] = token_mount(sp);
+        patch->replace(path, "/volumeMounts/" + std::to_string(*found), env.mount_json,
+                       [&] { return env.mount(sp); });
+      if (keep_dom) list[*found] = env.mount(sp);
       changed = true;
     }
   } else {
@@ -337,26 +355,46 @@ void insert_container(json::object& spec, std::string_view key, std::size_t inde
   }
 }
 
-json::object proxy_init_container(const Config& config, int port, const json::storage_ptr& sp) {
+// {"requests": {...}, "limits": {...}} with the quantities that are set; empty when none is.
+json::object resources_json(const Resources& r, const json::storage_ptr& sp) {
+  auto part = [&](const std::string& cpu, const std::string& memory) {
+    json::object o(sp);
+    if (!cpu.empty()) o.emplace("cpu", cpu);
+    if (!memory.empty()) o.emplace("memory", memory);
+    return o;
+  };
+  json::object out(sp);
+  if (auto requests = part(r.cpu_request, r.memory_request); !requests.empty()) out.emplace("requests", std::move(requests));
+  if (auto limits = part(r.cpu_limit, r.memory_limit); !limits.empty()) out.emplace("limits", std::move(limits));
+  return out;
+}
+
+json::object proxy_init_container(const Config& config, int port, const Resources& resources,
+                                  const json::storage_ptr& sp) {
   json::object sc(sp);
-  sc.reserve(4);
+  sc.reserve(5);
   sc.emplace("capabilities", json::object({{"add", json::array{"NET_ADMIN"}}, {"drop", json::array{"ALL"}}}, sp));
   sc.emplace("privileged", true);
+  // iptables-restore writes nothing to the image (the nft backend takes no lock file; the image points the legacy
+  // one's XTABLES_LOCKFILE at /dev/shm), so policies asking every container for a read-only root are met.
+  sc.emplace("readOnlyRootFilesystem", true);
   sc.emplace("runAsNonRoot", false);
   sc.emplace("runAsUser", 0);
   json::object c(sp);
-  c.reserve(5);
+  c.reserve(6);
   c.emplace("name", kProxyInitName);
   c.emplace("image", config.proxy_init_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
   json::array env(sp);
   env.emplace_back(env_var("PROXY_PORT", std::to_string(port), sp));
   c.emplace("env", std::move(env));
+  if (auto r = resources_json(resources, sp); !r.empty()) c.emplace("resources", std::move(r));
   c.emplace("securityContext", std::move(sc));
   return c;
 }
 
-json::object proxy_container(const Config& config, int port, bool native, const json::storage_ptr& sp) {
+json::object proxy_container(const Config& config, int port, bool native, const Resources& resources,
+                             const json::storage_ptr& sp) {
   std::string port_arg = "--proxy-port=" + std::to_string(port);
   json::object sc(sp);
   sc.reserve(6);
@@ -368,7 +406,7 @@ json::object proxy_container(const Config& config, int port, bool native, const 
   // The init container's rules let exactly this UID's traffic reach the real metadata endpoint.
   sc.emplace("runAsUser", kProxyUid);
   json::object c(sp);
-  c.reserve(10);  // with the env and volumeMounts added to it
+  c.reserve(11);  // with the env and volumeMounts added to it
   c.emplace("name", kProxyName);
   c.emplace("image", config.proxy_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
@@ -379,6 +417,7 @@ json::object proxy_container(const Config& config, int port, bool native, const 
             json::object({{"postStart",
                            json::object{{"exec", json::object{{"command", json::array{kProxyBinary, "--probe", port_arg}}}}}}},
                          sp));
+  if (auto r = resources_json(resources, sp); !r.empty()) c.emplace("resources", std::move(r));
   c.emplace("securityContext", std::move(sc));
   if (native) c.emplace("restartPolicy", "Always");
   return c;
@@ -390,7 +429,8 @@ struct ProxyTexts {
   std::string key;
   std::string init, proxy;
 };
-const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const IdentityEnv* env) {
+const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const IdentityEnv* env,
+                              const Resources& proxy_resources, const Resources& init_resources) {
   thread_local ProxyTexts cache;
   std::string key;
   key.reserve(256);
@@ -399,19 +439,33 @@ const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const
     key += part;
     key += '\0';
   }
+  for (const Resources* r : {&proxy_resources, &init_resources})
+    for (const std::string* q : {&r->cpu_request, &r->memory_request, &r->cpu_limit, &r->memory_limit}) {
+      key += *q;
+      key += '\0';
+    }
   key += std::to_string(port);
   key += native ? "n" : "s";
-  if (env) key += env->list_json;
+  if (env) {
+    key += env->list_json;
+    key += env->mount_json;
+  }
   if (key != cache.key) {
     cache.init.clear();
-    append_json(cache.init, proxy_init_container(config, port, {}));
-    json::object proxy = proxy_container(config, port, native, {});
+    append_json(cache.init, proxy_init_container(config, port, init_resources, {}));
+    json::object proxy = proxy_container(config, port, native, proxy_resources, {});
     if (env) mutate_container(proxy, "", *env, nullptr);
     cache.proxy.clear();
     append_json(cache.proxy, proxy);
     cache.key = std::move(key);
   }
   return cache;
+}
+
+bool equals_true(std::string_view v) {
+  return v.size() == 4 && std::tolower(static_cast<unsigned char>(v[0])) == 't' &&
+         std::tolower(static_cast<unsigned char>(v[1])) == 'r' && std::tolower(static_cast<unsigned char>(v[2])) == 'u' &&
+         std::tolower(static_cast<unsigned char>(v[3])) == 'e';
 }
 
 // The IDENTITY_HEADER the pod's azwi-proxy container already has (a reinvocation, or the pod's own sidecar): kept,
@@ -435,6 +489,42 @@ std::optional<std::string_view> existing_identity_secret(const json::object& pod
 }
 
 }  // namespace
+
+bool is_token_volume(std::string_view name) {
+  return name == kTokenVolumeName || name.starts_with(kReservedVolumePrefix);
+}
+
+bool annotation_is_true(std::string_view value) { return equals_true(value); }
+
+std::string TokenPaths::dir(std::string_view file) const {
+  std::string out(mount_path);
+  out += '/';
+  out += file;
+  return out;
+}
+
+std::string reserved_volume_name(std::string_view name, std::string_view generate_name) {
+  std::string subject = name.empty() ? std::string(generate_name) + " (prefix)" : std::string(name);
+  return std::string(kReservedVolumePrefix) + azwi::jwt::sha256_hex(subject).substr(0, 30);
+}
+
+TokenPaths token_paths(const json::object& pod, TokenLayout layout) {
+  const json::object* spec = object_at(pod, "spec");
+  const json::value* volumes = spec ? spec->if_contains("volumes") : nullptr;
+  // A pod that already has a token volume (a reinvocation, a pod made by an older webhook) keeps its layout, so it
+  // is never given a second one.
+  if (volumes && volumes->is_array())
+    for (const auto& v : volumes->get_array()) {
+      auto name = v.is_object() ? string_at(&v.get_object(), "name") : std::nullopt;
+      if (!name) continue;
+      if (name->starts_with(kReservedVolumePrefix)) return {std::string(*name), kWiMountPath, kWiTokenPath};
+      if (*name == kTokenVolumeName) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
+    }
+  if (layout == TokenLayout::v1_5) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
+  const json::object* meta = object_at(pod, "metadata");
+  return {reserved_volume_name(string_at(meta, "name").value_or(""), string_at(meta, "generateName").value_or("")),
+          kWiMountPath, kWiTokenPath};
+}
 
 std::string service_account_name(const json::object& pod) {
   const json::object* spec = object_at(pod, "spec");
@@ -492,10 +582,26 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     m.token_expiration = static_cast<int>(*v);
   }
 
-  // As upstream: the annotation's presence asks for the proxy, whatever its value.
-  bool inject_proxy = annotations && annotations->contains(kInjectProxyAnnotation);
+  // Unlike upstream, which injects whenever the key is present (its issue #1210), only "true" (any case) asks for
+  // the proxy; "false" or anything else does not, and the log says so.
+  auto inject_text = string_at(annotations, kInjectProxyAnnotation);
+  bool inject_proxy = inject_text && equals_true(*inject_text);
+  if (inject_text && !inject_proxy)
+    m.note = "no proxy injected: annotation " + std::string(kInjectProxyAnnotation) + " is " + quoted(*inject_text) +
+             ", not \"true\"";
   int port = kDefaultProxyPort;
+  Resources proxy_resources = config.proxy_resources, init_resources = config.proxy_init_resources;
   if (inject_proxy) {
+    for (auto [key, target] : {std::pair{kProxyResourcesAnnotation, &proxy_resources},
+                               std::pair{kProxyInitResourcesAnnotation, &init_resources}}) {
+      auto text = string_at(annotations, key);
+      if (!text) continue;
+      try {
+        *target = parse_resources(*text, *target);
+      } catch (const std::invalid_argument& e) {
+        return deny(400, "invalid value " + quoted(*text) + " for annotation " + std::string(key) + ": " + e.what());
+      }
+    }
     if (auto text = string_at(annotations, kProxyPortAnnotation)) {
       auto v = parse_decimal(*text);
       if (!v || *v < 1 || *v > 65535)
@@ -537,13 +643,31 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   // the mutation idempotent when it is reinvoked on its own output.
   skip.emplace(kProxyInitName);
 
+  // The custom token endpoint, for a pod that opts in with its annotation.
+  const CustomTokenEndpoint* custom = nullptr;
+  if (config.custom_token_endpoint)
+    if (auto v = string_at(annotations, config.custom_token_endpoint->annotation); v && equals_true(*v))
+      custom = &*config.custom_token_endpoint;
+  const TokenPaths paths = token_paths(pod, config.token_layout);
+
   IdentityEnv env;
+  env.paths = &paths;
   if (auto* id = sa.annotation(kClientIdAnnotation); id && !id->empty()) env.vars.emplace_back("AZURE_CLIENT_ID", *id);
   const std::string* tenant = sa.annotation(kTenantIdAnnotation);
   std::string tenant_id = tenant && !tenant->empty() ? *tenant : config.tenant_id;
   if (!tenant_id.empty()) env.vars.emplace_back("AZURE_TENANT_ID", tenant_id);
-  env.vars.emplace_back("AZURE_FEDERATED_TOKEN_FILE", std::string(kTokenFile));
+  env.vars.emplace_back("AZURE_FEDERATED_TOKEN_FILE", paths.dir(paths.token_path));
   if (!config.authority_host.empty()) env.vars.emplace_back("AZURE_AUTHORITY_HOST", config.authority_host);
+  if (custom) {
+    auto add = [&](std::string_view name, std::string value) {
+      if (!value.empty()) env.vars.emplace_back(name, std::move(value));
+    };
+    add("AZURE_KUBERNETES_TOKEN_PROXY", custom->token_proxy);
+    add("AZURE_KUBERNETES_SNI_NAME", custom->sni_name);
+    if (!custom->ca_configmap.empty() || !custom->ctb_signer.empty())
+      add("AZURE_KUBERNETES_CA_FILE", paths.dir(kCustomCAPath));
+    add("AZURE_KUBERNETES_CA_DATA", custom->ca_data);
+  }
   if (inject_proxy && mode == ProxyMode::identity_endpoint) {
     // The App Service protocol, which the SDKs choose before IMDS; the sidecar gets the same two variables and
     // checks the header against its own.
@@ -570,7 +694,8 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   IdentityEnv proxy_ca_env;
   if (proxy_ca) {
     proxy_ca_env.vars = env.vars;
-    proxy_ca_env.vars.emplace_back("SSL_CERT_FILE", std::string(kProxyCAFile));
+    proxy_ca_env.paths = &paths;
+    proxy_ca_env.vars.emplace_back("SSL_CERT_FILE", paths.dir(kProxyCAFileName));
     if (patch.text_only()) proxy_ca_env.render();
   }
   const IdentityEnv& proxy_env = proxy_ca ? proxy_ca_env : env;
@@ -623,17 +748,19 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       };
       bool identity_in_proxy = !skip.contains(kProxyName);
       const ProxyTexts* texts =
-          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &proxy_env : nullptr) : nullptr;
+          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &proxy_env : nullptr,
+                                           proxy_resources, init_resources)
+                            : nullptr;
       // Only init-container mode redirects from inside the pod; the other two need no privilege in it.
       if (mode == ProxyMode::init_container && !exists(kProxyInitName)) {
         json::array* init = container_list(spec, "initContainers");
         std::size_t at = native || !init ? 0 : init->size();
         insert_container(spec, "initContainers", at, kProxyInitName, texts ? &texts->init : nullptr,
-                         [&] { return proxy_init_container(config, port, sp); }, patch);
+                         [&] { return proxy_init_container(config, port, init_resources, sp); }, patch);
       }
       if (!exists(kProxyName)) {
         auto build = [&] {
-          json::object proxy = proxy_container(config, port, native, sp);
+          json::object proxy = proxy_container(config, port, native, proxy_resources, sp);
           if (identity_in_proxy) mutate_container(proxy, "", proxy_env, nullptr);
           return proxy;
         };
@@ -650,8 +777,9 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     }
 
     json::object volume(sp);
-    volume.emplace("name", kTokenVolumeName);
-    json::array sources = token_sources(m.token_expiration, config.audience, proxy_ca ? &config : nullptr, sp);
+    volume.emplace("name", paths.volume);
+    json::array sources = token_sources(paths, m.token_expiration, custom ? custom->audience : config.audience,
+                                        proxy_ca ? &config : nullptr, custom, sp);
     json::object projected(sp);
     projected.emplace("sources", sources);
     volume.emplace("projected", std::move(projected));
@@ -665,7 +793,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
       json::array& list = volumes_value->get_array();
       std::optional<std::size_t> found;
       for (std::size_t i = 0; i < list.size(); ++i)
-        if (list[i].is_object() && string_at(&list[i].get_object(), "name") == kTokenVolumeName) found = i;
+        if (list[i].is_object() && string_at(&list[i].get_object(), "name") == paths.volume) found = i;
       if (!found) {
         patch.add_value("/spec/volumes/-", "", volume);
         list.emplace_back(std::move(volume));

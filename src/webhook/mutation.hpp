@@ -27,20 +27,28 @@ inline constexpr std::string_view kProxyModeAnnotation = "azure.workload.identit
 // Where the sidecar serves the App Service managed-identity protocol (identity-endpoint mode), on 127.0.0.1.
 inline constexpr std::string_view kIdentityEndpointPath = imds::kAppServicePath;
 
+// The v1.5 layout (TokenLayout::v1_5): volume azure-identity-token at /var/run/secrets/azure/tokens.
 inline constexpr std::string_view kTokenVolumeName = "azure-identity-token";
 inline constexpr std::string_view kTokenMountPath = "/var/run/secrets/azure/tokens";
-inline constexpr std::string_view kTokenFile = "/var/run/secrets/azure/tokens/azure-identity-token";
+// The v1.6 layout (the default): volume kReservedVolumePrefix + 30 hex digits of SHA-256 of the pod's name, at
+// /var/run/secrets/azure/wi, the token at token/azure-identity-token inside it.
+inline constexpr std::string_view kReservedVolumePrefix = "azure-workload-identity-reserved-";
+inline constexpr std::string_view kWiMountPath = "/var/run/secrets/azure/wi";
+inline constexpr std::string_view kWiTokenPath = "token/azure-identity-token";
+// The token file's name, and its path inside the volume in the v1.5 layout.
+inline constexpr std::string_view kTokenFileName = "azure-identity-token";
+// With a custom token endpoint: the endpoint's CA, inside the token volume.
+inline constexpr std::string_view kCustomCAPath = "ca-cert/ca.crt";
 // With PROXY_CA_CONFIGMAP: the CA bundle the proxy trusts (its SSL_CERT_FILE), projected into the token volume.
 inline constexpr std::string_view kProxyCAFileName = "azwi-proxy-ca.crt";
-inline constexpr std::string_view kProxyCAFile = "/var/run/secrets/azure/tokens/azwi-proxy-ca.crt";
-static_assert(kProxyCAFile.size() == kTokenMountPath.size() + 1 + kProxyCAFileName.size() &&
-                  kProxyCAFile.starts_with(kTokenMountPath) && kProxyCAFile.ends_with(kProxyCAFileName),
-              "the proxy's CA file lies in the token volume");
 inline constexpr std::string_view kProxyInitName = "azwi-proxy-init";
 inline constexpr std::string_view kProxyName = "azwi-proxy";
 // Where the proxy image installs its binary; the postStart hook runs it with --probe.
 inline constexpr std::string_view kProxyBinary = "/usr/local/bin/azwi-proxy";
 inline constexpr int kProxyUid = 1501;
+// Per-pod overrides of --proxy-resources and --proxy-init-resources, in the same syntax.
+inline constexpr std::string_view kProxyResourcesAnnotation = "azure.workload.identity/proxy-sidecar-resources";
+inline constexpr std::string_view kProxyInitResourcesAnnotation = "azure.workload.identity/proxy-init-resources";
 inline constexpr int kDefaultProxyPort = 8000;
 inline constexpr int kDefaultTokenExpiration = 3600;
 inline constexpr int kMinTokenExpiration = 3600;
@@ -68,7 +76,25 @@ struct Mutation {
   std::string proxy;  // "", "sidecar" or "native-sidecar"
   std::string_view proxy_mode;  // the mode applied to a pod that asked for the proxy; "" for one that did not
   int token_expiration = 0;
+  std::string note;   // why something the pod may have expected was not done (e.g. no proxy for "false")
 };
+
+// Where a pod's token volume is and what it is called.
+struct TokenPaths {
+  std::string volume;           // the volume's (and the mounts') name
+  std::string_view mount_path;  // where every container mounts it
+  std::string_view token_path;  // the token inside the volume
+  std::string dir(std::string_view file) const;  // mount_path + "/" + file
+};
+// The v1.6 volume name for a pod: kReservedVolumePrefix and the first 30 hex digits of SHA-256 of metadata.name,
+// or of "<generateName> (prefix)" for a pod with only a generateName, as upstream v1.6.0 names it.
+std::string reserved_volume_name(std::string_view name, std::string_view generate_name);
+// The pod's token paths: the layout of a token volume it already carries (either layout's name), else `layout`'s.
+TokenPaths token_paths(const boost::json::object& pod, TokenLayout layout);
+// Whether a volume of this name is the webhook's token volume, in either layout.
+bool is_token_volume(std::string_view volume_name);
+// Whether an inject-proxy-sidecar (or use-<suffix>) annotation's value asks for it: "true" in any case.
+bool annotation_is_true(std::string_view value);
 
 // The service account name the pod runs as: spec.serviceAccountName, or "default".
 std::string service_account_name(const boost::json::object& pod);

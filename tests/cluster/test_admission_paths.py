@@ -9,7 +9,8 @@ from test_seed_flow import TOKEN_URL, app_image
 from webhook_inspect import admission_lines, container_env, print_diagnostics, webhook_metric
 
 ADMISSIONS = "azwi_webhook_admission_requests_total"
-TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token"
+TOKEN_FILE = "/var/run/secrets/azure/wi/token/azure-identity-token"  # the v1.6 layout (the webhook's default)
+RESERVED = "azure-workload-identity-reserved-"
 
 
 def pod_manifest(ns, name, labelled=True, proxy=False):
@@ -81,7 +82,7 @@ def test_server_dry_run_answers_the_mutated_pod_and_creates_nothing(webhook, nam
         values, _ = container_env(app)
         assert values.get("AZURE_CLIENT_ID") == CLIENT_ID, values
         assert values.get("AZURE_FEDERATED_TOKEN_FILE") == TOKEN_FILE, values
-        assert "azure-identity-token" in [v["name"] for v in pod["spec"]["volumes"]], pod["spec"]["volumes"]
+        assert [v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith(RESERVED)], pod["spec"]["volumes"]
         assert "azwi-proxy" in [c["name"] for c in pod["spec"].get("initContainers", [])], pod["spec"]
 
         # Nothing was stored, and the webhook saw the review as a dry run.
@@ -110,7 +111,7 @@ def test_pod_without_the_use_label_is_not_sent_to_the_webhook(webhook, namespace
         pod = kubectl_json("get", "pod", "-n", ns, unlabelled)
         assert "initContainers" not in pod["spec"], pod["spec"]
         assert "env" not in pod["spec"]["containers"][0], pod["spec"]["containers"][0]
-        assert "azure-identity-token" not in [v["name"] for v in pod["spec"].get("volumes", [])]
+        assert not [v["name"] for v in pod["spec"].get("volumes", []) if v["name"].startswith(RESERVED)], pod["spec"]
         total_mid, per_pod_mid = webhook_metric(ADMISSIONS)
         assert total_mid == total_before, (per_pod_before, per_pod_mid)
 

@@ -22,7 +22,7 @@ NODE_IP = "10.242.0.1"
 OUR_CONFIG = "azure-wi-webhook-mutating-webhook-configuration"
 ADDED = "added-by-second-webhook"
 IDENTITY_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST")
-TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token"
+TOKEN_FILE = "/var/run/secrets/azure/wi/token/azure-identity-token"  # the v1.6 layout (the webhook's default)
 
 # The second webhook: adds container ADDED to every pod it is sent that lacks it (so a reinvocation adds nothing),
 # and prints one JSON line per review (what it saw) for the test to read.
@@ -186,7 +186,8 @@ def test_container_added_by_a_later_webhook_gets_the_identity_and_the_patch_is_a
         # Added once by the second webhook, our containers once, whatever the number of invocations.
         assert names.count(ADDED) == 1, names
         assert names.count("azwi-proxy") == 1 and names.count("azwi-proxy-init") == 1, names
-        assert [v["name"] for v in spec["volumes"]].count("azure-identity-token") == 1, spec["volumes"]
+        token_volumes = [v["name"] for v in spec["volumes"] if v["name"].startswith("azure-workload-identity-reserved-")]
+        assert len(token_volumes) == 1, spec["volumes"]
 
         expected = {"AZURE_CLIENT_ID": CLIENT_ID, "AZURE_TENANT_ID": TENANT_ID, "AZURE_FEDERATED_TOKEN_FILE": TOKEN_FILE,
                     "AZURE_AUTHORITY_HOST": env()["AZWI_CLUSTER_AUTHORITY_HOST"]}
@@ -195,10 +196,10 @@ def test_container_added_by_a_later_webhook_gets_the_identity_and_the_patch_is_a
             assert len(env_names) == len(set(env_names)), f"duplicate env entries in {c['name']}: {env_names}"
             mounts = [m["name"] for m in c.get("volumeMounts", [])]
             if c["name"] == "azwi-proxy-init":  # only installs the redirect
-                assert not set(IDENTITY_ENV) & set(values) and "azure-identity-token" not in mounts, c
+                assert not set(IDENTITY_ENV) & set(values) and token_volumes[0] not in mounts, c
                 continue
             assert {k: values.get(k) for k in IDENTITY_ENV} == expected, (c["name"], values)
-            assert mounts.count("azure-identity-token") == 1, (c["name"], mounts)
+            assert mounts.count(token_volumes[0]) == 1, (c["name"], mounts)
 
         # What the second webhook saw: ours had already run (the app had our environment), and the container it
         # added had none until ours was called again.

@@ -88,6 +88,11 @@ COMBINATIONS = {
     "no metrics": ["metrics.enabled=false"],
     "imported images": ["image.pullPolicy=Never", "image.registry=docker.io/library", "image.tag=dev"],
     "no scheduling constraints": ["nodeSelector=null", "priorityClassName="],
+    "v1.5 token layout": ["tokenLayout=v1.5"],
+    "custom token endpoint": ["customTokenEndpoint.annotationSuffix=identity-binding",
+                              "customTokenEndpoint.audience=api://AKSIdentityBinding",
+                              "customTokenEndpoint.tokenProxy=https://binding.example",
+                              "customTokenEndpoint.caConfigMapName=binding-ca"],
     "cni node agent": ["cni.enabled=true", "cni.binDir=/var/lib/cni/bin", "cni.excludeNamespaces={kube-system,infra}"],
 }
 
@@ -202,6 +207,64 @@ class Combinations(unittest.TestCase):
             self.assertNotIn(key, bare)
 
 
+    def test_upstream_v16_values_reach_the_deployment(self):
+        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        f.write("""
+revisionHistoryLimit: 3
+topologySpreadConstraints:
+- {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway,
+   labelSelector: {matchLabels: {app.kubernetes.io/name: azwi-webhook}}}
+extraEnv: [{name: HTTPS_PROXY, value: "http://egress.example:3128"}]
+extraVolumes: [{name: extra-ca, configMap: {name: corp-ca}}]
+extraVolumeMounts: [{name: extra-ca, mountPath: /etc/corp-ca, readOnly: true}]
+""")
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        objs = render(files=[f.name])
+        deployment = one(objs, "Deployment")
+        spec = pod_spec(objs)
+        container = spec["containers"][0]
+        self.assertEqual(deployment["spec"]["revisionHistoryLimit"], 3)
+        self.assertEqual(spec["topologySpreadConstraints"][0]["topologyKey"], "topology.kubernetes.io/zone")
+        self.assertIn({"name": "HTTPS_PROXY", "value": "http://egress.example:3128"}, container["env"])
+        self.assertIn({"name": "extra-ca", "configMap": {"name": "corp-ca"}}, spec["volumes"])
+        self.assertIn({"name": "extra-ca", "mountPath": "/etc/corp-ca", "readOnly": True}, container["volumeMounts"])
+        self.assertIn("--metrics-backend=prometheus", container["args"])
+        bare = pod_spec(render())
+        self.assertNotIn("topologySpreadConstraints", bare)
+        self.assertEqual([v["name"] for v in bare["volumes"]], ["cert"])
+
+    def test_token_layout_and_resources_become_flags(self):
+        args = pod_spec(render())["containers"][0]["args"]
+        self.assertIn("--token-layout=v1.6", args)
+        self.assertIn("--proxy-resources=requests.cpu=10m,requests.memory=16Mi,limits.cpu=200m,limits.memory=64Mi", args)
+        args = pod_spec(render("tokenLayout=v1.5", "proxyResources.limits.cpu=null",
+                               "proxyInitResources.requests.memory=8Mi"))["containers"][0]["args"]
+        self.assertIn("--token-layout=v1.5", args)
+        self.assertIn("--proxy-resources=requests.cpu=10m,requests.memory=16Mi,limits.cpu=,limits.memory=64Mi", args)
+        self.assertIn("--proxy-init-resources=requests.cpu=10m,requests.memory=8Mi,limits.cpu=200m,limits.memory=64Mi",
+                      args)
+
+    def test_custom_token_endpoint_gives_the_two_flags_and_the_variables(self):
+        objs = render("customTokenEndpoint.annotationSuffix=identity-binding",
+                      "customTokenEndpoint.audience=api://AKSIdentityBinding",
+                      "customTokenEndpoint.tokenProxy=https://binding.example/base",
+                      "customTokenEndpoint.sniName=binding.internal",
+                      "customTokenEndpoint.caCTBSignerName=example.com/binding",
+                      "customTokenEndpoint.caCTBLabelSelector.matchLabels.binding=one")
+        args = pod_spec(objs)["containers"][0]["args"]
+        self.assertIn("--custom-token-endpoint-annotation-suffix=identity-binding", args)
+        self.assertIn("--custom-token-endpoint-audience=api://AKSIdentityBinding", args)
+        data = one(objs, "ConfigMap")["data"]
+        self.assertEqual(data["AZURE_KUBERNETES_TOKEN_PROXY"], "https://binding.example/base")
+        self.assertEqual(data["AZURE_KUBERNETES_SNI_NAME"], "binding.internal")
+        self.assertEqual(data["AZURE_KUBERNETES_CA_CTB_SIGNER_NAME"], "example.com/binding")
+        self.assertEqual(json.loads(data["AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR"]), {"matchLabels": {"binding": "one"}})
+        off = render("customTokenEndpoint.tokenProxy=https://binding.example")
+        self.assertFalse([a for a in pod_spec(off)["containers"][0]["args"] if a.startswith("--custom-token")])
+        self.assertNotIn("AZURE_KUBERNETES_TOKEN_PROXY", one(off, "ConfigMap")["data"])
+
+
 class PullPolicy(unittest.TestCase):
     """Images imported into containerd (no registry) must run: the policy is a value, IfNotPresent by default."""
 
@@ -232,7 +295,9 @@ class Values(unittest.TestCase):
     def test_schema_refuses_bad_values(self):
         for bad in ("replicaCount=zero", "timeoutSeconds=31", "logLevel=verbose", "azureEnvironment=Mars",
                     "certManager.issuerRef.kind=Other", "metrics.port=70000", "unknownValue=1",
-                    "image.registy=typo.example"):
+                    "image.registy=typo.example", "tokenLayout=v1.7", "metricsBackend=statsd",
+                    "customTokenEndpoint.tokenProxy=http://plain.example", "customTokenEndpoint.annotationSuffix=a/b",
+                    "proxyResources.limits.gpu=1"):
             with self.subTest(bad):
                 r = helm("template", "x", CHART, "--set", TENANT, "--set", bad, check=False)
                 self.assertNotEqual(r.returncode, 0, bad)

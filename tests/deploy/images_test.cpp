@@ -165,10 +165,12 @@ TEST(DeployImages, ProxyImageLayoutServesATokenAsItsUser) {
   // What the kubelet adds to every container: /etc/hosts and the projected token.
   fs::create_directories(root + "/etc");
   azwi::test::write_file(root + "/etc/hosts", "127.0.0.1 localhost emulator.test\n");
-  std::string token_dir = std::string(azwi::webhook::kTokenMountPath);
-  fs::create_directories(root + token_dir);
+  // The token where the webhook's default (v1.6) layout puts it.
+  const std::string token_file =
+      std::string(azwi::webhook::kWiMountPath) + "/" + std::string(azwi::webhook::kWiTokenPath);
+  fs::create_directories(fs::path(root + token_file).parent_path());
   auto mint = run(std::string(EMULATOR_BIN) + " mint-token --state-dir " + work.file("emu") + " --out " + root +
-                  std::string(azwi::webhook::kTokenFile));
+                  token_file);
   ASSERT_EQ(mint.code, 0) << mint.out;
   for (auto& p : fs::recursive_directory_iterator(root))
     if (p.is_directory()) fs::permissions(p.path(), fs::perms(0755));
@@ -178,7 +180,7 @@ TEST(DeployImages, ProxyImageLayoutServesATokenAsItsUser) {
   std::vector<std::string> argv = {"/usr/bin/env", "-i"};
   for (const auto& [k, v] : d.env) argv.push_back(k + "=" + v);
   for (std::string kv : {"AZURE_TENANT_ID=" + tenant, "AZURE_CLIENT_ID=" + client,
-                         "AZURE_FEDERATED_TOKEN_FILE=" + std::string(azwi::webhook::kTokenFile),
+                         "AZURE_FEDERATED_TOKEN_FILE=" + token_file,
                          "AZURE_AUTHORITY_HOST=https://emulator.test:" + port + "/"})
     argv.push_back(kv);
   argv.insert(argv.end(), {"/usr/sbin/chroot", "--userspec=" + d.user, root});

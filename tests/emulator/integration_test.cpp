@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <csignal>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -509,7 +510,7 @@ TEST(MintToken, WithoutIssuerOrServerIsAClearError) {
   auto [code2, output2] = run({"mint-token", "--state-dir", dir.file("st"), "--out", dir.file("t"), "--issuer",
                                "https://x.example", "--alg", "HS256"},
                               dir.file("log2"));
-  EXPECT_EQ(code2, 1);
+  EXPECT_EQ(code2, 2);  // a bad flag value is a usage error
   EXPECT_NE(output2.find("--alg must be RS256 or ES256"), std::string::npos) << output2;
 }
 
@@ -675,12 +676,43 @@ TEST(Serve, HelpAndBadFlags) {
                            "--failure-rate", "--outage-seconds", "--log-format", "--log-level", "--san"})
     EXPECT_NE(output.find(flag), std::string::npos) << flag;
   auto [bad, bad_output] = run({"serve", "--state-dir", dir.file("st"), "--failure-rate", "1.5"}, dir.file("bad.log"));
-  EXPECT_EQ(bad, 1);
+  EXPECT_EQ(bad, 2);
   EXPECT_NE(bad_output.find("--failure-rate"), std::string::npos);
   auto [busy, busy_output] = run({"serve", "--state-dir", dir.file("st"), "--listen", "127.0.0.1:99999"},
                                  dir.file("busy.log"));
   EXPECT_EQ(busy, 1);
   EXPECT_EQ(run({"frobnicate"}, dir.file("x.log")).first, 2);
+}
+
+TEST(Commands, AMissingRequiredFlagIsAUsageErrorExit2) {
+  TempDir dir("azwi-emu-usage");
+  for (std::vector<std::string> args : {std::vector<std::string>{"serve"}, {"mint-token", "--out", dir.file("t")},
+                                        {"rotate-keys"}}) {
+    auto [code, output] = run(args, dir.file("log"));
+    EXPECT_EQ(code, 2) << args[0];
+    EXPECT_NE(output.find("--state-dir"), std::string::npos) << output;
+    EXPECT_NE(output.find("(see --help)"), std::string::npos) << output;
+  }
+}
+
+TEST(Commands, VersionTakesHelpAndRefusesFlags) {
+  TempDir dir("azwi-emu-version");
+  auto [code, output] = run({"version", "--help"}, dir.file("help.log"));
+  EXPECT_EQ(code, 0);
+  EXPECT_NE(output.find("Usage: azwi-emulator version"), std::string::npos) << output;
+  EXPECT_EQ(run({"version", "--bogus"}, dir.file("bad.log")).first, 2);
+  auto [vcode, voutput] = run({"version"}, dir.file("v.log"));
+  EXPECT_EQ(vcode, 0);
+  EXPECT_EQ(voutput.rfind("azwi-emulator ", 0), 0u) << voutput;
+}
+
+TEST(Keys, RotateKeysOnAMissingStateDirectorySaysHowToMakeOne) {
+  TempDir dir("azwi-emu-rotate");
+  auto [code, output] = run({"rotate-keys", "--state-dir", dir.file("nowhere")}, dir.file("log"));
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(output.find("no state directory " + dir.file("nowhere")), std::string::npos) << output;
+  EXPECT_NE(output.find("azwi-emulator serve --state-dir"), std::string::npos) << output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("nowhere")));
 }
 
 TEST(Serve, GracefulShutdownOnSigterm) {

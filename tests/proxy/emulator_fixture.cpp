@@ -20,10 +20,12 @@ EmulatorProcess::EmulatorProcess(const TempDir& dir, std::string tenant, std::st
   while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
 }
 
-std::string EmulatorProcess::mint(const std::string& path, const std::string& service_account, const std::string& ns) {
-  ChildProcess p({AZWI_EMULATOR_BIN, "mint-token", "--state-dir=" + state_, "--out=" + path,
-                  "--service-account=" + service_account, "--namespace=" + ns},
-                 {}, path + ".mint.log");
+std::string EmulatorProcess::mint(const std::string& path, const std::string& service_account, const std::string& ns,
+                                  const std::string& audience) {
+  std::vector<std::string> argv{AZWI_EMULATOR_BIN, "mint-token", "--state-dir=" + state_, "--out=" + path,
+                                "--service-account=" + service_account, "--namespace=" + ns};
+  if (!audience.empty()) argv.push_back("--audience=" + audience);
+  ChildProcess p(argv, {}, path + ".mint.log");
   if (p.wait_exit(std::chrono::seconds(10)) != 0) throw std::runtime_error("mint-token failed: " + p.output());
   return read_file(path);
 }

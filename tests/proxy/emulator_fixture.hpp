@@ -17,7 +17,7 @@ class EmulatorProcess {
   std::string ca_file() const { return state_ + "/ca.crt"; }
   // Mints a service-account token into path; returns its content.
   std::string mint(const std::string& path, const std::string& service_account = "workload-identity-sa",
-                   const std::string& ns = "default");
+                   const std::string& ns = "default", const std::string& audience = "");
   void set_faults(const std::string& json);
   void clear_faults();
   boost::json::object stats();

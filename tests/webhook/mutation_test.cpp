@@ -32,13 +32,16 @@ const std::map<std::string, std::string> kMacros = {
      R"("expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}}]}})"},
     {"$PROXY_INIT",
      R"({"name":"azwi-proxy-init","image":"example.test/proxy-init:1","imagePullPolicy":"IfNotPresent",)"
-     R"("env":[{"name":"PROXY_PORT","value":"8000"}],)"
-     R"("securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}})"},
+     R"("env":[{"name":"PROXY_PORT","value":"8000"}],$RESOURCES)"
+     R"("securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,)"
+     R"("readOnlyRootFilesystem":true,"runAsNonRoot":false,"runAsUser":0}})"},
+    {"$RESOURCES",
+     R"("resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"64Mi"}},)"},
     {"$PROXY_BODY",
      R"("name":"azwi-proxy","image":"example.test/proxy:1","imagePullPolicy":"IfNotPresent",)"
      R"("args":["--proxy-port=8000","--log-level=info"],"ports":[{"containerPort":8000}],)"
      R"("lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},)"
-     R"("securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,)"
+     R"($RESOURCES"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,)"
      R"("readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1501})"},
     // identity-endpoint mode's two variables, with the rows' fixed secret.
     {"$IDENV",
@@ -57,7 +60,7 @@ std::string expand(std::string text) {
 json::object parse_object(const std::string& text) { return json::parse(expand(text)).as_object(); }
 
 struct Row {
-  std::string name;
+  std::string name;  // rows are written in the v1.5 layout; v16_rows() runs each in the v1.6 layout as well
   std::string pod;
   std::map<std::string, std::string> sa = {{"azure.workload.identity/client-id", "client-1"}};
   ClusterVersion version{1, 31};
@@ -65,6 +68,7 @@ struct Row {
   unsigned deny_code = 0;
   std::string deny_contains;
   std::function<void(Config&)> tweak = nullptr;
+  TokenLayout layout = TokenLayout::v1_5;
 };
 
 Config base_config() {
@@ -73,6 +77,7 @@ Config base_config() {
   c.authority_host = "https://login.microsoftonline.com/";
   c.proxy_image = "example.test/proxy:1";
   c.proxy_init_image = "example.test/proxy-init:1";
+  c.token_layout = TokenLayout::v1_5;
   return c;
 }
 
@@ -270,17 +275,20 @@ std::vector<Row> rows() {
                  "containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
                  "volumes":[$VOL]})")});
   r.push_back({"proxy_legacy_without_init_containers",
-               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":""})", R"({"containers":[{"name":"a"}]})"),
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"TRUE"})", R"({"containers":[{"name":"a"}]})"),
                {{"azure.workload.identity/client-id", "client-1"}}, {1, 27},
-               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":""})",
+               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"TRUE"})",
                                 R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
                  "initContainers":[$PROXY_INIT],"volumes":[$VOL]})")});
-  r.push_back({"proxy_annotation_false_still_injects_as_upstream",
-               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"false"})", R"({"containers":[{"name":"a"}]})"),
-               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
-               with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"false"})",
-                                R"({"containers":[{$PROXY_BODY,"env":[$ENV],"volumeMounts":[$MOUNT]},{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
-                 "initContainers":[$PROXY_INIT],"volumes":[$VOL]})")});
+  // Unlike upstream (its issue #1210), only "true" in any case injects the proxy.
+  for (std::string value : {"false", "", "False", "yes", "1", "true "}) {
+    r.push_back({"proxy_annotation_not_true_does_not_inject_" + std::to_string(r.size()),
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":")" + value + R"("})",
+                                  R"({"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":")" + value + R"("})",
+                                  R"({"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]})")});
+  }
   // Native sidecars (1.32+): proxy-init then the proxy at the start of initContainers.
   for (ClusterVersion v : {ClusterVersion{1, 32}, ClusterVersion{1, 33}, ClusterVersion{2, 0}}) {
     r.push_back({"proxy_native_order_" + std::to_string(v.major) + "_" + std::to_string(v.minor),
@@ -324,12 +332,12 @@ std::vector<Row> rows() {
                                 R"({"containers":[{"name":"azwi-proxy","image":"example.test/proxy:1","imagePullPolicy":"IfNotPresent",
                  "args":["--proxy-port=9000","--log-level=debug"],"ports":[{"containerPort":9000}],
                  "lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=9000"]}}},
-                 "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,
+                 $RESOURCES"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,
                  "readOnlyRootFilesystem":true,"runAsNonRoot":true,"runAsUser":1501}},
                  {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
                  "initContainers":[{"name":"azwi-proxy-init","image":"example.test/proxy-init:1","imagePullPolicy":"IfNotPresent",
-                 "env":[{"name":"PROXY_PORT","value":"9000"}],"securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},
-                 "privileged":true,"runAsNonRoot":false,"runAsUser":0}}],"volumes":[$VOL]})"),
+                 "env":[{"name":"PROXY_PORT","value":"9000"}],$RESOURCES"securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},
+                 "privileged":true,"readOnlyRootFilesystem":true,"runAsNonRoot":false,"runAsUser":0}}],"volumes":[$VOL]})"),
                0, "", [](Config& c) { c.proxy_log_level = "debug"; }});
   for (std::string bad : {"abc", "0", "65536", "-1", "80.5", ""}) {
     r.push_back({"bad_proxy_port_" + std::to_string(r.size()),
@@ -534,13 +542,229 @@ std::vector<Row> rows() {
   return r;
 }
 
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+// A v1.5 row in the v1.6 layout: the same rules must hold with the reserved volume at /var/run/secrets/azure/wi.
+Row in_v16_layout(Row row) {
+  row.name += "_v16";
+  row.layout = TokenLayout::v1_6;
+  json::object pod = parse_object(row.pod);
+  const json::object* meta = pod.contains("metadata") ? pod.at("metadata").if_object() : nullptr;
+  auto field = [&](const char* key) {
+    const json::value* v = meta ? meta->if_contains(key) : nullptr;
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+  };
+  std::string volume = reserved_volume_name(field("name"), field("generateName"));
+  for (std::string* text : {&row.pod, &row.expected}) {
+    *text = expand(*text);
+    *text = replace_all(*text, R"("name":"azure-identity-token")", R"("name":")" + volume + '"');
+    *text = replace_all(*text, R"("path":"azure-identity-token")", R"("path":"token/azure-identity-token")");
+    *text = replace_all(*text, "/var/run/secrets/azure/tokens/azure-identity-token",
+                        "/var/run/secrets/azure/wi/token/azure-identity-token");
+    *text = replace_all(*text, "/var/run/secrets/azure/tokens", "/var/run/secrets/azure/wi");
+  }
+  return row;
+}
+
+// The v1.6 layout's own rules, with volume names computed independently (Python's hashlib).
+const std::string kVolP = "azure-workload-identity-reserved-148de9c5a7a44d19e56cd9ae1a554b";         // name "p"
+const std::string kVolGenerated = "azure-workload-identity-reserved-275f8a4d9cdcb4342faca30d150d90";  // "web-7d4f9-"
+const std::string kEnv16 =
+    R"({"name":"AZURE_CLIENT_ID","value":"client-1"},{"name":"AZURE_TENANT_ID","value":"tenant-1"},)"
+    R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/wi/token/azure-identity-token"},)"
+    R"({"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"})";
+std::string mount16(const std::string& volume) {
+  return R"({"name":")" + volume + R"(","mountPath":"/var/run/secrets/azure/wi","readOnly":true})";
+}
+std::string volume16(const std::string& volume, const std::string& audience = "api://AzureADTokenExchange",
+                     const std::string& more_sources = "") {
+  return R"({"name":")" + volume + R"(","projected":{"sources":[{"serviceAccountToken":{"path":"token/azure-identity-token",)"
+         R"("expirationSeconds":3600,"audience":")" + audience + R"("}})" + more_sources + "]}}";
+}
+
+// Row tweak: the custom token endpoint from these flags and AZURE_KUBERNETES_* variables.
+std::function<void(Config&)> custom_endpoint(std::map<std::string, std::string> vars) {
+  return [vars](Config& c) {
+    static const char* const kNames[] = {"AZURE_KUBERNETES_TOKEN_PROXY", "AZURE_KUBERNETES_SNI_NAME",
+                                         "AZURE_KUBERNETES_CA_DATA", "AZURE_KUBERNETES_CA_CONFIGMAP_NAME",
+                                         "AZURE_KUBERNETES_CA_CTB_SIGNER_NAME",
+                                         "AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR"};
+    for (const char* n : kNames) unsetenv(n);
+    for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1);
+    c.custom_token_endpoint = custom_token_endpoint_from("identity-binding", "api://AKSIdentityBinding");
+    for (const char* n : kNames) unsetenv(n);
+  };
+}
+const std::string kBindingAnnotation = R"("azure.workload.identity/use-identity-binding":"true")";
+std::string binding_pod(const std::string& spec) {
+  return R"({"metadata":{"name":"p","annotations":{)" + kBindingAnnotation + R"(}},"spec":)" + spec + "}";
+}
+
+std::vector<Row> v16_rows() {
+  std::vector<Row> r;
+  for (Row row : rows()) r.push_back(in_v16_layout(std::move(row)));
+  const TokenLayout v16 = TokenLayout::v1_6, v15 = TokenLayout::v1_5;
+  r.push_back({"v16_volume_named_from_the_pod_name", kSimplePod, {{"azure.workload.identity/client-id", "client-1"}},
+               {1, 31},
+               R"({"metadata":{"name":"p","labels":{"azure.workload.identity/use":"true"}},
+                 "spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"busybox","env":[)" + kEnv16 +
+                   R"(],"volumeMounts":[)" + mount16(kVolP) + R"(]}],"volumes":[)" + volume16(kVolP) + "]}}",
+               0, "", nullptr, v16});
+  r.push_back({"v16_volume_named_from_generate_name",
+               R"({"metadata":{"generateName":"web-7d4f9-"},"spec":{"containers":[{"name":"a"}]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"metadata":{"generateName":"web-7d4f9-"},"spec":{"containers":[{"name":"a","env":[)" + kEnv16 +
+                   R"(],"volumeMounts":[)" + mount16(kVolGenerated) + R"(]}],"volumes":[)" + volume16(kVolGenerated) + "]}}",
+               0, "", nullptr, v16});
+  // A pod that already carries the other layout's volume keeps that layout: no second token volume.
+  r.push_back({"v16_webhook_keeps_a_v15_volume",
+               R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a"}],"volumes":[$VOL]}})",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"volumes":[$VOL]}})",
+               0, "", nullptr, v16});
+  r.push_back({"v15_webhook_keeps_a_v16_volume",
+               R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a"}],"volumes":[)" +
+                   volume16("azure-workload-identity-reserved-from-an-older-name") + "]}}",
+               {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+               R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","env":[)" + kEnv16 + R"(],"volumeMounts":[)" +
+                   mount16("azure-workload-identity-reserved-from-an-older-name") + R"(]}],"volumes":[)" +
+                   volume16("azure-workload-identity-reserved-from-an-older-name") + "]}}",
+               0, "", nullptr, v15});
+  // The custom token endpoint (upstream v1.6.0, AKS identity bindings).
+  const std::string proxy_vars =
+      R"({"name":"AZURE_KUBERNETES_TOKEN_PROXY","value":"https://10.0.0.9:8443/base"},)"
+      R"({"name":"AZURE_KUBERNETES_SNI_NAME","value":"binding.aks.test"})";
+  const std::string ca_file = R"({"name":"AZURE_KUBERNETES_CA_FILE","value":"/var/run/secrets/azure/wi/ca-cert/ca.crt"})";
+  const std::map<std::string, std::string> endpoint = {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://10.0.0.9:8443/base"},
+                                                        {"AZURE_KUBERNETES_SNI_NAME", "binding.aks.test"}};
+  {
+    auto vars = endpoint;
+    vars.emplace("AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "binding-ca");
+    r.push_back({"custom_endpoint_ca_from_a_configmap_reaches_apps_and_sidecar",
+                 R"({"metadata":{"name":"p","annotations":{)" + kBindingAnnotation +
+                     R"(,"azure.workload.identity/inject-proxy-sidecar":"true"}},"spec":{"containers":[{"name":"a"}]}})",
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+                 R"({"metadata":{"name":"p","annotations":{)" + kBindingAnnotation +
+                     R"(,"azure.workload.identity/inject-proxy-sidecar":"true"}},"spec":{
+                   "initContainers":[)" + expand("$PROXY_INIT") +
+                     R"(,{)" + expand("$PROXY_BODY") + R"(,"restartPolicy":"Always","env":[)" + kEnv16 + "," + proxy_vars + "," +
+                     ca_file + R"(],"volumeMounts":[)" + mount16(kVolP) + R"(]}],
+                   "containers":[{"name":"a","env":[)" + kEnv16 + "," + proxy_vars + "," + ca_file +
+                     R"(],"volumeMounts":[)" + mount16(kVolP) + R"(]}],"volumes":[)" +
+                     volume16(kVolP, "api://AKSIdentityBinding",
+                              R"(,{"configMap":{"name":"binding-ca","items":[{"key":"ca.crt","path":"ca-cert/ca.crt"}],"optional":false}})") +
+                     "]}}",
+                 0, "", custom_endpoint(vars), v16});
+  }
+  {
+    auto vars = endpoint;
+    vars.emplace("AZURE_KUBERNETES_CA_CTB_SIGNER_NAME", "aks.azure.com/identity-binding");
+    vars.emplace("AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR", R"({"matchLabels": {"binding": "one"}})");
+    r.push_back({"custom_endpoint_ca_from_a_cluster_trust_bundle", binding_pod(R"({"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+                 binding_pod(R"({"containers":[{"name":"a","env":[)" + kEnv16 + "," + proxy_vars + "," + ca_file +
+                             R"(],"volumeMounts":[)" + mount16(kVolP) + R"(]}],"volumes":[)" +
+                             volume16(kVolP, "api://AKSIdentityBinding",
+                                      R"(,{"clusterTrustBundle":{"signerName":"aks.azure.com/identity-binding",)"
+                                      R"("labelSelector":{"matchLabels":{"binding":"one"}},"path":"ca-cert/ca.crt","optional":false}})") +
+                             "]}"),
+                 0, "", custom_endpoint(vars), v16});
+  }
+  {
+    auto vars = endpoint;
+    vars.emplace("AZURE_KUBERNETES_CA_DATA", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    r.push_back({"custom_endpoint_ca_data_is_passed_as_is_and_projects_nothing",
+                 binding_pod(R"({"containers":[{"name":"a","env":[{"name":"AZURE_KUBERNETES_SNI_NAME","value":"mine"}]}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+                 binding_pod(R"({"containers":[{"name":"a","env":[{"name":"AZURE_KUBERNETES_SNI_NAME","value":"mine"},)" +
+                             kEnv16 + R"(,{"name":"AZURE_KUBERNETES_TOKEN_PROXY","value":"https://10.0.0.9:8443/base"},)"
+                             R"({"name":"AZURE_KUBERNETES_CA_DATA","value":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}],)"
+                             R"("volumeMounts":[)" + mount16(kVolP) + R"(]}],"volumes":[)" +
+                             volume16(kVolP, "api://AKSIdentityBinding") + "]}"),
+                 0, "", custom_endpoint(vars), v16});
+  }
+  for (std::string value : {"false", "yes", ""}) {
+    r.push_back({"custom_endpoint_needs_the_annotation_true_" + std::to_string(r.size()),
+                 R"({"metadata":{"name":"p","annotations":{"azure.workload.identity/use-identity-binding":")" + value +
+                     R"("}},"spec":{"containers":[{"name":"a"}]}})",
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+                 R"({"metadata":{"name":"p","annotations":{"azure.workload.identity/use-identity-binding":")" + value +
+                     R"("}},"spec":{"containers":[{"name":"a","env":[)" + kEnv16 + R"(],"volumeMounts":[)" + mount16(kVolP) +
+                     R"(]}],"volumes":[)" + volume16(kVolP) + "]}}",
+                 0, "", custom_endpoint(endpoint), v16});
+  }
+  r.push_back({"custom_endpoint_annotation_is_case_insensitive",
+               R"({"metadata":{"name":"p","annotations":{"azure.workload.identity/use-identity-binding":"True"}},"spec":{}})",
+               {}, {1, 31},
+               R"({"metadata":{"name":"p","annotations":{"azure.workload.identity/use-identity-binding":"True"}},"spec":{"volumes":[)" +
+                   volume16(kVolP, "api://AKSIdentityBinding") + "]}}",
+               0, "", custom_endpoint(endpoint), v16});
+  // Resources of the injected containers: flags' defaults, overridden per pod by annotation.
+  {
+    const std::string annotations = R"({"azure.workload.identity/inject-proxy-sidecar":"true",
+        "azure.workload.identity/proxy-sidecar-resources":"requests.memory=32Mi,limits.cpu=",
+        "azure.workload.identity/proxy-init-resources":"limits.memory=128Mi"})";
+    const std::string defaults = R"("requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"64Mi"})";
+    std::string init = replace_all(expand("$PROXY_INIT"), defaults,
+                                   R"("requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"128Mi"})");
+    std::string proxy = replace_all(expand("$PROXY_BODY"), defaults,
+                                    R"("requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"64Mi"})");
+    r.push_back({"proxy_resources_overridden_by_annotations",
+                 with_annotations(annotations, R"({"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 32},
+                 with_annotations(annotations, R"({"containers":[{"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                   "initContainers":[)" + init + ",{" + proxy +
+                                                   R"(,"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]}],
+                   "volumes":[$VOL]})"),
+                 0, "", nullptr, v15});
+  }
+  {
+    // Flags set the defaults; an empty quantity leaves that key out.
+    std::string proxy = replace_all(expand("$PROXY_BODY"),
+                                    R"("resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"64Mi"}},)",
+                                    R"("resources":{"limits":{"memory":"1Gi"}},)");
+    std::string init = replace_all(expand("$PROXY_INIT"),
+                                   R"("resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"64Mi"}},)",
+                                   "");
+    r.push_back({"proxy_resources_from_flags",
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})", R"({"containers":[{"name":"a"}]})"),
+                 {{"azure.workload.identity/client-id", "client-1"}}, {1, 31},
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                  R"({"containers":[{)" + proxy + R"(,"env":[$ENV],"volumeMounts":[$MOUNT]},
+                   {"name":"a","env":[$ENV],"volumeMounts":[$MOUNT]}],"initContainers":[)" + init + R"(],"volumes":[$VOL]})"),
+                 0, "",
+                 [](Config& c) {
+                   c.proxy_resources = parse_resources("requests.cpu=,requests.memory=,limits.cpu=,limits.memory=1Gi",
+                                                       c.proxy_resources);
+                   c.proxy_init_resources = parse_resources(
+                       "requests.cpu=,requests.memory=,limits.cpu=,limits.memory=", c.proxy_init_resources);
+                 },
+                 v15});
+  }
+  for (std::string bad : {"limits.cpu=lots", "cpu=1", "requests.memory", "limits.memory=-1Mi"}) {
+    r.push_back({"bad_proxy_resources_annotation_" + std::to_string(r.size()),
+                 with_annotations(R"({"azure.workload.identity/inject-proxy-sidecar":"true",
+                     "azure.workload.identity/proxy-sidecar-resources":")" + bad + R"("})",
+                                  R"({"containers":[{"name":"a"}]})"),
+                 {}, {1, 31}, "", 400, "proxy-sidecar-resources"});
+  }
+  return r;
+}
+
 // The pod a row expects. Every pod given the proxy also carries the mode applied (the mode rows spell it out; the
-// others leave it implicit: the row's default mode).
+// others leave it implicit: the row's default mode). Only "true" (any case) asks for the proxy.
 json::object expected_pod(const Row& row, const Config& config) {
   json::object pod = parse_object(row.expected);
   json::object* meta = pod.if_contains("metadata") ? pod["metadata"].if_object() : nullptr;
   json::object* annotations = meta && meta->if_contains("annotations") ? (*meta)["annotations"].if_object() : nullptr;
-  if (annotations && annotations->contains(kInjectProxyAnnotation) && !annotations->contains(kProxyModeAnnotation))
+  const json::value* inject = annotations ? annotations->if_contains(kInjectProxyAnnotation) : nullptr;
+  std::string value = inject && inject->is_string() ? std::string(inject->get_string()) : "";
+  for (char& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (value == "true" && !annotations->contains(kProxyModeAnnotation))
     (*annotations)[kProxyModeAnnotation] = proxy_mode_name(config.proxy_mode);
   return pod;
 }
@@ -553,6 +777,7 @@ class MutationTable : public ::testing::TestWithParam<Row> {};
 TEST_P(MutationTable, ProducesExpectedPodAndIsIdempotent) {
   const Row& row = GetParam();
   Config config = base_config();
+  config.token_layout = row.layout;
   if (row.tweak) row.tweak(config);
   json::object pod = parse_object(row.pod);
   Mutation m = mutate_pod(pod, make_sa(row), config, row.version);
@@ -582,13 +807,18 @@ TEST_P(MutationTable, ProducesExpectedPodAndIsIdempotent) {
 
 INSTANTIATE_TEST_SUITE_P(Rows, MutationTable, ::testing::ValuesIn(rows()),
                          [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(V16, MutationTable, ::testing::ValuesIn(v16_rows()),
+                         [](const auto& info) { return info.param.name; });
 
 // Every row's patch, applied by python3-jsonpatch to the original pod, must give the expected pod.
 TEST(MutationPatch, IndependentJsonPatchImplementationAgrees) {
   json::array cases;
-  for (const Row& row : rows()) {
+  std::vector<Row> all = rows(), v16 = v16_rows();
+  all.insert(all.end(), v16.begin(), v16.end());
+  for (const Row& row : all) {
     if (row.expected.empty()) continue;
     Config config = base_config();
+    config.token_layout = row.layout;
     if (row.tweak) row.tweak(config);
     json::object pod = parse_object(row.pod);
     Mutation m = mutate_pod(pod, make_sa(row), config, row.version);
@@ -753,6 +983,83 @@ TEST(Config, ProxyCAConfigMap) {
 }
 
 }  // namespace
+
+TEST(Config, TokenLayoutNames) {
+  EXPECT_EQ(parse_token_layout("v1.6"), TokenLayout::v1_6);
+  EXPECT_EQ(parse_token_layout("v1.5"), TokenLayout::v1_5);
+  EXPECT_FALSE(parse_token_layout("1.5"));
+  EXPECT_FALSE(parse_token_layout(""));
+  EXPECT_EQ(Config{}.token_layout, TokenLayout::v1_6) << "v1.6 is the default, as upstream";
+}
+
+TEST(Config, ResourcesSyntax) {
+  Resources r = parse_resources("requests.cpu=5m,limits.memory=1.5Gi", kDefaultProxyResources);
+  EXPECT_EQ(r, (Resources{"5m", "16Mi", "200m", "1.5Gi"}));
+  r = parse_resources("requests.cpu=5m,limits.memory=1e3,limits.cpu=", kDefaultProxyResources);
+  EXPECT_EQ(r, (Resources{"5m", "16Mi", "", "1e3"}));
+  EXPECT_EQ(parse_resources("", kDefaultProxyInitResources), kDefaultProxyInitResources);
+  for (std::string bad : {"cpu=1", "requests.cpu", "requests.cpu=1x", "requests.cpu=1, limits.cpu=2", "requests.cpu=-1", "limits.memory=1 Gi",
+                          "requests.cpu=.", "limits.memory=64MiB"}) {
+    EXPECT_THROW(parse_resources(bad, {}), std::invalid_argument) << bad;
+  }
+}
+
+// custom_token_endpoint_from with exactly these AZURE_KUBERNETES_* variables: "" when it accepts, else its message.
+std::string custom_endpoint_error(std::string_view suffix, std::string_view audience,
+                                  const std::map<std::string, std::string>& vars) {
+  Config cleared;
+  custom_endpoint({})(cleared);  // unsets every AZURE_KUBERNETES_* variable
+  for (const auto& [k, v] : vars) setenv(k.c_str(), v.c_str(), 1);
+  std::string message;
+  try {
+    custom_token_endpoint_from(suffix, audience);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  for (const auto& [k, v] : vars) unsetenv(k.c_str());
+  return message;
+}
+
+TEST(Config, CustomTokenEndpointRefusesEveryInconsistentSetting) {
+  const std::map<std::string, std::string> proxy = {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}};
+  EXPECT_FALSE(custom_token_endpoint_from("", "")) << "off without both flags";
+  EXPECT_EQ(custom_endpoint_error("identity-binding", "api://AKSIdentityBinding", proxy), "");
+  auto refused = [&](std::string_view suffix, std::string_view audience, std::map<std::string, std::string> vars,
+                     std::string_view names) {
+    std::string message = custom_endpoint_error(suffix, audience, vars);
+    EXPECT_NE(message.find(names), std::string::npos) << "message: \"" << message << "\" for " << suffix << " " << audience;
+  };
+  refused("binding", "", proxy, "--custom-token-endpoint-annotation-suffix is set without --custom-token-endpoint-audience");
+  refused("", "api://x", proxy, "--custom-token-endpoint-audience is set without");
+  refused("binding", "api://AzureADTokenExchange", proxy, "is the audience of the Entra ID exchange");
+  refused("bad/suffix", "api://x", proxy, "does not make a valid annotation key");
+  refused("ends-", "api://x", proxy, "does not make a valid annotation key");
+  refused(std::string(60, 'a'), "api://x", proxy, "does not make a valid annotation key");
+  EXPECT_EQ(custom_endpoint_error(std::string(59, 'a'), "api://x", proxy), "");
+  refused("b", "api://x", {{"AZURE_KUBERNETES_TOKEN_PROXY", "http://binding.test"}}, "AZURE_KUBERNETES_TOKEN_PROXY");
+  refused("b", "api://x", {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://u@binding.test"}}, "user info");
+  refused("b", "api://x", {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test/?a=b"}}, "query");
+  refused("b", "api://x", {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test/#f"}}, "fragment");
+  refused("b", "api://x", {{"AZURE_KUBERNETES_SNI_NAME", "x"}}, "without AZURE_KUBERNETES_TOKEN_PROXY");
+  refused("b", "api://x",
+          {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_DATA", "pem"},
+           {"AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "ca"}},
+          "choose one CA source");
+  refused("b", "api://x",
+          {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_CTB_SIGNER_NAME", "s/x"},
+           {"AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "ca"}},
+          "choose one CA source");
+  refused("b", "api://x",
+          {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR", "{}"}},
+          "without AZURE_KUBERNETES_CA_CTB_SIGNER_NAME");
+  refused("b", "api://x",
+          {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_CTB_SIGNER_NAME", "s/x"},
+           {"AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR", "[1]"}},
+          "is not a JSON label selector");
+  refused("b", "api://x",
+          {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "Bad_Name"}},
+          "AZURE_KUBERNETES_CA_CONFIGMAP_NAME");
+}
 
 TEST(AdmissionRendering, Base64OfEveryTailLengthAndOfAllByteValues) {
   using azwi::webhook::base64_encode;

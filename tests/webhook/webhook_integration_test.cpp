@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <atomic>
+#include <tuple>
 #include <boost/json.hpp>
 
 #include "../kube/support.hpp"
@@ -220,13 +221,21 @@ class WebhookOnStandInApiServer : public ::testing::Test {
   int port = 0, health_port = 0, metrics_port = 0, launches = 0;
 };
 
+// The default (v1.6) layout for the pods below (generateName "app-": SHA-256 of "app- (prefix)", from hashlib).
 const char* kEnvApp = R"({"name":"AZURE_CLIENT_ID","value":"cid-app"},{"name":"AZURE_TENANT_ID","value":"tenant-app"},)"
-                      R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/tokens/azure-identity-token"},)"
+                      R"({"name":"AZURE_FEDERATED_TOKEN_FILE","value":"/var/run/secrets/azure/wi/token/azure-identity-token"},)"
                       R"({"name":"AZURE_AUTHORITY_HOST","value":"https://login.microsoftonline.com/"})";
-const char* kMount = R"({"name":"azure-identity-token","mountPath":"/var/run/secrets/azure/tokens","readOnly":true})";
+const char* kMount = R"({"name":"azure-workload-identity-reserved-f8c01cdb5cb39dd9e9600bf4df2bab",)"
+                     R"("mountPath":"/var/run/secrets/azure/wi","readOnly":true})";
+const char* kVolumeHead = R"({"name":"azure-workload-identity-reserved-f8c01cdb5cb39dd9e9600bf4df2bab","projected":)"
+                          R"({"sources":[{"serviceAccountToken":{"path":"token/azure-identity-token",)";
+// --token-layout=v1.5.
+const char* kMount15 = R"({"name":"azure-identity-token","mountPath":"/var/run/secrets/azure/tokens","readOnly":true})";
+const char* kResources = R"("resources":{"requests":{"cpu":"10m","memory":"16Mi"},"limits":{"cpu":"200m","memory":"64Mi"}},)";
 
 std::string expand(std::string s) {
-  for (auto [k, v] : {std::pair<std::string, std::string>{"$ENV", kEnvApp}, {"$MOUNT", kMount}})
+  for (auto [k, v] : {std::pair<std::string, std::string>{"$ENV", kEnvApp}, {"$MOUNT15", kMount15}, {"$MOUNT", kMount},
+                      {"$VOLUME_HEAD", kVolumeHead}, {"$RESOURCES", kResources}})
     for (auto at = s.find(k); at != std::string::npos; at = s.find(k, at + v.size())) s.replace(at, k.size(), v);
   return s;
 }
@@ -251,7 +260,7 @@ TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnI
       {"expected", json::parse(expand(
                        R"({"metadata":{"generateName":"app-","labels":{"azure.workload.identity/use":"true"},"annotations":{}},
         "spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"busybox","env":[$ENV],"volumeMounts":[$MOUNT]}],
-        "volumes":[{"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",
+        "volumes":[$VOLUME_HEAD
         "expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}}]}}]}})"))}});
 
   std::string proxied = labelled_pod("app", R"({"azure.workload.identity/inject-proxy-sidecar":"true",
@@ -269,14 +278,15 @@ TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnI
           "azure.workload.identity/proxy-sidecar-mode":"init-container"}},
         "spec":{"serviceAccountName":"app","initContainers":[
           {"name":"azwi-proxy-init","image":"registry.test/proxy-init:1","imagePullPolicy":"IfNotPresent","env":[{"name":"PROXY_PORT","value":"8000"}],
-           "securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}},
+           $RESOURCES"securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,
+           "readOnlyRootFilesystem":true,"runAsNonRoot":false,"runAsUser":0}},
           {"name":"azwi-proxy","image":"registry.test/proxy:1","imagePullPolicy":"IfNotPresent","args":["--proxy-port=8000","--log-level=info"],
            "ports":[{"containerPort":8000}],"lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},
-           "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true,
+           $RESOURCES"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true,
            "runAsNonRoot":true,"runAsUser":1501},"restartPolicy":"Always","env":[$ENV],"volumeMounts":[$MOUNT]},
           {"name":"migrate","image":"m","env":[$ENV],"volumeMounts":[$MOUNT]}],
         "containers":[{"name":"app","image":"busybox","env":[$ENV],"volumeMounts":[$MOUNT]}],
-        "volumes":[{"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",
+        "volumes":[$VOLUME_HEAD
         "expirationSeconds":7200,"audience":"api://AzureADTokenExchange"}}]}}]}})"))}});
   write_file(dir + "/cases.json", json::serialize(cases));
   std::string cmd = std::string(DEBIAN_PYTHON) + " " + APPLY_SCRIPT + " " + dir + "/cases.json > " + dir +
@@ -338,10 +348,11 @@ TEST_F(WebhookOnStandInApiServer, OlderApiServerKeepsTheUpstreamOrder) {
 }
 
 // A private authority (the emulator on the test cluster) with its own CA: the override reaches every container,
-// the CA only the sidecar, and the patch applies with python3-jsonpatch.
-TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironment) {
+// the CA only the sidecar, and the patch applies with python3-jsonpatch. With --token-layout=v1.5: upstream v1.5's
+// paths.
+TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironmentInTheV15Layout) {
   start_api({"--version", "v1.33.1"});
-  start_webhook(api->port(), {},
+  start_webhook(api->port(), {"--token-layout=v1.5"},
                 {{"AZURE_AUTHORITY_HOST", "https://azwi-emulator.azwi-system.svc:8443"},
                  {"PROXY_CA_CONFIGMAP", "azwi-emulator-ca:ca.pem"}});
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
@@ -363,13 +374,14 @@ TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironment) 
         "annotations":{"azure.workload.identity/inject-proxy-sidecar":"true","azure.workload.identity/proxy-sidecar-mode":"init-container"}},
         "spec":{"serviceAccountName":"app","initContainers":[
           {"name":"azwi-proxy-init","image":"registry.test/proxy-init:1","imagePullPolicy":"IfNotPresent","env":[{"name":"PROXY_PORT","value":"8000"}],
-           "securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,"runAsNonRoot":false,"runAsUser":0}},
+           $RESOURCES"securityContext":{"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]},"privileged":true,
+           "readOnlyRootFilesystem":true,"runAsNonRoot":false,"runAsUser":0}},
           {"name":"azwi-proxy","image":"registry.test/proxy:1","imagePullPolicy":"IfNotPresent","args":["--proxy-port=8000","--log-level=info"],
            "ports":[{"containerPort":8000}],"lifecycle":{"postStart":{"exec":{"command":["/usr/local/bin/azwi-proxy","--probe","--proxy-port=8000"]}}},
-           "securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true,
+           $RESOURCES"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true,
            "runAsNonRoot":true,"runAsUser":1501},"restartPolicy":"Always","env":[)" + env +
-           R"(,{"name":"SSL_CERT_FILE","value":"/var/run/secrets/azure/tokens/azwi-proxy-ca.crt"}],"volumeMounts":[$MOUNT]}],
-        "containers":[{"name":"app","image":"busybox","env":[)" + env + R"(],"volumeMounts":[$MOUNT]}],
+           R"(,{"name":"SSL_CERT_FILE","value":"/var/run/secrets/azure/tokens/azwi-proxy-ca.crt"}],"volumeMounts":[$MOUNT15]}],
+        "containers":[{"name":"app","image":"busybox","env":[)" + env + R"(],"volumeMounts":[$MOUNT15]}],
         "volumes":[{"name":"azure-identity-token","projected":{"sources":[{"serviceAccountToken":{"path":"azure-identity-token",
         "expirationSeconds":3600,"audience":"api://AzureADTokenExchange"}},
         {"configMap":{"name":"azwi-emulator-ca","items":[{"key":"ca.pem","path":"azwi-proxy-ca.crt"}],"optional":false}}]}}]}})"))}});
@@ -578,6 +590,24 @@ TEST_F(WebhookOnStandInApiServer, StartupErrorsNameTheirCause) {
   EXPECT_NE(log.find("azwi-webhook: PROXY_CA_CONFIGMAP=\"Emulator_CA\" is not usable: the ConfigMap name"),
             std::string::npos)
       << log;
+  // Upstream v1.6.0's settings and ours, each refused with a message naming it.
+  for (auto [args, env, problem] : std::vector<std::tuple<std::vector<std::string>, std::map<std::string, std::string>,
+                                                          std::string>>{
+           {{"--token-layout=v1.7"}, {}, "--token-layout=\\\"v1.7\\\" is not v1.6 or v1.5"},
+           {{"--metrics-backend=opencensus"}, {}, "only prometheus is"},
+           {{"--proxy-resources=limits.cpu=lots"}, {}, "--proxy-resources=\\\"limits.cpu=lots\\\" is not usable"},
+           {{"--proxy-init-resources=cpu=1"}, {}, "unknown key"},
+           {{"--custom-token-endpoint-annotation-suffix=binding"}, {}, "the custom token endpoint needs both"},
+           {{"--custom-token-endpoint-annotation-suffix=binding", "--custom-token-endpoint-audience=api://binding"},
+            {{"AZURE_KUBERNETES_TOKEN_PROXY", "https://binding.test"}, {"AZURE_KUBERNETES_CA_DATA", "pem"},
+             {"AZURE_KUBERNETES_CA_CONFIGMAP_NAME", "ca"}},
+            "choose one CA source"}}) {
+    std::vector<std::string> all = {"--kubeconfig", dir + "/kubeconfig"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::tie(code, log) = exit_of(all, env);
+    EXPECT_EQ(code, 1) << args[0];
+    EXPECT_NE(log.find(problem), std::string::npos) << problem << " not in: " << log;
+  }
   std::tie(code, log) = exit_of({}, {});
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("--kubeconfig"), std::string::npos) << log;
@@ -594,7 +624,11 @@ TEST_F(WebhookOnStandInApiServer, StartupErrorsNameTheirCause) {
   for (const char* flag : {"--webhook-addr", "--webhook-cert-dir", "--tls-min-version", "--audience", "--health-addr",
                            "--metrics-addr", "--kubeconfig", "--log-level", "--log-format", "--version",
                            "--disable-cert-rotation", "AZURE_TENANT_ID", "AZURE_ENVIRONMENT", "PROXY_IMAGE",
-                           "PROXY_INIT_IMAGE", "AZURE_AUTHORITY_HOST", "PROXY_CA_CONFIGMAP"})
+                           "PROXY_INIT_IMAGE", "AZURE_AUTHORITY_HOST", "PROXY_CA_CONFIGMAP", "--token-layout",
+                           "--proxy-resources", "--proxy-init-resources", "--custom-token-endpoint-annotation-suffix",
+                           "--custom-token-endpoint-audience", "--metrics-backend", "AZURE_KUBERNETES_TOKEN_PROXY",
+                           "AZURE_KUBERNETES_SNI_NAME", "AZURE_KUBERNETES_CA_DATA", "AZURE_KUBERNETES_CA_CONFIGMAP_NAME",
+                           "AZURE_KUBERNETES_CA_CTB_SIGNER_NAME", "AZURE_KUBERNETES_CA_CTB_LABEL_SELECTOR"})
     EXPECT_NE(log.find(flag), std::string::npos) << flag;
   EXPECT_NE(log.find("\":9443\""), std::string::npos) << log;
 }

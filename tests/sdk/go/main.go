@@ -4,6 +4,7 @@
 //	azidentity-mi        azidentity.ManagedIdentityCredential (system default, or the client ID given)
 //	azidentity-default   azidentity.DefaultAzureCredential (client ID ignored: the chain is configured by env only)
 //	azidentity-workload  azidentity.WorkloadIdentityCredential, straight to Entra ID (the benchmark's reference)
+//	azidentity-workload-proxy  the same with EnableAzureProxy: the AZURE_KUBERNETES_* custom token endpoint
 //	adal-msi             go-autorest adal.NewServicePrincipalTokenFromManagedIdentity
 package main
 
@@ -44,7 +45,7 @@ const budget = 90 * time.Second
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: azwi-sdk-go azidentity-mi|azidentity-default|azidentity-workload|adal-msi <resource> [client id]")
+		fmt.Fprintln(os.Stderr, "usage: azwi-sdk-go azidentity-mi|azidentity-default|azidentity-workload|azidentity-workload-proxy|adal-msi <resource> [client id]")
 		os.Exit(2)
 	}
 	mode, resource, clientID := os.Args[1], os.Args[2], ""
@@ -57,7 +58,7 @@ func main() {
 	var expires time.Time
 	var err error
 	switch mode {
-	case "azidentity-mi", "azidentity-default", "azidentity-workload":
+	case "azidentity-mi", "azidentity-default", "azidentity-workload", "azidentity-workload-proxy":
 		r.Library = "github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 		token, expires, err = azidentityToken(mode, resource, clientID)
 	case "adal-msi":
@@ -106,6 +107,8 @@ func azidentityToken(mode, resource, clientID string) (string, time.Time, error)
 	case "azidentity-workload":
 		// The emulator is no public cloud: no instance discovery (a reference point, not a path under test).
 		c, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{DisableInstanceDiscovery: true})
+	case "azidentity-workload-proxy":
+		c, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{EnableAzureProxy: true})
 	}
 	if err != nil {
 		return "", time.Time{}, err

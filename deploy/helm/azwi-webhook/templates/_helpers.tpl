@@ -35,3 +35,11 @@ azure-workload-identity.io/system: "true"
 app.kubernetes.io/name: azwi-webhook
 azure-workload-identity.io/system: "true"
 {{- end }}
+
+{{/* --proxy-resources and --proxy-init-resources from a Kubernetes resources object: every key written, an absent
+one empty (left out of the injected container). */}}
+{{- define "azwi.resourcesFlag" -}}
+{{- $r := .requests | default dict -}}
+{{- $l := .limits | default dict -}}
+requests.cpu={{ $r.cpu | default "" }},requests.memory={{ $r.memory | default "" }},limits.cpu={{ $l.cpu | default "" }},limits.memory={{ $l.memory | default "" }}
+{{- end }}
