@@ -3,10 +3,7 @@ pod in a namespace enforcing PodSecurity `restricted`, in cni mode, runs and its
 Entra token through 169.254.169.254 (the redirect installed by the plugin from the node, seen in the pod's nat
 table); a pod without the mode has no rule; the chain follows the primary CNI's file, comes back when removed and
 stays while the agent's pod is replaced; after a node restart (scripts/cluster.sh restart-node: every container killed, the
-primary's conflist rewritten) the pod gets its redirect again in its new sandbox; uninstalling takes the plugin out.
-
-Until the webhook applies the modes itself (proxy-sidecar-mode), the cni-mode pod is the webhook's own
-init-container-mode mutation without azwi-proxy-init and with the annotation, as the webhook in cni mode makes it."""
+primary's conflist rewritten) the pod gets its redirect again in its new sandbox; uninstalling takes the plugin out."""
 import glob
 import json
 import os
@@ -14,9 +11,9 @@ import subprocess
 
 import pytest
 
-from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, delete_namespace, emulator_ca_configmap,
+from conftest import (CLIENT_ID, ROOT, TENANT_ID, apply, create_namespace, emulator_ca_configmap,
                       ensure_webhook_namespace, env, helm_install_webhook, jwt_claims, kubectl, kubectl_json, namespace_phase,
-                      print_webhook_diagnostics, unique, wait_pod_running, wait_until, workload_service_account)
+                      print_webhook_diagnostics, wait_pod_running, wait_until, workload_service_account)
 from test_seed_flow import TOKEN_URL, app_image
 
 MODE = "azure.workload.identity/proxy-sidecar-mode"
@@ -90,34 +87,16 @@ def server_dry_run(pod):
 
 
 def cni_mode_pod(name):
-    """The pod to create for the cni mode: as a user writes it when the webhook knows the mode, else (a webhook
-    that predates the modes) its sidecar mutation with azwi-proxy-init left out."""
+    """A pod asking for the sidecar in cni mode, as a user writes it; the webhook's mutation (checked by a server dry
+    run) adds the sidecar and no azwi-proxy-init, and records the mode for the plugin."""
     pod = app_pod(name, {SIDECAR: "true", MODE: "cni"}, {"azure.workload.identity/use": "true"})
     dry = server_dry_run(pod)
-    if dry.returncode == 0:
-        mutated = json.loads(dry.stdout)
-        inits = [c["name"] for c in mutated["spec"].get("initContainers", [])]
-        assert "azwi-proxy-init" not in inits, "cni mode admitted with azwi-proxy-init"
-        assert mutated["metadata"]["annotations"].get(MODE) == "cni", mutated["metadata"]["annotations"]
-        return pod
-    assert "azwi-proxy-init" in dry.stderr, dry.stderr  # refused by PodSecurity for the init container only
-    template_ns = unique("cni-template")
-    create_namespace(template_ns)
-    try:
-        workload_service_account(template_ns)
-        dry = server_dry_run({**pod, "metadata": {**pod["metadata"], "namespace": template_ns}})
-        assert dry.returncode == 0, dry.stderr
-    finally:
-        delete_namespace(template_ns)
+    assert dry.returncode == 0, dry.stderr
     mutated = json.loads(dry.stdout)
-    meta = mutated["metadata"]
-    mutated["metadata"] = {"name": name, "namespace": NAMESPACE, "annotations": meta["annotations"]}
-    mutated["spec"]["initContainers"] = [c for c in mutated["spec"]["initContainers"]
-                                         if c["name"] != "azwi-proxy-init"]
-    for key in ("nodeName",):
-        mutated["spec"].pop(key, None)
-    mutated.pop("status", None)
-    return mutated
+    inits = [c["name"] for c in mutated["spec"].get("initContainers", [])]
+    assert "azwi-proxy" in inits and "azwi-proxy-init" not in inits, inits
+    assert mutated["metadata"]["annotations"].get(MODE) == "cni", mutated["metadata"]["annotations"]
+    return pod
 
 
 def pod_nat(name):
