@@ -16,8 +16,9 @@ namespace azwi::cni {
 inline constexpr std::string_view kModeAnnotation = webhook::kProxyModeAnnotation;
 inline constexpr std::string_view kCniMode = webhook::proxy_mode_name(webhook::ProxyMode::cni);
 inline constexpr std::string_view kProxyPortAnnotation = webhook::kProxyPortAnnotation;
-static_assert(netredirect::Config{}.proxy_uid == webhook::kProxyUid && netredirect::Config{}.proxy_port ==
-              webhook::kDefaultProxyPort, "the plugin's rules let the sidecar the webhook injects through");
+static_assert(netredirect::kDefaultProxyUid == webhook::kProxyUid &&
+                  netredirect::kDefaultProxyPort == webhook::kDefaultProxyPort,
+              "the plugin's rules let the sidecar the webhook injects through");
 
 struct PodRedirect {
   bool wanted = false;

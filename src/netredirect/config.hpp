@@ -9,11 +9,15 @@
 
 namespace azwi::netredirect {
 
+// The sidecar the webhook injects: its port and UID (the webhook and the CNI plugin check theirs against these).
+inline constexpr int kDefaultProxyPort = 8000;
+inline constexpr std::uint32_t kDefaultProxyUid = 1501;
+
 struct Config {
-  int proxy_port = 8000;                       // PROXY_PORT: where the azwi-proxy sidecar listens
+  int proxy_port = kDefaultProxyPort;           // PROXY_PORT: where the azwi-proxy sidecar listens
   std::string metadata_ip = "169.254.169.254";  // METADATA_IP: the IMDS address applications call
   int metadata_port = 80;                      // METADATA_PORT
-  std::uint32_t proxy_uid = 1501;              // PROXY_UID: the sidecar's UID, whose traffic is not redirected
+  std::uint32_t proxy_uid = kDefaultProxyUid;  // PROXY_UID: the sidecar's UID, whose traffic is not redirected
   bool operator==(const Config&) const = default;
 };
 
