@@ -110,13 +110,7 @@ std::string base64_encode(std::string_view data) {
   return out;
 }
 
-std::string render_allowed(const Review& r, const json::array& patch) {
-  std::string text;
-  if (!patch.empty()) append_json(text, patch);
-  return render_allowed_text(r, text);
-}
-
-std::string render_allowed_text(const Review& r, std::string_view patch) {
+std::string render_allowed(const Review& r, std::string_view patch) {
   std::string out;
   out.reserve(160 + 4 * ((patch.size() + 2) / 3));
   begin_response(out, r);
@@ -181,7 +175,7 @@ std::variant<Review, Answer> parse_review(std::string_view body, json::storage_p
 
 Answer skip(const Review& r, std::string why) {
   Answer a;
-  a.body = render_allowed(r, {});
+  a.body = render_allowed(r, "");
   a.result = "skipped";
   a.message = std::move(why);
   return a;
@@ -196,7 +190,7 @@ std::optional<Answer> precheck(const Review& r) {
   return std::nullopt;
 }
 
-Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
+Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
   if (!lookup.sa) {
     if (lookup.not_found)
       return denied(r, 400,
@@ -206,10 +200,10 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
                   "cannot read service account \"" + r.ns + "/" + r.service_account + "\" from the Kubernetes API: " +
                       lookup.error);
   }
-  Mutation m = mutate_pod_in_place(r.pod, *lookup.sa, config, version, /*patch_as_text=*/true);
+  Mutation m = mutate_pod(r.pod, *lookup.sa, config, version);
   if (!m.allowed) return denied(r, m.code, std::move(m.message));
   Answer a;
-  a.body = render_allowed_text(r, m.patch_text);
+  a.body = render_allowed(r, m.patch);
   a.result = m.patch_ops == 0 ? "unchanged" : "mutated";
   a.patch_ops = m.patch_ops;
   a.containers = std::move(m.containers);
