@@ -8,6 +8,7 @@
 
 #include "common/json_text.hpp"
 #include "webhook/json_write.hpp"
+#include "webhook/review_fields.hpp"
 #include "webhook/review_json.hpp"
 
 namespace azwi::webhook {
@@ -144,30 +145,30 @@ std::variant<Review, Answer> parse_review(std::string_view body, json::storage_p
   if (!doc.is_object()) return malformed("the body is not a JSON object");
   const json::object& root = doc.get_object();
   Review r(sp);
-  r.api_version = std::string(str(&root, "apiVersion"));
+  r.api_version = std::string(str(&root, field::api_version));
   if (r.api_version != kV1 && r.api_version != kV1beta1)
     return malformed("apiVersion is \"" + r.api_version + "\"; expected " + std::string(kV1) + " or " +
                      std::string(kV1beta1));
-  if (str(&root, "kind") != "AdmissionReview")
-    return malformed("kind is \"" + std::string(str(&root, "kind")) + "\"; expected AdmissionReview");
-  const json::object* req = obj(&root, "request");
+  if (str(&root, field::kind) != "AdmissionReview")
+    return malformed("kind is \"" + std::string(str(&root, field::kind)) + "\"; expected AdmissionReview");
+  const json::object* req = obj(&root, field::request);
   if (!req) return malformed("the review has no request object");
-  r.uid = std::string(str(req, "uid"));
+  r.uid = std::string(str(req, field::uid));
   if (r.uid.empty()) return malformed("the review has no request.uid");
 
   // From here on the API server can be told why, in a review it understands.
-  r.operation = std::string(str(req, "operation"));
-  r.kind = std::string(str(obj(req, "kind"), "kind"));
-  if (const json::value* d = req->if_contains("dryRun"); d && d->is_bool()) r.dry_run = d->get_bool();
-  r.ns = std::string(str(req, "namespace"));
-  json::value* pod = doc.get_object().at("request").get_object().if_contains("object");
+  r.operation = std::string(str(req, field::operation));
+  r.kind = std::string(str(obj(req, field::kind), field::kind));
+  if (const json::value* d = req->if_contains(field::dry_run); d && d->is_bool()) r.dry_run = d->get_bool();
+  r.ns = std::string(str(req, field::ns));
+  json::value* pod = doc.get_object().at(field::request).get_object().if_contains(field::object);
   if (pod && pod->is_object()) {
     r.pod_members = parsed.pod_members;
     r.pod = std::move(pod->get_object());
-    const json::object* meta = obj(&r.pod, "metadata");
-    if (r.ns.empty()) r.ns = std::string(str(meta, "namespace"));
-    r.pod_name = std::string(str(meta, "name"));
-    if (r.pod_name.empty()) r.pod_name = std::string(str(meta, "generateName"));
+    const json::object* meta = obj(&r.pod, field::metadata);
+    if (r.ns.empty()) r.ns = std::string(str(meta, field::ns));
+    r.pod_name = std::string(str(meta, field::name));
+    if (r.pod_name.empty()) r.pod_name = std::string(str(meta, field::generate_name));
     r.service_account = service_account_name(r.pod);
   }
   return r;

@@ -3,6 +3,7 @@
 #include "common/json_text.hpp"
 #include "jwt/digest.hpp"
 #include "webhook/json_write.hpp"
+#include "webhook/review_fields.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -204,7 +205,7 @@ struct IdentityEnv {
 };
 
 std::string container_label(const json::object& c, std::size_t index) {
-  if (auto n = string_at(&c, "name")) return std::string(*n);
+  if (auto n = string_at(&c, field::name)) return std::string(*n);
   std::string out(1, '#');
   out += std::to_string(index);
   return out;
@@ -215,7 +216,7 @@ std::string container_label(const json::object& c, std::size_t index) {
 bool mutate_container(const json::object& c, std::size_t index, std::string_view path, const IdentityEnv& env,
                       PatchWriter& patch) {
   bool changed = false;
-  const json::value* env_value = c.if_contains("env");
+  const json::value* env_value = c.if_contains(field::env);
   if (!env_value || env_value->is_null()) {
     if (!env.vars.empty()) {
       patch.add(path, "/env", env.list_json);
@@ -235,7 +236,7 @@ bool mutate_container(const json::object& c, std::size_t index, std::string_view
     throw Deny{"container " + container_label(c, index) + ": env is not a list"};
   }
 
-  const json::value* mounts_value = c.if_contains("volumeMounts");
+  const json::value* mounts_value = c.if_contains(field::volume_mounts);
   if (!mounts_value || mounts_value->is_null()) {
     patch.add(path, "/volumeMounts", "[" + env.mount_json + "]");
     changed = true;
@@ -243,7 +244,7 @@ bool mutate_container(const json::object& c, std::size_t index, std::string_view
     const json::array& list = mounts_value->get_array();
     std::optional<std::size_t> found;
     for (std::size_t i = 0; i < list.size(); ++i)
-      if (list[i].is_object() && string_at(&list[i].get_object(), "name") == env.paths->volume) found = i;
+      if (list[i].is_object() && string_at(&list[i].get_object(), field::name) == env.paths->volume) found = i;
     if (!found) {
       patch.add(path, "/volumeMounts/-", env.mount_json);
       changed = true;
@@ -270,7 +271,7 @@ const json::array* container_list(const json::object& spec, std::string_view key
 std::optional<std::size_t> index_of(const json::array* list, std::string_view name) {
   if (!list) return std::nullopt;
   for (std::size_t i = 0; i < list->size(); ++i)
-    if (string_at(&(*list)[i].get_object(), "name") == name) return i;
+    if (string_at(&(*list)[i].get_object(), field::name) == name) return i;
   return std::nullopt;
 }
 
@@ -425,13 +426,13 @@ bool equals_true(std::string_view v) {
 // The IDENTITY_HEADER the pod's azwi-proxy container already has (a reinvocation, or the pod's own sidecar): kept,
 // so that containers added since get the secret the sidecar checks.
 std::optional<std::string_view> existing_identity_secret(const json::object& pod) {
-  const json::object* spec = object_at(pod, "spec");
-  for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
+  const json::object* spec = object_at(pod, field::spec);
+  for (std::string_view key : {field::init_containers, field::containers}) {
     const json::value* list = spec ? spec->if_contains(key) : nullptr;
     if (!list || !list->is_array()) continue;
     for (const auto& c : list->get_array()) {
-      if (!c.is_object() || string_at(&c.get_object(), "name") != kProxyName) continue;
-      const json::value* env = c.get_object().if_contains("env");
+      if (!c.is_object() || string_at(&c.get_object(), field::name) != kProxyName) continue;
+      const json::value* env = c.get_object().if_contains(field::env);
       if (!env || !env->is_array()) return std::nullopt;
       for (const auto& e : env->get_array())
         if (e.is_object() && string_at(&e.get_object(), "name") == std::string_view("IDENTITY_HEADER"))
@@ -463,33 +464,33 @@ std::string reserved_volume_name(std::string_view name, std::string_view generat
 }
 
 TokenPaths token_paths(const json::object& pod, TokenLayout layout) {
-  const json::object* spec = object_at(pod, "spec");
-  const json::value* volumes = spec ? spec->if_contains("volumes") : nullptr;
+  const json::object* spec = object_at(pod, field::spec);
+  const json::value* volumes = spec ? spec->if_contains(field::volumes) : nullptr;
   // A pod that already has a token volume (a reinvocation, a pod made by an older webhook) keeps its layout, so it
   // is never given a second one.
   if (volumes && volumes->is_array())
     for (const auto& v : volumes->get_array()) {
-      auto name = v.is_object() ? string_at(&v.get_object(), "name") : std::nullopt;
+      auto name = v.is_object() ? string_at(&v.get_object(), field::name) : std::nullopt;
       if (!name) continue;
       if (name->starts_with(kReservedVolumePrefix)) return {std::string(*name), kWiMountPath, kWiTokenPath};
       if (*name == kTokenVolumeName) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
     }
   if (layout == TokenLayout::v1_5) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
-  const json::object* meta = object_at(pod, "metadata");
-  return {reserved_volume_name(string_at(meta, "name").value_or(""), string_at(meta, "generateName").value_or("")),
+  const json::object* meta = object_at(pod, field::metadata);
+  return {reserved_volume_name(string_at(meta, field::name).value_or(""), string_at(meta, field::generate_name).value_or("")),
           kWiMountPath, kWiTokenPath};
 }
 
 std::string service_account_name(const json::object& pod) {
-  const json::object* spec = object_at(pod, "spec");
-  auto name = string_at(spec, "serviceAccountName");
+  const json::object* spec = object_at(pod, field::spec);
+  auto name = string_at(spec, field::service_account_name);
   if (name && !name->empty()) return std::string(*name);
   return "default";
 }
 
 bool pod_opted_in(const json::object& pod) {
-  const json::object* meta = object_at(pod, "metadata");
-  const json::object* labels = meta ? object_at(*meta, "labels") : nullptr;
+  const json::object* meta = object_at(pod, field::metadata);
+  const json::object* labels = meta ? object_at(*meta, field::labels) : nullptr;
   return string_at(labels, kUseLabel) == std::string_view("true");
 }
 
@@ -506,8 +507,8 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
     return std::move(m);
   };
 
-  const json::object* meta = object_at(pod, "metadata");
-  const json::object* annotations = meta ? object_at(*meta, "annotations") : nullptr;
+  const json::object* meta = object_at(pod, field::metadata);
+  const json::object* annotations = meta ? object_at(*meta, field::annotations) : nullptr;
 
   // Token lifetime: the pod's annotation wins over the service account's.
   std::optional<std::string_view> expiration_text = string_at(annotations, kTokenExpirationAnnotation);
@@ -643,12 +644,12 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
   const IdentityEnv& proxy_env = proxy_ca ? proxy_ca_env : env;
 
   try {
-    const json::value* spec_value = pod.if_contains("spec");
+    const json::value* spec_value = pod.if_contains(field::spec);
     if (!spec_value || !spec_value->is_object()) return deny(400, "the pod has no spec");
     const json::object& spec = spec_value->get_object();
 
     if (inject_proxy) {
-      const json::value* host_network = spec.if_contains("hostNetwork");
+      const json::value* host_network = spec.if_contains(field::host_network);
       if (host_network && host_network->is_bool() && host_network->get_bool())
         return deny(400, "the proxy sidecar cannot be injected into a pod with hostNetwork: true, because " +
                              std::string(mode == ProxyMode::identity_endpoint
@@ -657,14 +658,14 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
                              "; remove the annotation " + std::string(kInjectProxyAnnotation) + " or hostNetwork");
     }
 
-    for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
+    for (std::string_view key : {field::init_containers, field::containers}) {
       const json::array* list = container_list(spec, key);
       if (!list) continue;
       for (std::size_t i = 0; i < list->size(); ++i) {
         const json::object& c = (*list)[i].get_object();
         // Skipped by name only: an unnamed container's "#index" label is for logs, and the index moves when the
         // proxy is inserted before it, so skipping by it would not survive a reinvocation.
-        if (auto real = string_at(&c, "name"); real && skip.contains(*real)) continue;
+        if (auto real = string_at(&c, field::name); real && skip.contains(*real)) continue;
         std::string name = container_label(c, i);
         try {
           std::string path = "/spec/";
@@ -682,8 +683,8 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
     }
 
     if (inject_proxy) {
-      const json::array* init_list = container_list(spec, "initContainers");
-      const json::array* app_list = container_list(spec, "containers");
+      const json::array* init_list = container_list(spec, field::init_containers);
+      const json::array* app_list = container_list(spec, field::containers);
       bool native = version.native_sidecars();
       auto exists = [&](std::string_view name) { return index_of(init_list, name) || index_of(app_list, name); };
       const bool proxy_exists = exists(kProxyName);
@@ -693,7 +694,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
       // Only init-container mode redirects from inside the pod; the other two need no privilege in it.
       if (mode == ProxyMode::init_container && !exists(kProxyInitName)) {
         std::size_t at = native || !init_list ? 0 : init_list->size();
-        insert_container("initContainers", init_state, at, texts.init, patch);
+        insert_container(field::init_containers, init_state, at, texts.init, patch);
         init_at = at;
       }
       if (!proxy_exists) {
@@ -701,9 +702,9 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
         std::string text = proxy_container_json(texts.proxy, identity_in_proxy ? &proxy_env : nullptr);
         if (identity_in_proxy) m.containers.emplace_back(kProxyName);
         if (native) {
-          insert_container("initContainers", init_state, init_at ? *init_at + 1 : 0, text, patch);
+          insert_container(field::init_containers, init_state, init_at ? *init_at + 1 : 0, text, patch);
         } else {
-          insert_container("containers", app_state, 0, text, patch);
+          insert_container(field::containers, app_state, 0, text, patch);
         }
         m.proxy = native ? "native-sidecar" : "sidecar";
       }
@@ -716,7 +717,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
     json::object projected(sp);
     projected.emplace("sources", sources);
     volume.emplace("projected", std::move(projected));
-    const json::value* volumes_value = spec.if_contains("volumes");
+    const json::value* volumes_value = spec.if_contains(field::volumes);
     if (!volumes_value || volumes_value->is_null()) {
       json::array list(sp);
       list.emplace_back(std::move(volume));
@@ -725,7 +726,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
       const json::array& list = volumes_value->get_array();
       std::optional<std::size_t> found;
       for (std::size_t i = 0; i < list.size(); ++i)
-        if (list[i].is_object() && string_at(&list[i].get_object(), "name") == paths.volume) found = i;
+        if (list[i].is_object() && string_at(&list[i].get_object(), field::name) == paths.volume) found = i;
       if (!found) {
         patch.add_value("/spec/volumes/-", "", volume);
       } else {
