@@ -11,7 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 
 namespace azwi::emulator {
@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 void write_file_atomically(const fs::path& path, std::string_view content, unsigned mode) {
   fs::path tmp = path;
-  tmp += ".tmp-" + jwt::base64url_encode(jwt::random_bytes(6));
+  tmp += ".tmp-" + azwi::base64url_encode(jwt::random_bytes(6));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) throw std::runtime_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
   const char* p = content.data();

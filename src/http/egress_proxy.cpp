@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/base64.hpp"
 #include "common/env.hpp"
 
 namespace azwi::http {
@@ -23,31 +24,6 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += table[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 std::optional<ProxyServer> parse_proxy(std::string_view name, std::string_view value,
                                        std::vector<std::string>& problems) {
@@ -68,7 +44,7 @@ std::optional<ProxyServer> parse_proxy(std::string_view name, std::string_view v
   p.host = u->host();
   if (p.host.size() > 2 && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
   p.port = u->has_port() ? u->port_number() : 80;
-  if (u->has_userinfo()) p.authorization = "Basic " + base64(u->user() + ":" + u->password());
+  if (u->has_userinfo()) p.authorization = "Basic " + base64_encode(u->user() + ":" + u->password());
   return p;
 }
 }  // namespace

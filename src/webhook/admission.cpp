@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/base64.hpp"
 #include "common/json_text.hpp"
 #include "webhook/json_write.hpp"
 #include "webhook/review_fields.hpp"
@@ -56,60 +57,6 @@ void begin_response(std::string& out, const Review& r) {
 }
 }  // namespace
 
-namespace {
-constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-// The two output characters of every 12-bit value, so that three input bytes take two lookups.
-struct Base64Pairs {
-  char pair[4096][2];
-  constexpr Base64Pairs() : pair() {
-    for (int v = 0; v < 4096; ++v) {
-      pair[v][0] = kBase64Alphabet[v >> 6];
-      pair[v][1] = kBase64Alphabet[v & 63];
-    }
-  }
-};
-constexpr Base64Pairs kBase64Pairs;
-
-// Standard base64 with padding, appended to `out`. Table-driven rather than EVP_EncodeBlock, which costs about
-// twice as much per byte, because every admission encodes its whole patch.
-void append_base64(std::string& out, std::string_view data) {
-  std::size_t at = out.size();
-  out.resize(at + 4 * ((data.size() + 2) / 3));
-  char* o = out.data() + at;
-  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  std::size_t i = 0;
-  // Six bytes at a time from one 8-byte load: four 12-bit values, eight characters.
-  for (; i + 8 <= data.size(); i += 6, o += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, in + i, 8);
-    w = __builtin_bswap64(w) >> 16;  // the six bytes, most significant first, in the low 48 bits
-    std::memcpy(o, kBase64Pairs.pair[(w >> 36) & 0xfff], 2);
-    std::memcpy(o + 2, kBase64Pairs.pair[(w >> 24) & 0xfff], 2);
-    std::memcpy(o + 4, kBase64Pairs.pair[(w >> 12) & 0xfff], 2);
-    std::memcpy(o + 6, kBase64Pairs.pair[w & 0xfff], 2);
-  }
-  for (; i + 3 <= data.size(); i += 3, o += 4) {
-    std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
-    std::memcpy(o, kBase64Pairs.pair[v >> 12], 2);
-    std::memcpy(o + 2, kBase64Pairs.pair[v & 0xfff], 2);
-  }
-  if (std::size_t rest = data.size() - i; rest > 0) {
-    std::uint32_t v = std::uint32_t{in[i]} << 16;
-    if (rest == 2) v |= std::uint32_t{in[i + 1]} << 8;
-    o[0] = kBase64Alphabet[v >> 18];
-    o[1] = kBase64Alphabet[(v >> 12) & 63];
-    o[2] = rest == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=';
-    o[3] = '=';
-  }
-}
-}  // namespace
-
-std::string base64_encode(std::string_view data) {
-  std::string out;
-  append_base64(out, data);
-  return out;
-}
 
 std::string render_allowed(const Review& r, std::string_view patch) {
   std::string out;

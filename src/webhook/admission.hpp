@@ -61,6 +61,5 @@ Answer decide(const Review& review, const kube::FetchResult& lookup, const Confi
 // Rendering, exposed for tests.
 std::string render_allowed(const Review& review, std::string_view patch_json);  // empty: no patch
 std::string render_denied(const Review& review, unsigned code, std::string_view message);
-std::string base64_encode(std::string_view data);
 
 }  // namespace azwi::webhook

@@ -10,7 +10,7 @@
 
 #include "common/env.hpp"
 #include "identity/authority.hpp"
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 
 namespace azwi::webhook {
@@ -96,7 +96,7 @@ Resources parse_resources(std::string_view value, Resources base) {
   return base;
 }
 
-std::string new_identity_secret() { return jwt::base64url_encode(jwt::random_bytes(32)); }
+std::string new_identity_secret() { return azwi::base64url_encode(jwt::random_bytes(32)); }
 
 std::string default_proxy_image() { return std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION; }
 std::string default_proxy_init_image() { return std::string("ghcr.io/azwi/azwi-proxy-init:v") + AZWI_VERSION; }
