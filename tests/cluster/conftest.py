@@ -15,7 +15,7 @@ WEBHOOK_NAMESPACE = "azure-workload-identity-system"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 # scripts/cluster/emulator.json: this identity is federated with <namespace>:workload-identity-sa of these namespaces.
 CLIENT_ID = "5a8b6c1d-0e2f-4a3b-9c4d-7e6f8a9b0c1d"
-FEDERATED_NAMESPACES = ("default", "azwi-e2e", "azwi-bench", "azwi-demo")
+FEDERATED_NAMESPACES = ("default", "azwi-e2e", "azwi-bench", "azwi-demo", "azwi-cni")
 
 
 def cluster_env():
