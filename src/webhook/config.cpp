@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "common/text.hpp"
 #include "common/env.hpp"
 #include "identity/authority.hpp"
 #include "common/base64.hpp"
@@ -16,8 +17,7 @@
 namespace azwi::webhook {
 
 std::optional<std::string> authority_host_for(std::string_view cloud) {
-  std::string lower(cloud);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string lower = ascii::to_lower(cloud);
   if (lower.empty() || lower == "azurepubliccloud") return "https://login.microsoftonline.com/";
   if (lower == "azurechinacloud") return "https://login.chinacloudapi.cn/";
   if (lower == "azureusgovernmentcloud") return "https://login.microsoftonline.us/";

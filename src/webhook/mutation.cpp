@@ -1,5 +1,6 @@
 #include "webhook/mutation.hpp"
 
+#include "common/text.hpp"
 #include "common/json_text.hpp"
 #include "jwt/digest.hpp"
 #include "webhook/json_write.hpp"
@@ -35,11 +36,6 @@ std::optional<std::string_view> string_at(const json::object* o, std::string_vie
   return std::string_view(v->get_string());
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Digits only, like Go's strconv.Atoi without a sign: "0x10", " 8000" and "8000.0" are all refused.
 std::optional<long long> parse_decimal(std::string_view s) {
@@ -417,11 +413,6 @@ std::string proxy_container_json(std::string_view proxy, const IdentityEnv* env)
   return out;
 }
 
-bool equals_true(std::string_view v) {
-  return v.size() == 4 && std::tolower(static_cast<unsigned char>(v[0])) == 't' &&
-         std::tolower(static_cast<unsigned char>(v[1])) == 'r' && std::tolower(static_cast<unsigned char>(v[2])) == 'u' &&
-         std::tolower(static_cast<unsigned char>(v[3])) == 'e';
-}
 
 // The IDENTITY_HEADER the pod's azwi-proxy container already has (a reinvocation, or the pod's own sidecar): kept,
 // so that containers added since get the secret the sidecar checks.
@@ -449,7 +440,7 @@ bool is_token_volume(std::string_view name) {
   return name == kTokenVolumeName || name.starts_with(kReservedVolumePrefix);
 }
 
-bool annotation_is_true(std::string_view value) { return equals_true(value); }
+bool annotation_is_true(std::string_view value) { return ascii::iequals(value, "true"); }
 
 std::string TokenPaths::dir(std::string_view file) const {
   std::string out(mount_path);
@@ -528,7 +519,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
   // Unlike upstream, which injects whenever the key is present (its issue #1210), only "true" (any case) asks for
   // the proxy; "false" or anything else does not, and the log says so.
   auto inject_text = string_at(annotations, kInjectProxyAnnotation);
-  bool inject_proxy = inject_text && equals_true(*inject_text);
+  bool inject_proxy = inject_text && annotation_is_true(*inject_text);
   if (inject_text && !inject_proxy)
     m.note = "no proxy injected: annotation " + std::string(kInjectProxyAnnotation) + " is " + quoted(*inject_text) +
              ", not \"true\"";
@@ -577,7 +568,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
     std::string_view rest = *text;
     while (!rest.empty()) {
       auto semi = rest.find(';');
-      auto name = trim(rest.substr(0, semi));
+      auto name = ascii::trim(rest.substr(0, semi));
       if (!name.empty()) skip.emplace(name);
       rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
     }
@@ -589,7 +580,7 @@ Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, con
   // The custom token endpoint, for a pod that opts in with its annotation.
   const CustomTokenEndpoint* custom = nullptr;
   if (config.custom_token_endpoint)
-    if (auto v = string_at(annotations, config.custom_token_endpoint->annotation); v && equals_true(*v))
+    if (auto v = string_at(annotations, config.custom_token_endpoint->annotation); v && annotation_is_true(*v))
       custom = &*config.custom_token_endpoint;
   const TokenPaths paths = token_paths(pod, config.token_layout);
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/base64.hpp"
+#include "common/text.hpp"
 #include "common/flags.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
@@ -322,4 +323,12 @@ TEST(Base64, EncoderMatchesAReferenceAtEveryLengthAndOffset) {
       ASSERT_EQ(azwi::base64_encode(slice), base64_reference(slice)) << "offset " << offset << " length " << len;
     }
   EXPECT_EQ(azwi::base64_encode(bytes), base64_reference(bytes));
+}
+
+TEST(AsciiText, LowerCaseComparisonAndTrimIgnoreTheLocaleAndOnlyTouchAscii) {
+  EXPECT_EQ(azwi::ascii::to_lower("Content-Type \xc3\x89"), "content-type \xc3\x89");
+  EXPECT_TRUE(azwi::ascii::iequals("TRUE", "true"));
+  EXPECT_FALSE(azwi::ascii::iequals("true ", "true"));
+  EXPECT_EQ(azwi::ascii::trim(" \t a b\t "), "a b");
+  EXPECT_EQ(azwi::ascii::trim(" \n"), "\n");  // only spaces and tabs
 }
