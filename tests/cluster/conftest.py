@@ -178,6 +178,13 @@ def wait_webhook_ready():
     kubectl("rollout", "status", "-n", WEBHOOK_NAMESPACE, "deployment/azure-wi-webhook-controller-manager",
             "--timeout=120s", timeout=130)
 
+    # A replaced webhook pod goes on answering admissions while it terminates (the chart's preStop delay keeps it in
+    # the Service until its endpoints are gone), so an upgrade's new settings apply only once the old pods are gone.
+    def old_pods_gone():
+        pods = kubectl_json("get", "pods", "-n", WEBHOOK_NAMESPACE)["items"]
+        return all("deletionTimestamp" not in p["metadata"] for p in pods)
+    wait_until("the replaced webhook pods to be gone", old_pods_gone, 120)
+
 
 @pytest.fixture(scope="session")
 def webhook():
