@@ -15,9 +15,15 @@ inline boost::json::value& json_patch_parent(boost::json::value& doc, std::strin
   std::size_t start = 1;
   for (;;) {
     std::size_t slash = path.find('/', start);
-    std::string token(path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-    for (std::size_t i; (i = token.find("~1")) != std::string::npos;) token.replace(i, 2, "/");
-    for (std::size_t i; (i = token.find("~0")) != std::string::npos;) token.replace(i, 2, "~");
+    std::string_view raw = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string token;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+        token += raw[++i] == '1' ? '/' : '~';
+      } else {
+        token += raw[i];
+      }
+    }
     if (slash == std::string_view::npos) {
       last = std::move(token);
       return *at;
