@@ -492,7 +492,7 @@ up() {
   # Its JWKS fetches from the cluster's issuer trust the cluster CA. Its ARM role (the same address) makes a federated
   # credential count only 3 s after it was created, as real Entra ID takes a while to use one.
   SSL_CERT_FILE="$state/pki/ca.crt" launch azwi-emulator "$emulator" serve --state-dir "$state/emulator/state" \
-    --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
+    --allow-remote --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
     --imds --imds-listen $imds_ip:80 --credential-propagation-seconds 3 --token-proxy-listen $node_ip:$token_proxy_port \
     --token-proxy-name token-proxy.azwi.test --log-format text
   wait_for "azwi-emulator to listen on $node_ip:$emulator_port" test -s "$state/emulator/url" ||
