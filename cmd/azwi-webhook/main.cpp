@@ -2,35 +2,26 @@
 // service account token and, on request, the IMDS proxy into pods.
 #include <malloc.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <algorithm>
-#include <cstdlib>
-#include <atomic>
 #include <cstdio>
-#include <memory>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
-#include <vector>
 
+#include "common/clock.hpp"
 #include "common/flags.hpp"
 #include "common/log.hpp"
 #include "common/logging_flags.hpp"
-#include "http/responses.hpp"
-#include "common/metrics.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
-#include "kube/cache.hpp"
-#include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
-#include "webhook/config.hpp"
+#include "webhook/app.hpp"
 #include "webhook/cert_rotation.hpp"
-#include "webhook/service.hpp"
+#include "webhook/config.hpp"
+#include "webhook/mutation.hpp"
 
 using namespace azwi;
-namespace asio = boost::asio;
 
 int main(int argc, char** argv) {
   // A malloc arena for every thread (the I/O threads, and room for the lookup pool, the API watchers and certificate
@@ -142,9 +133,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "azwi-webhook: invalid --tls-min-version \"%s\": use 1.2 or 1.3\n", tls_min.c_str());
     return 2;
   }
-  webhook::Config config;
-  kube::ClusterConfig cluster;
-  asio::ip::tcp::endpoint webhook_ep, health_ep, metrics_ep;
+  webhook::AppOptions options;
+  options.threads = threads;
+  options.cert_dir = cert_dir;
+  options.tls_min_version = *min_version;
+  webhook::Config& config = options.config;
   try {
     config = webhook::config_from_env();
     config.audience = audience;
@@ -169,34 +162,15 @@ int main(int argc, char** argv) {
       }
     }
     config.custom_token_endpoint = webhook::custom_token_endpoint_from(custom_suffix, custom_audience);
-    webhook_ep = http::parse_endpoint(webhook_addr);
-    health_ep = http::parse_endpoint(health_addr);
-    metrics_ep = http::parse_endpoint(metrics_addr);
-    cluster = kube::resolve_cluster_config(kubeconfig);
+    options.webhook = http::parse_endpoint(webhook_addr);
+    options.health = http::parse_endpoint(health_addr);
+    options.metrics = http::parse_endpoint(metrics_addr);
+    options.cluster = kube::resolve_cluster_config(kubeconfig);
   } catch (const std::exception& e) {
     log.error("cannot start", {{"reason", e.what()}});
     std::fprintf(stderr, "azwi-webhook: %s\n", e.what());
     return 1;
   }
-
-  http::ReloadingTlsProvider tls(cert_dir + "/tls.crt", cert_dir + "/tls.key", *min_version);
-  if (!tls.current()) log.warn("serving certificate not loaded yet; not ready until it is", {{"reason", tls.last_error()}});
-
-  metrics::Registry registry;
-  kube::ApiClient api(cluster);
-  kube::ServiceAccountCache accounts(api, &registry);
-  kube::VersionTracker versions(api);
-  accounts.start();
-  versions.start();
-  auto cluster_version = [&versions] {
-    auto v = versions.current();
-    // Unknown version: the upstream order works on every cluster.
-    return v ? webhook::ClusterVersion{v->major, v->minor} : webhook::ClusterVersion{};
-  };
-  webhook::AdmissionService service(config, accounts, cluster_version, registry);
-
-  std::unique_ptr<webhook::CertRotator> rotator;
-  SystemClock clock;
   if (!disable_cert_rotation) {
     webhook::CertRotationOptions rotation;
     if (const char* ns = std::getenv("POD_NAMESPACE"); ns && *ns) rotation.ns = ns;
@@ -204,84 +178,34 @@ int main(int argc, char** argv) {
     rotation.service_name = service_name;
     rotation.webhook_config_name = webhook_config;
     rotation.cert_dir = cert_dir;
-    rotator = std::make_unique<webhook::CertRotator>(api, rotation, clock);
-    rotator->start();
+    options.rotation = rotation;
   }
 
-  auto unready = [&]() -> std::optional<std::string> {
-    if (rotator)
-      if (auto reason = rotator->unready_reason()) return reason;
-    if (!tls.current()) return "serving certificate not loaded: " + tls.last_error();
-    if (!accounts.synced()) return "service account cache not synced: " + accounts.last_error();
-    if (!versions.current()) return "API server version unknown: " + versions.last_error();
-    return std::nullopt;
-  };
-
-  // One io_context and one listening socket (SO_REUSEPORT) per thread: a connection stays on one thread, so no
-  // handler crosses threads and the schedulers never contend.
-  std::vector<std::unique_ptr<asio::io_context>> ios;
-  for (unsigned i = 0; i < threads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
-  http::ServerOptions webhook_options;
-  webhook_options.body_limit = 3 * 1024 * 1024;  // the API server's own request limit
-  webhook_options.header_timeout = std::chrono::seconds(10);
-  webhook_options.idle_timeout = std::chrono::seconds(90);
-  webhook_options.tls = tls.provider();
-  webhook_options.reuse_port = true;
-  std::vector<std::unique_ptr<http::Server>> webhook_servers;
-  http::ServerOptions plain;
-  plain.body_limit = 1024;
-  http::Server health_server(*ios[0], health_ep, webhook::health_handler(unready), plain);
-  http::Server metrics_server(*ios[0], metrics_ep, http::metrics_handler(registry), plain);
+  SystemClock clock;
+  webhook::App app(std::move(options), clock);
   try {
-    for (unsigned i = 0; i < threads; ++i) {
-      // The first server picks the port (":0" in tests); the others join it.
-      auto ep = i == 0 ? webhook_ep : asio::ip::tcp::endpoint(webhook_ep.address(), webhook_servers[0]->port());
-      webhook_servers.push_back(std::make_unique<http::Server>(*ios[i], ep, service.handler(), webhook_options));
-      webhook_servers.back()->start();
-    }
-    health_server.start();
-    metrics_server.start();
+    app.start();
   } catch (const std::exception& e) {
     log.error("cannot listen", {{"reason", e.what()}});
     std::fprintf(stderr, "azwi-webhook: cannot listen: %s\n", e.what());
     return 1;
   }
-  log.info("serving", {{"webhook_port", webhook_servers[0]->port()}, {"health_port", health_server.port()},
-                       {"metrics_port", metrics_server.port()}, {"api_server", cluster.server},
-                       {"cluster_config", cluster.source}, {"tls_min_version", tls_min}, {"audience", config.audience},
-                       {"proxy_sidecar_mode", webhook::proxy_mode_name(config.proxy_mode)},
-                       {"proxy_image", config.proxy_image}, {"proxy_init_image", config.proxy_init_image},
-                       {"authority_host", config.authority_host},
-                       {"proxy_ca_configmap", config.proxy_ca_configmap.empty()
-                                                  ? std::string()
-                                                  : config.proxy_ca_configmap + ":" + config.proxy_ca_key},
+  const webhook::Config& c = app.options().config;
+  log.info("serving", {{"webhook_port", app.webhook_port()}, {"health_port", app.health_port()},
+                       {"metrics_port", app.metrics_port()}, {"api_server", app.options().cluster.server},
+                       {"cluster_config", app.options().cluster.source}, {"tls_min_version", tls_min},
+                       {"audience", c.audience}, {"proxy_sidecar_mode", webhook::proxy_mode_name(c.proxy_mode)},
+                       {"proxy_image", c.proxy_image}, {"proxy_init_image", c.proxy_init_image},
+                       {"authority_host", c.authority_host},
+                       {"proxy_ca_configmap",
+                        c.proxy_ca_configmap.empty() ? std::string() : c.proxy_ca_configmap + ":" + c.proxy_ca_key},
                        {"token_layout", token_layout},
                        {"custom_token_endpoint_annotation",
-                        config.custom_token_endpoint ? config.custom_token_endpoint->annotation : std::string()},
+                        c.custom_token_endpoint ? c.custom_token_endpoint->annotation : std::string()},
                        {"threads", threads}, {"version", AZWI_VERSION}});
 
-  asio::signal_set signals(*ios[0], SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", sig}});
-    auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(threads) + 2);
-    auto done = [&ios, remaining] {
-      if (--*remaining == 0)
-        for (auto& io : ios) io->stop();
-    };
-    for (unsigned i = 0; i < threads; ++i) {
-      asio::post(*ios[i], [&webhook_servers, i, done] { webhook_servers[i]->shutdown(std::chrono::seconds(5), done); });
-    }
-    health_server.shutdown(std::chrono::seconds(1), done);
-    metrics_server.shutdown(std::chrono::seconds(1), done);
-  });
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([io = ios[i].get()] { io->run(); });
-  ios[0]->run();
-  for (auto& t : pool) t.join();
-  if (rotator) rotator->stop();
-  accounts.stop();
-  versions.stop();
+  app.stop_on_signals();
+  app.run();
   log.info("stopped");
   return 0;
 }

@@ -9,13 +9,13 @@
 #include "cli/commands.hpp"
 #include "cli/files.hpp"
 #include "common/flags.hpp"
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"
 
 namespace azwi::cli {
 
-std::string kubernetes_key_id(const jwt::Key& key) { return jwt::base64url_encode(jwt::sha256(key.public_der())); }
+std::string kubernetes_key_id(const jwt::Key& key) { return azwi::base64url_encode(jwt::sha256(key.public_der())); }
 
 std::string jwks_from_pem_files(const std::vector<PemFile>& files) {
   std::vector<jwt::Key> keys;

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <vector>
 
+#include "common/text.hpp"
 #include "emulator/form.hpp"
 #include "jwt/jws.hpp"
 
@@ -22,11 +23,6 @@ Reply arm_error(unsigned status, std::string_view code, const std::string& messa
   return json_reply(status, json::serialize(o));
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::vector<std::string> segments(std::string_view path) {
   std::vector<std::string> out;
@@ -83,7 +79,7 @@ ArmService::ArmService(DirectoryStore& store, KeyRing& entra_keys, Clock& clock,
 
 std::optional<Reply> ArmService::authenticate(std::string_view authorization, std::string* tenant) const {
   constexpr std::string_view bearer = "Bearer ";
-  if (authorization.size() <= bearer.size() || !iequals(authorization.substr(0, bearer.size()), bearer))
+  if (authorization.size() <= bearer.size() || !ascii::iequals(authorization.substr(0, bearer.size()), bearer))
     return arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.");
   std::string token(authorization.substr(bearer.size()));
   jwt::Jws jws;
@@ -113,7 +109,7 @@ std::optional<Reply> ArmService::authenticate(std::string_view authorization, st
 std::optional<Reply> ArmService::handle(std::string_view method, std::string_view path, std::string_view query,
                                         std::string_view authorization, std::string_view body) {
   auto segs = segments(path);
-  if (segs.empty() || !iequals(segs[0], "subscriptions")) return std::nullopt;
+  if (segs.empty() || !ascii::iequals(segs[0], "subscriptions")) return std::nullopt;
   auto form = parse_form(query).value_or(Form{});
   if (form.find("api-version") == form.end())
     return arm_error(400, "MissingApiVersionParameter",
@@ -123,15 +119,15 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
 
   // subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities[/{n}
   //   [/federatedIdentityCredentials[/{fic}]]]
-  if (segs.size() < 7 || !iequals(segs[2], "resourceGroups") || !iequals(segs[4], "providers") ||
-      !iequals(segs[5], kProvider) || !iequals(segs[6], "userAssignedIdentities") || segs.size() > 10 ||
-      (segs.size() >= 9 && !iequals(segs[8], "federatedIdentityCredentials")))
+  if (segs.size() < 7 || !ascii::iequals(segs[2], "resourceGroups") || !ascii::iequals(segs[4], "providers") ||
+      !ascii::iequals(segs[5], kProvider) || !ascii::iequals(segs[6], "userAssignedIdentities") || segs.size() > 10 ||
+      (segs.size() >= 9 && !ascii::iequals(segs[8], "federatedIdentityCredentials")))
     return arm_error(404, "InvalidResourceType", "The resource type could not be found: " + std::string(path));
   const std::string &sub = segs[1], &rg = segs[3];
   auto snapshot = store_.snapshot();
   const Tenant* tenant = nullptr;
   for (const auto& t : snapshot->tenants)
-    if (iequals(t.subscription_id, sub)) tenant = &t;
+    if (ascii::iequals(t.subscription_id, sub)) tenant = &t;
   if (!tenant) return arm_error(404, "SubscriptionNotFound", "The subscription '" + sub + "' could not be found.");
   if (tenant->id != caller_tenant)
     return arm_error(401, "InvalidAuthenticationTokenTenant",
@@ -139,7 +135,7 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
                          tenant->id + "'.");
   auto find_identity = [&](const Tenant& t, std::string_view name) -> const Identity* {
     for (const auto& i : t.identities)
-      if (iequals(i.resource_group, rg) && iequals(i.name, name)) return &i;
+      if (ascii::iequals(i.resource_group, rg) && ascii::iequals(i.name, name)) return &i;
     return nullptr;
   };
   auto not_found_identity = [&](std::string_view name) {
@@ -152,7 +148,7 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
     if (method != "GET") return arm_error(405, "MethodNotAllowed", "Only GET lists identities.");
     json::array value;
     for (const auto& i : tenant->identities)
-      if (iequals(i.resource_group, rg)) value.push_back(identity_json(*tenant, i));
+      if (ascii::iequals(i.resource_group, rg)) value.push_back(identity_json(*tenant, i));
     return json_reply(200, json::serialize(json::object{{"value", std::move(value)}}));
   }
   const std::string& name = segs[7];
@@ -172,7 +168,7 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
   const std::string& fic = segs[9];
   auto find_credential = [&](const Identity& i) -> const FederatedCredential* {
     for (const auto& fc : i.federated_credentials)
-      if (iequals(fc.name, fic)) return &fc;
+      if (ascii::iequals(fc.name, fic)) return &fc;
     return nullptr;
   };
   auto fic_not_found = [&] {
@@ -190,7 +186,7 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
           for (auto& i : t.identities)
             if (i.client_id == identity->client_id) {
               auto before = i.federated_credentials.size();
-              std::erase_if(i.federated_credentials, [&](const FederatedCredential& c) { return iequals(c.name, fic); });
+              std::erase_if(i.federated_credentials, [&](const FederatedCredential& c) { return ascii::iequals(c.name, fic); });
               return before != i.federated_credentials.size();
             }
       return false;
@@ -233,11 +229,11 @@ std::optional<Reply> ArmService::handle(std::string_view method, std::string_vie
         for (auto& i : t.identities)
           if (i.client_id == identity->client_id) {
             for (const auto& other : i.federated_credentials)
-              if (!iequals(other.name, fic) && other.issuer == fc.issuer && other.subject == fc.subject)
+              if (!ascii::iequals(other.name, fic) && other.issuer == fc.issuer && other.subject == fc.subject)
                 conflict = other.name;
             if (!conflict.empty()) return false;
             for (auto& existing : i.federated_credentials)
-              if (iequals(existing.name, fic)) {
+              if (ascii::iequals(existing.name, fic)) {
                 existing = fc;
                 return false;
               }

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"
 #include "jwt/jws.hpp"
@@ -260,7 +260,7 @@ std::string EntraService::issue_access_token(const Tenant& tenant, const Identit
   c["oid"] = identity.object_id;
   c["sub"] = identity.object_id;
   c["tid"] = tenant.id;
-  c["uti"] = jwt::base64url_encode(jwt::random_bytes(16));
+  c["uti"] = azwi::base64url_encode(jwt::random_bytes(16));
   c["ver"] = "2.0";
   return jwt::sign(keys_.signing_key(jwt::Alg::RS256, exp, now), c);
 }

@@ -6,17 +6,13 @@
 #include <boost/json/serialize.hpp>
 #include <cctype>
 
+#include "common/text.hpp"
 #include "emulator/form.hpp"
 
 namespace azwi::emulator {
 namespace json = boost::json;
 
 namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 json::object instance_document() {
   json::object compute;
@@ -52,16 +48,16 @@ Reply handle_imds(const ImdsRequest& req) {
   auto q = target.find('?');
   std::string path(target.substr(0, q));
   std::string query(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
-  std::string lpath = lower(path);
+  std::string lpath = ascii::to_lower(path);
   // Real IMDS: /metadata is matched case-insensitively, the Metadata header and api-version are required,
   // proxied requests (X-Forwarded-For) are refused.
   if (!lpath.starts_with("/metadata/")) return json_error(404, "not_found", "no such IMDS path: " + path);
   auto header = [&](const char* name) -> std::string {
     for (const auto& [k, v] : req.headers)
-      if (lower(k) == name) return v;
+      if (ascii::to_lower(k) == name) return v;
     return {};
   };
-  if (lower(header("metadata")) != "true")
+  if (ascii::to_lower(header("metadata")) != "true")
     return json_error(400, "bad_request", "Required metadata header not specified");
   if (!header("x-forwarded-for").empty())
     return json_error(400, "bad_request", "Request cannot be made through a proxy (X-Forwarded-For is set)");
@@ -75,7 +71,7 @@ Reply handle_imds(const ImdsRequest& req) {
   echo["path"] = path;
   echo["query"] = query;
   json::object headers;
-  for (const auto& [k, v] : req.headers) headers[lower(k)] = v;
+  for (const auto& [k, v] : req.headers) headers[ascii::to_lower(k)] = v;
   echo["headers"] = std::move(headers);
 
   json::object doc;

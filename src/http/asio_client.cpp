@@ -32,6 +32,8 @@
 #include <thread>
 #include <condition_variable>
 
+#include "common/text.hpp"
+
 namespace azwi::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -427,9 +429,7 @@ class Exchange {
   static void copy_head(const bhttp::response_header<Fields>& res, ClientResponse& out) {
     out.status = res.result_int();
     for (const auto& f : res) {
-      std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      out.headers.emplace_back(std::move(name), std::string(f.value()));
+      out.headers.emplace_back(ascii::to_lower(f.name_string()), std::string(f.value()));
     }
   }
 

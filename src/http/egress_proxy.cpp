@@ -7,51 +7,18 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/text.hpp"
+#include "common/base64.hpp"
 #include "common/env.hpp"
 
 namespace azwi::http {
 namespace {
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
 
-std::string base64(std::string_view in) {
-  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += table[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-    out += table[v >> 18];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 std::optional<ProxyServer> parse_proxy(std::string_view name, std::string_view value,
                                        std::vector<std::string>& problems) {
-  std::string text = trim(value);
+  std::string text(ascii::trim(value));
   if (text.empty()) return std::nullopt;
   if (text.find("://") == std::string::npos) text = "http://" + text;
   auto u = boost::urls::parse_absolute_uri(text);
@@ -68,7 +35,7 @@ std::optional<ProxyServer> parse_proxy(std::string_view name, std::string_view v
   p.host = u->host();
   if (p.host.size() > 2 && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
   p.port = u->has_port() ? u->port_number() : 80;
-  if (u->has_userinfo()) p.authorization = "Basic " + base64(u->user() + ":" + u->password());
+  if (u->has_userinfo()) p.authorization = "Basic " + base64_encode(u->user() + ":" + u->password());
   return p;
 }
 }  // namespace
@@ -88,7 +55,7 @@ EgressProxySettings::EgressProxySettings(std::string_view https_proxy, std::stri
   size_t pos = 0;
   while (pos <= no_proxy.size()) {
     size_t comma = no_proxy.find(',', pos);
-    std::string entry = lower(trim(no_proxy.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
+    std::string entry = ascii::to_lower(ascii::trim(no_proxy.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
     pos = comma == std::string_view::npos ? no_proxy.size() + 1 : comma + 1;
     if (entry.empty()) continue;
     if (entry == "*") {
@@ -139,7 +106,7 @@ EgressProxySettings::EgressProxySettings(std::string_view https_proxy, std::stri
 
 bool EgressProxySettings::bypassed(std::string_view host_in, std::uint16_t port) const {
   if (bypass_all_) return true;
-  std::string host = lower(host_in);
+  std::string host = ascii::to_lower(host_in);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   boost::system::error_code aec;
   auto addr = boost::asio::ip::make_address(host, aec);

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/text.hpp"
+
 namespace azwi::identity {
 
 std::string scope_for_resource(std::string_view resource) {
@@ -38,8 +40,7 @@ std::string normalize_authority_host(std::string_view value) {
   auto colon = value.find("://");
   if (colon == std::string_view::npos || colon == 0)
     throw std::invalid_argument("it is not an absolute URL: expected https://<host>/");
-  std::string scheme(value.substr(0, colon));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string scheme = ascii::to_lower(value.substr(0, colon));
   if (scheme != "https")
     throw std::invalid_argument("its scheme is " + scheme + ": the Azure SDKs only use an https authority");
   std::string_view rest = value.substr(colon + 3);

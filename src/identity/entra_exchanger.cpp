@@ -14,22 +14,16 @@ namespace azwi::identity {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-std::variant<std::string, std::string> read_token_file(const std::string& path) {
-  if (path.empty()) return std::variant<std::string, std::string>(std::in_place_index<1>, "AZURE_FEDERATED_TOKEN_FILE is not set");
+TokenFile read_token_file(const std::string& path) {
+  if (path.empty()) return {{}, "AZURE_FEDERATED_TOKEN_FILE is not set"};
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::variant<std::string, std::string>(
-        std::in_place_index<1>, "cannot read the federated token file " + path + ": " + std::strerror(errno));
-  }
+  if (!in) return {{}, "cannot read the federated token file " + path + ": " + std::strerror(errno)};
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string token = ss.str();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) {
-    return std::variant<std::string, std::string>(std::in_place_index<1>,
-                                                  "the federated token file " + path + " is empty");
-  }
-  return std::variant<std::string, std::string>(std::in_place_index<0>, std::move(token));
+  if (token.empty()) return {{}, "the federated token file " + path + " is empty"};
+  return {std::move(token), {}};
 }
 
 namespace {
@@ -72,14 +66,13 @@ FetchResult EntraExchanger::exchange(const TokenKey& key) {
   for (int attempts = 1;; ++attempts) {
     // The kubelet rotates the file: read it for every attempt, never keep it.
     auto file = read_token_file(config_.token_file);
-    if (file.index() == 1) {
-      auto reason = std::get<1>(file);
-      log_.error("cannot read the service account token", {{"clientID", key.client_id}, {"reason", reason}});
-      return TokenError{TokenError::Kind::local, "invalid_request", reason, std::nullopt};
+    if (!file.ok()) {
+      log_.error("cannot read the service account token", {{"clientID", key.client_id}, {"reason", file.error}});
+      return TokenError{TokenError::Kind::local, "invalid_request", file.error, std::nullopt};
     }
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start);
     auto budget = config_.retry.deadline - elapsed;
-    Attempt a = attempt(key, std::get<0>(file), budget);
+    Attempt a = attempt(key, file.token, budget);
     if (!a.retryable) return std::move(a.result);
     elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start);
     auto delay = next_retry_delay(config_.retry, attempts, a.retry_after, elapsed);

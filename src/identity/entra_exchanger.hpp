@@ -63,7 +63,12 @@ class EntraExchanger {
   log::Logger log_{"token-exchange"};
 };
 
-// Reads the whole file; a short error text (naming the file and the reason) instead when that fails.
-std::variant<std::string, std::string> read_token_file(const std::string& path);
+// The projected service-account token, trailing whitespace removed; or, when it cannot be had, why.
+struct TokenFile {
+  std::string token;
+  std::string error;  // a short text naming the file and the reason; empty when `token` is usable
+  bool ok() const { return error.empty(); }
+};
+TokenFile read_token_file(const std::string& path);
 
 }  // namespace azwi::identity

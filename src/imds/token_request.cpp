@@ -4,14 +4,13 @@
 #include <boost/url/url_view.hpp>
 #include <strings.h>
 
+#include "common/text.hpp"
+
 namespace azwi::imds {
 namespace {
 constexpr std::string_view kMetadata = "/metadata";
 constexpr std::string_view kTokenRest = "/identity/oauth2/token";
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 Error invalid(std::string description) { return Error{400, "invalid_request", std::move(description), std::nullopt}; }
 }  // namespace
@@ -21,7 +20,7 @@ bool is_token_path(std::string_view target) {
   // msal4j (Java's azure-identity) joins AZURE_POD_IDENTITY_AUTHORITY_HOST and the path with an extra slash
   // ("//metadata/..."); a request for the token path is still one.
   while (path.starts_with("//")) path.remove_prefix(1);
-  if (path.size() < kMetadata.size() || !iequals(path.substr(0, kMetadata.size()), kMetadata)) return false;
+  if (path.size() < kMetadata.size() || !ascii::iequals(path.substr(0, kMetadata.size()), kMetadata)) return false;
   path.remove_prefix(kMetadata.size());
   if (path.size() == kTokenRest.size() + 1 && path.back() == '/') path.remove_suffix(1);
   return path == kTokenRest;
@@ -32,7 +31,7 @@ std::variant<TokenRequest, Error> parse_token_request(const RequestView& req, st
     return Error{405, "invalid_request", "the token endpoint accepts only GET; got " + std::string(req.method),
                  std::nullopt};
   }
-  if (!req.metadata_header || !iequals(*req.metadata_header, "true")) {
+  if (!req.metadata_header || !ascii::iequals(*req.metadata_header, "true")) {
     return invalid("Required metadata header not specified");
   }
   if (req.has_forwarded_for) {

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <memory>
 
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 
 namespace azwi::jwt {
 namespace {

@@ -12,7 +12,7 @@
 #include <boost/json/serialize.hpp>
 #include <vector>
 
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 
 namespace azwi::jwt {

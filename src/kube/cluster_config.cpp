@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/base64.hpp"
 #include "common/env.hpp"
 
 namespace azwi::kube {
@@ -20,18 +21,10 @@ std::string host_for_url(const std::string& host) {
   return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
 }
 
-std::string base64_decode(const std::string& text, const std::string& what) {
-  std::string clean;
-  for (char c : text)
-    if (!std::isspace(static_cast<unsigned char>(c))) clean += c;
-  if (clean.size() % 4 != 0) throw std::runtime_error(what + " is not valid base64");
-  std::string out(clean.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-  if (n < 0) throw std::runtime_error(what + " is not valid base64");
-  std::size_t pad = clean.ends_with("==") ? 2 : clean.ends_with("=") ? 1 : 0;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  return out;
+std::string decode_data(const std::string& text, const std::string& what) {
+  auto out = base64_decode(text);
+  if (!out) throw std::runtime_error(what + " is not valid base64");
+  return *std::move(out);
 }
 
 std::string get(const YAML::Node& n, const char* key) {
@@ -101,7 +94,7 @@ ClusterConfig from_files(const std::vector<KubeconfigFile>& files, const std::st
     while (c.server.ends_with('/')) c.server.pop_back();
     c.ca_file = resolve(cluster, "certificate-authority");
     if (auto data = get(cluster.node, "certificate-authority-data"); !data.empty())
-      c.ca_pem = base64_decode(data, "certificate-authority-data");
+      c.ca_pem = decode_data(data, "certificate-authority-data");
     c.insecure_skip_verify = get(cluster.node, "insecure-skip-tls-verify") == "true";
 
     c.token = get(user.node, "token");
@@ -109,9 +102,9 @@ ClusterConfig from_files(const std::vector<KubeconfigFile>& files, const std::st
     c.client_cert_file = resolve(user, "client-certificate");
     c.client_key_file = resolve(user, "client-key");
     if (auto data = get(user.node, "client-certificate-data"); !data.empty())
-      c.client_cert_pem = base64_decode(data, "client-certificate-data");
+      c.client_cert_pem = decode_data(data, "client-certificate-data");
     if (auto data = get(user.node, "client-key-data"); !data.empty())
-      c.client_key_pem = base64_decode(data, "client-key-data");
+      c.client_key_pem = decode_data(data, "client-key-data");
     bool has_cert = !c.client_cert_file.empty() || !c.client_cert_pem.empty();
     bool has_key = !c.client_key_file.empty() || !c.client_key_pem.empty();
     if (has_cert != has_key)

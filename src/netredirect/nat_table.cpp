@@ -1,5 +1,7 @@
 #include "netredirect/nat_table.hpp"
 
+#include "common/text.hpp"
+
 namespace azwi::netredirect {
 namespace {
 
@@ -16,11 +18,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -75,7 +72,7 @@ std::variant<NatTable, std::string> parse_nat_table(std::string_view save_output
   int line_no = 0;
   for (std::string_view raw : lines_of(save_output)) {
     ++line_no;
-    std::string_view line = trim(raw);
+    std::string_view line = ascii::trim(raw);
     if (line.empty() || line.front() == '#') continue;
     const std::string where = "line " + std::to_string(line_no) + ": ";
     if (line.front() == '*') {
@@ -103,11 +100,11 @@ std::variant<NatTable, std::string> parse_nat_table(std::string_view save_output
       continue;
     }
     if (line.substr(0, 3) == "-A ") {
-      std::string_view rest = trim(line.substr(3));
+      std::string_view rest = ascii::trim(line.substr(3));
       auto sp = rest.find(' ');
       SavedRule rule;
       rule.chain = std::string(rest.substr(0, sp));
-      rule.spec = sp == std::string_view::npos ? std::string() : std::string(trim(rest.substr(sp + 1)));
+      rule.spec = sp == std::string_view::npos ? std::string() : std::string(ascii::trim(rest.substr(sp + 1)));
       if (!split_words(rule.spec, rule.words)) return where + "unterminated quote in rule: " + std::string(line);
       // Matches come before the target in saved rules, so the first -j/-g is the target; a comment's text is
       // skipped because it may itself read "-j".
@@ -132,14 +129,14 @@ std::variant<NatTable, std::string> parse_nat_table(std::string_view save_output
 int count_rules(std::string_view save_output) {
   int n = 0;
   for (std::string_view line : lines_of(save_output))
-    if (trim(line).substr(0, 3) == "-A ") ++n;
+    if (ascii::trim(line).substr(0, 3) == "-A ") ++n;
   return n;
 }
 
 std::string without_counters(std::string_view save_output) {
   std::string out;
   for (std::string_view raw : lines_of(save_output)) {
-    std::string_view line = trim(raw);
+    std::string_view line = ascii::trim(raw);
     if (line.empty() || line.front() == '#') continue;
     if (line.front() == ':') {
       // ":CHAIN POLICY [packets:bytes]"

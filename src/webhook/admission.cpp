@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/base64.hpp"
 #include "common/json_text.hpp"
 #include "webhook/json_write.hpp"
+#include "webhook/review_fields.hpp"
 #include "webhook/review_json.hpp"
 
 namespace azwi::webhook {
@@ -48,68 +50,8 @@ void begin_response(std::string& out, const Review& r) {
 }
 }  // namespace
 
-namespace {
-constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// The two output characters of every 12-bit value, so that three input bytes take two lookups.
-struct Base64Pairs {
-  char pair[4096][2];
-  constexpr Base64Pairs() : pair() {
-    for (int v = 0; v < 4096; ++v) {
-      pair[v][0] = kBase64Alphabet[v >> 6];
-      pair[v][1] = kBase64Alphabet[v & 63];
-    }
-  }
-};
-constexpr Base64Pairs kBase64Pairs;
-
-// Standard base64 with padding, appended to `out`. Table-driven rather than EVP_EncodeBlock, which costs about
-// twice as much per byte, because every admission encodes its whole patch.
-void append_base64(std::string& out, std::string_view data) {
-  std::size_t at = out.size();
-  out.resize(at + 4 * ((data.size() + 2) / 3));
-  char* o = out.data() + at;
-  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  std::size_t i = 0;
-  // Six bytes at a time from one 8-byte load: four 12-bit values, eight characters.
-  for (; i + 8 <= data.size(); i += 6, o += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, in + i, 8);
-    w = __builtin_bswap64(w) >> 16;  // the six bytes, most significant first, in the low 48 bits
-    std::memcpy(o, kBase64Pairs.pair[(w >> 36) & 0xfff], 2);
-    std::memcpy(o + 2, kBase64Pairs.pair[(w >> 24) & 0xfff], 2);
-    std::memcpy(o + 4, kBase64Pairs.pair[(w >> 12) & 0xfff], 2);
-    std::memcpy(o + 6, kBase64Pairs.pair[w & 0xfff], 2);
-  }
-  for (; i + 3 <= data.size(); i += 3, o += 4) {
-    std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
-    std::memcpy(o, kBase64Pairs.pair[v >> 12], 2);
-    std::memcpy(o + 2, kBase64Pairs.pair[v & 0xfff], 2);
-  }
-  if (std::size_t rest = data.size() - i; rest > 0) {
-    std::uint32_t v = std::uint32_t{in[i]} << 16;
-    if (rest == 2) v |= std::uint32_t{in[i + 1]} << 8;
-    o[0] = kBase64Alphabet[v >> 18];
-    o[1] = kBase64Alphabet[(v >> 12) & 63];
-    o[2] = rest == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=';
-    o[3] = '=';
-  }
-}
-}  // namespace
-
-std::string base64_encode(std::string_view data) {
-  std::string out;
-  append_base64(out, data);
-  return out;
-}
-
-std::string render_allowed(const Review& r, const json::array& patch) {
-  std::string text;
-  if (!patch.empty()) append_json(text, patch);
-  return render_allowed_text(r, text);
-}
-
-std::string render_allowed_text(const Review& r, std::string_view patch) {
+std::string render_allowed(const Review& r, std::string_view patch) {
   std::string out;
   out.reserve(160 + 4 * ((patch.size() + 2) / 3));
   begin_response(out, r);
@@ -143,30 +85,30 @@ std::variant<Review, Answer> parse_review(std::string_view body, json::storage_p
   if (!doc.is_object()) return malformed("the body is not a JSON object");
   const json::object& root = doc.get_object();
   Review r(sp);
-  r.api_version = std::string(str(&root, "apiVersion"));
+  r.api_version = std::string(str(&root, field::api_version));
   if (r.api_version != kV1 && r.api_version != kV1beta1)
     return malformed("apiVersion is \"" + r.api_version + "\"; expected " + std::string(kV1) + " or " +
                      std::string(kV1beta1));
-  if (str(&root, "kind") != "AdmissionReview")
-    return malformed("kind is \"" + std::string(str(&root, "kind")) + "\"; expected AdmissionReview");
-  const json::object* req = obj(&root, "request");
+  if (str(&root, field::kind) != "AdmissionReview")
+    return malformed("kind is \"" + std::string(str(&root, field::kind)) + "\"; expected AdmissionReview");
+  const json::object* req = obj(&root, field::request);
   if (!req) return malformed("the review has no request object");
-  r.uid = std::string(str(req, "uid"));
+  r.uid = std::string(str(req, field::uid));
   if (r.uid.empty()) return malformed("the review has no request.uid");
 
   // From here on the API server can be told why, in a review it understands.
-  r.operation = std::string(str(req, "operation"));
-  r.kind = std::string(str(obj(req, "kind"), "kind"));
-  if (const json::value* d = req->if_contains("dryRun"); d && d->is_bool()) r.dry_run = d->get_bool();
-  r.ns = std::string(str(req, "namespace"));
-  json::value* pod = doc.get_object().at("request").get_object().if_contains("object");
+  r.operation = std::string(str(req, field::operation));
+  r.kind = std::string(str(obj(req, field::kind), field::kind));
+  if (const json::value* d = req->if_contains(field::dry_run); d && d->is_bool()) r.dry_run = d->get_bool();
+  r.ns = std::string(str(req, field::ns));
+  json::value* pod = doc.get_object().at(field::request).get_object().if_contains(field::object);
   if (pod && pod->is_object()) {
     r.pod_members = parsed.pod_members;
     r.pod = std::move(pod->get_object());
-    const json::object* meta = obj(&r.pod, "metadata");
-    if (r.ns.empty()) r.ns = std::string(str(meta, "namespace"));
-    r.pod_name = std::string(str(meta, "name"));
-    if (r.pod_name.empty()) r.pod_name = std::string(str(meta, "generateName"));
+    const json::object* meta = obj(&r.pod, field::metadata);
+    if (r.ns.empty()) r.ns = std::string(str(meta, field::ns));
+    r.pod_name = std::string(str(meta, field::name));
+    if (r.pod_name.empty()) r.pod_name = std::string(str(meta, field::generate_name));
     r.service_account = service_account_name(r.pod);
   }
   return r;
@@ -174,7 +116,7 @@ std::variant<Review, Answer> parse_review(std::string_view body, json::storage_p
 
 Answer skip(const Review& r, std::string why) {
   Answer a;
-  a.body = render_allowed(r, {});
+  a.body = render_allowed(r, "");
   a.result = "skipped";
   a.message = std::move(why);
   return a;
@@ -197,7 +139,7 @@ Answer denied(const Review& r, unsigned code, std::string message) {
   return a;
 }
 
-Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
+Answer decide(const Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {
   if (!lookup.sa) {
     if (lookup.not_found)
       return denied(r, 400,
@@ -207,10 +149,10 @@ Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, 
                   "cannot read service account \"" + r.ns + "/" + r.service_account + "\" from the Kubernetes API: " +
                       lookup.error);
   }
-  Mutation m = mutate_pod_in_place(r.pod, *lookup.sa, config, version, /*patch_as_text=*/true);
+  Mutation m = mutate_pod(r.pod, *lookup.sa, config, version);
   if (!m.allowed) return denied(r, m.code, std::move(m.message));
   Answer a;
-  a.body = render_allowed_text(r, m.patch_text);
+  a.body = render_allowed(r, m.patch);
   a.result = m.patch_ops == 0 ? "unchanged" : "mutated";
   a.patch_ops = m.patch_ops;
   a.containers = std::move(m.containers);

@@ -15,10 +15,10 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "common/base64.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "kube/client.hpp"
-#include "webhook/admission.hpp"
 
 namespace azwi::webhook {
 
@@ -166,36 +166,6 @@ CaState check_ca(const std::vector<X509Ptr>& cas, EVP_PKEY* ca_key, Clock::time_
   }
   s.usable = true;
   return s;
-}
-
-// ---------------------------------------------------------------- base64 (the Secret's data)
-
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buf = 0;
-  int bits = 0;
-  std::size_t i = 0;
-  for (; i < in.size() && in[i] != '='; ++i) {
-    int v = value(in[i]);
-    if (v < 0) return std::nullopt;
-    buf = (buf << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buf >> bits) & 0xff));
-    }
-  }
-  for (; i < in.size(); ++i)
-    if (in[i] != '=') return std::nullopt;
-  return out;
 }
 
 std::string status_text(long status, const std::string& body) {

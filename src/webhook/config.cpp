@@ -8,16 +8,16 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "common/text.hpp"
 #include "common/env.hpp"
 #include "identity/authority.hpp"
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 
 namespace azwi::webhook {
 
 std::optional<std::string> authority_host_for(std::string_view cloud) {
-  std::string lower(cloud);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string lower = ascii::to_lower(cloud);
   if (lower.empty() || lower == "azurepubliccloud") return "https://login.microsoftonline.com/";
   if (lower == "azurechinacloud") return "https://login.chinacloudapi.cn/";
   if (lower == "azureusgovernmentcloud") return "https://login.microsoftonline.us/";
@@ -96,7 +96,7 @@ Resources parse_resources(std::string_view value, Resources base) {
   return base;
 }
 
-std::string new_identity_secret() { return jwt::base64url_encode(jwt::random_bytes(32)); }
+std::string new_identity_secret() { return azwi::base64url_encode(jwt::random_bytes(32)); }
 
 std::string default_proxy_image() { return std::string("ghcr.io/azwi/azwi-proxy:v") + AZWI_VERSION; }
 std::string default_proxy_init_image() { return std::string("ghcr.io/azwi/azwi-proxy-init:v") + AZWI_VERSION; }

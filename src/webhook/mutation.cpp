@@ -1,8 +1,10 @@
 #include "webhook/mutation.hpp"
 
+#include "common/text.hpp"
 #include "common/json_text.hpp"
 #include "jwt/digest.hpp"
 #include "webhook/json_write.hpp"
+#include "webhook/review_fields.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -34,11 +36,6 @@ std::optional<std::string_view> string_at(const json::object* o, std::string_vie
   return std::string_view(v->get_string());
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Digits only, like Go's strconv.Atoi without a sign: "0x10", " 8000" and "8000.0" are all refused.
 std::optional<long long> parse_decimal(std::string_view s) {
@@ -56,76 +53,52 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
-// Records operations either as JSON values (the pure function's result) or straight as JSON text (the admission
-// path, which only needs the text). In text mode a value that exists only to be written is passed as ready text and
-// never built; the table tests check that both modes produce the same patch for every case.
+// Writes the patch: RFC 6902 operations straight as JSON text, the one form the mutation's result takes. The
+// tests read it back and apply it with an independent implementation.
 class PatchWriter {
  public:
-  PatchWriter(json::array& ops, std::string* text) : ops_(ops), text_(text), sp_(ops.storage()) {}
-  bool text_only() const { return text_ != nullptr; }
+  explicit PatchWriter(std::string& text) : text_(text) {}
 
-  // `path` + `suffix` is the JSON pointer; `json` is the value's text, `make()` builds the value when values are kept.
-  template <class Make>
-  void add(std::string_view path, std::string_view suffix, std::string_view json, Make&& make) {
-    if (text_) return text_op("add", path, suffix, [&] { *text_ += json; });
-    value_op("add", path, suffix, make());
+  // `path` + `suffix` is the JSON pointer; `json` the value's text.
+  void add(std::string_view path, std::string_view suffix, std::string_view json) {
+    op("add", path, suffix, [&] { text_ += json; });
   }
-  template <class Make>
-  void replace(std::string_view path, std::string_view suffix, std::string_view json, Make&& make) {
-    if (text_) return text_op("replace", path, suffix, [&] { *text_ += json; });
-    value_op("replace", path, suffix, make());
+  void replace(std::string_view path, std::string_view suffix, std::string_view json) {
+    op("replace", path, suffix, [&] { text_ += json; });
   }
-  // For values that are built anyway.
   template <class V>
   void add_value(std::string_view path, std::string_view suffix, const V& value) {
-    if (text_) return text_op("add", path, suffix, [&] { append_json(*text_, value); });
-    value_op("add", path, suffix, value);
+    op("add", path, suffix, [&] { append_json(text_, value); });
   }
   template <class V>
   void replace_value(std::string_view path, std::string_view suffix, const V& value) {
-    if (text_) return text_op("replace", path, suffix, [&] { append_json(*text_, value); });
-    value_op("replace", path, suffix, value);
+    op("replace", path, suffix, [&] { append_json(text_, value); });
   }
 
   std::size_t count() const { return count_; }
   void clear() {
-    ops_.clear();
-    if (text_) text_->clear();
+    text_.clear();
     count_ = 0;
   }
   void finish() {
-    if (text_ && count_) *text_ += ']';
+    if (count_) text_ += ']';
   }
 
  private:
   template <class WriteValue>
-  void text_op(std::string_view name, std::string_view path, std::string_view suffix, WriteValue&& write_value) {
+  void op(std::string_view name, std::string_view path, std::string_view suffix, WriteValue&& write_value) {
     ++count_;
-    *text_ += count_ == 1 ? "[{\"op\":\"" : ",{\"op\":\"";
-    *text_ += name;
+    text_ += count_ == 1 ? "[{\"op\":\"" : ",{\"op\":\"";
+    text_ += name;
     // Pointers are made of the webhook's own key names and indices: nothing in them needs escaping.
-    *text_ += "\",\"path\":\"";
-    *text_ += path;
-    *text_ += suffix;
-    *text_ += "\",\"value\":";
+    text_ += "\",\"path\":\"";
+    text_ += path;
+    text_ += suffix;
+    text_ += "\",\"value\":";
     write_value();
-    *text_ += '}';
+    text_ += '}';
   }
-  template <class V>
-  void value_op(std::string_view name, std::string_view path, std::string_view suffix, const V& value) {
-    ++count_;
-    std::string pointer(path);
-    pointer += suffix;
-    json::object o(sp_);
-    o.reserve(3);
-    o.emplace("op", name);
-    o.emplace("path", pointer);
-    o.emplace("value", json::value(value, sp_));
-    ops_.emplace_back(std::move(o));
-  }
-  json::array& ops_;
-  std::string* text_;
-  json::storage_ptr sp_;
+  std::string& text_;
   std::size_t count_ = 0;
 };
 
@@ -137,13 +110,13 @@ json::object env_var(std::string_view name, std::string_view value, const json::
   return o;
 }
 
-json::object token_mount(const TokenPaths& paths, const json::storage_ptr& sp) {
-  json::object m(sp);
-  m.reserve(3);
-  m.emplace("name", paths.volume);
-  m.emplace("mountPath", paths.mount_path);
-  m.emplace("readOnly", true);
-  return m;
+// Whether a container's mount of the token volume is exactly the one the webhook writes.
+bool is_token_mount(const json::value& m, const TokenPaths& paths) {
+  const json::object* o = m.if_object();
+  if (!o || o->size() != 3) return false;
+  const json::value* read_only = o->if_contains("readOnly");
+  return string_at(o, "name") == std::string_view(paths.volume) && string_at(o, "mountPath") == paths.mount_path &&
+         read_only && read_only->is_bool() && read_only->get_bool();
 }
 
 json::object config_map_source(std::string_view name, std::string_view key, std::string_view path,
@@ -197,8 +170,7 @@ json::array token_sources(const TokenPaths& paths, int expiration, std::string_v
   return sources;
 }
 
-// The identity environment and token mount every container receives, with their JSON text when the patch is kept
-// as text.
+// The identity environment and token mount every container receives, as the JSON text the patch carries.
 struct IdentityEnv {
   std::vector<std::pair<std::string_view, std::string>> vars;
   const TokenPaths* paths = nullptr;
@@ -206,9 +178,14 @@ struct IdentityEnv {
   std::string list_json;                // all of them as one list
   std::string mount_json;               // the token mount
 
-  json::object mount(const json::storage_ptr& sp) const { return token_mount(*paths, sp); }
+  // Once `vars` and `paths` are complete.
   void render() {
-    append_json(mount_json, mount({}));
+    mount_json = "{\"name\":";
+    json_text::append_quoted(mount_json, paths->volume);
+    mount_json += ",\"mountPath\":";
+    json_text::append_quoted(mount_json, paths->mount_path);
+    mount_json += ",\"readOnly\":true}";
+    entry_json.clear();
     list_json = "[";
     for (const auto& [name, value] : vars) {
       std::string& e = entry_json.emplace_back("{\"name\":");
@@ -221,87 +198,65 @@ struct IdentityEnv {
     }
     list_json += ']';
   }
-  json::array list(const json::storage_ptr& sp) const {
-    json::array a(sp);
-    a.reserve(vars.size());
-    for (const auto& [name, value] : vars) a.emplace_back(env_var(name, value, sp));
-    return a;
-  }
 };
 
 std::string container_label(const json::object& c, std::size_t index) {
-  if (auto n = string_at(&c, "name")) return std::string(*n);
+  if (auto n = string_at(&c, field::name)) return std::string(*n);
   std::string out(1, '#');
   out += std::to_string(index);
   return out;
 }
 
-// Adds the identity environment and the token mount to one container. `patch` null: change the object only
-// (used for a container that is itself about to be added). Returns whether anything changed.
-bool mutate_container(json::object& c, std::string_view path, const IdentityEnv& env, PatchWriter* patch) {
-  const json::storage_ptr& sp = c.storage();
-  // When only the patch text is kept, the pod's own containers need not change: nothing later reads them.
-  const bool keep_dom = !patch || !patch->text_only();
+// Adds the identity environment and the token mount to one container, the `index`th of its list. Returns whether
+// anything was added.
+bool mutate_container(const json::object& c, std::size_t index, std::string_view path, const IdentityEnv& env,
+                      PatchWriter& patch) {
   bool changed = false;
-  json::value* env_value = c.if_contains("env");
+  const json::value* env_value = c.if_contains(field::env);
   if (!env_value || env_value->is_null()) {
     if (!env.vars.empty()) {
-      if (patch) patch->add(path, "/env", env.list_json, [&] { return env.list(sp); });
-      if (keep_dom) c["env"] = env.list(sp);
+      patch.add(path, "/env", env.list_json);
       changed = true;
     }
   } else if (env_value->is_array()) {
-    json::array& list = env_value->get_array();
+    const json::array& list = env_value->get_array();
     for (std::size_t k = 0; k < env.vars.size(); ++k) {
-      const auto& var = env.vars[k];  // not a structured binding: clang 14 cannot capture those
       bool present = false;
       for (const auto& e : list)
-        if (e.is_object() && string_at(&e.get_object(), "name") == var.first) present = true;
+        if (e.is_object() && string_at(&e.get_object(), "name") == env.vars[k].first) present = true;
       if (present) continue;
-      auto make = [&] { return env_var(var.first, var.second, sp); };
-      if (patch) patch->add(path, "/env/-", patch->text_only() ? env.entry_json[k] : "", make);
-      if (keep_dom) list.emplace_back(make());
+      patch.add(path, "/env/-", env.entry_json[k]);
       changed = true;
     }
   } else {
-    throw Deny{"container " + container_label(c, 0) + ": env is not a list"};
+    throw Deny{"container " + container_label(c, index) + ": env is not a list"};
   }
 
-  json::value* mounts_value = c.if_contains("volumeMounts");
+  const json::value* mounts_value = c.if_contains(field::volume_mounts);
   if (!mounts_value || mounts_value->is_null()) {
-    auto make_list = [&] {
-      json::array list(sp);
-      list.emplace_back(env.mount(sp));
-      return list;
-    };
-    if (patch) patch->add(path, "/volumeMounts", "[" + env.mount_json + "]", make_list);
-    if (keep_dom) c["volumeMounts"] = make_list();
+    patch.add(path, "/volumeMounts", "[" + env.mount_json + "]");
     changed = true;
   } else if (mounts_value->is_array()) {
-    json::array& list = mounts_value->get_array();
+    const json::array& list = mounts_value->get_array();
     std::optional<std::size_t> found;
     for (std::size_t i = 0; i < list.size(); ++i)
-      if (list[i].is_object() && string_at(&list[i].get_object(), "name") == env.paths->volume) found = i;
+      if (list[i].is_object() && string_at(&list[i].get_object(), field::name) == env.paths->volume) found = i;
     if (!found) {
-      if (patch) patch->add(path, "/volumeMounts/-", env.mount_json, [&] { return env.mount(sp); });
-      if (keep_dom) list.emplace_back(env.mount(sp));
+      patch.add(path, "/volumeMounts/-", env.mount_json);
       changed = true;
-    } else if (list[*found] != json::value(env.mount(sp), sp)) {
-      if (patch)
-        patch->replace(path, "/volumeMounts/" + std::to_string(*found), env.mount_json,
-                       [&] { return env.mount(sp); });
-      if (keep_dom) list[*found] = env.mount(sp);
+    } else if (!is_token_mount(list[*found], *env.paths)) {
+      patch.replace(path, "/volumeMounts/" + std::to_string(*found), env.mount_json);
       changed = true;
     }
   } else {
-    throw Deny{"container " + container_label(c, 0) + ": volumeMounts is not a list"};
+    throw Deny{"container " + container_label(c, index) + ": volumeMounts is not a list"};
   }
   return changed;
 }
 
 // The container list at spec[key]; null when absent. A non-list is a malformed pod.
-json::array* container_list(json::object& spec, std::string_view key) {
-  json::value* v = spec.if_contains(key);
+const json::array* container_list(const json::object& spec, std::string_view key) {
+  const json::value* v = spec.if_contains(key);
   if (!v || v->is_null()) return nullptr;
   if (!v->is_array()) throw Deny{"spec." + std::string(key) + " is not a list"};
   for (const auto& c : v->get_array())
@@ -312,47 +267,33 @@ json::array* container_list(json::object& spec, std::string_view key) {
 std::optional<std::size_t> index_of(const json::array* list, std::string_view name) {
   if (!list) return std::nullopt;
   for (std::size_t i = 0; i < list->size(); ++i)
-    if (string_at(&(*list)[i].get_object(), "name") == name) return i;
+    if (string_at(&(*list)[i].get_object(), field::name) == name) return i;
   return std::nullopt;
 }
 
-// Inserts a container at `index` of spec[key] (index == size appends), creating the list when absent. With a
-// text-only patch the container's ready JSON text goes to the patch and the pod gets a stand-in holding only its
-// name, which is all the rest of the mutation looks at; otherwise `build()` makes the container.
-template <class Build>
-void insert_container(json::object& spec, std::string_view key, std::size_t index, std::string_view name,
-                      const std::string* text, Build&& build, PatchWriter& patch) {
+// A container list as the patch leaves it so far: the pod is never changed, so insertions are counted here.
+struct ListState {
+  bool exists = false;
+  std::size_t size = 0;
+  ListState(const json::array* list) : exists(list != nullptr), size(list ? list->size() : 0) {}
+};
+
+// Inserts a container, given as JSON text, at `index` of spec[key] (index >= size appends), creating the list when
+// it is absent.
+void insert_container(std::string_view key, ListState& list, std::size_t index, std::string_view text,
+                      PatchWriter& patch) {
   std::string path = "/spec/";
   path += key;
-  json::object value(spec.storage());
-  if (patch.text_only()) {
-    value.emplace("name", name);
+  if (!list.exists) {
+    std::string fresh = "[";
+    fresh += text;
+    fresh += ']';
+    patch.add(path, "", fresh);
   } else {
-    value = build();
+    patch.add(path, index >= list.size ? std::string("/-") : "/" + std::to_string(index), text);
   }
-  json::array* list = container_list(spec, key);
-  if (!list) {
-    json::array fresh(spec.storage());
-    fresh.emplace_back(std::move(value));
-    if (patch.text_only()) {
-      patch.add(path, "", "[" + *text + "]", [] { return json::value(); });
-    } else {
-      patch.add_value(path, "", fresh);
-    }
-    spec[key] = std::move(fresh);
-    return;
-  }
-  std::string suffix = index >= list->size() ? std::string("/-") : "/" + std::to_string(index);
-  if (patch.text_only()) {
-    patch.add(path, suffix, *text, [] { return json::value(); });
-  } else {
-    patch.add_value(path, suffix, value);
-  }
-  if (index >= list->size()) {
-    list->emplace_back(std::move(value));
-  } else {
-    list->insert(list->begin() + static_cast<std::ptrdiff_t>(index), std::move(value));
-  }
+  list.exists = true;
+  ++list.size;
 }
 
 // {"requests": {...}, "limits": {...}} with the quantities that are set; empty when none is.
@@ -406,7 +347,7 @@ json::object proxy_container(const Config& config, int port, bool native, const 
   // The init container's rules let exactly this UID's traffic reach the real metadata endpoint.
   sc.emplace("runAsUser", kProxyUid);
   json::object c(sp);
-  c.reserve(11);  // with the env and volumeMounts added to it
+  c.reserve(9);
   c.emplace("name", kProxyName);
   c.emplace("image", config.proxy_image);
   c.emplace("imagePullPolicy", "IfNotPresent");
@@ -423,17 +364,17 @@ json::object proxy_container(const Config& config, int port, bool native, const 
   return c;
 }
 
-// The proxy's two containers as JSON text. They are the same for every pod with the same settings, so the
-// admission path renders them once per thread and settings instead of once per pod.
+// The proxy's two containers as JSON text, without the identity. They are a pure function of these settings, the
+// same for nearly every pod, so each thread keeps the last rendering instead of building them for every admission.
 struct ProxyTexts {
   std::string key;
   std::string init, proxy;
 };
-const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const IdentityEnv* env,
-                              const Resources& proxy_resources, const Resources& init_resources) {
+const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const Resources& proxy_resources,
+                              const Resources& init_resources) {
   thread_local ProxyTexts cache;
-  std::string key;
-  key.reserve(256);
+  thread_local std::string key;
+  key.clear();
   for (std::string_view part : {std::string_view(config.proxy_image), std::string_view(config.proxy_init_image),
                                 std::string_view(config.proxy_log_level)}) {
     key += part;
@@ -446,38 +387,43 @@ const ProxyTexts& proxy_texts(const Config& config, int port, bool native, const
     }
   key += std::to_string(port);
   key += native ? "n" : "s";
-  if (env) {
-    key += env->list_json;
-    key += env->mount_json;
-  }
   if (key != cache.key) {
     cache.init.clear();
     append_json(cache.init, proxy_init_container(config, port, init_resources, {}));
-    json::object proxy = proxy_container(config, port, native, proxy_resources, {});
-    if (env) mutate_container(proxy, "", *env, nullptr);
     cache.proxy.clear();
-    append_json(cache.proxy, proxy);
-    cache.key = std::move(key);
+    append_json(cache.proxy, proxy_container(config, port, native, proxy_resources, {}));
+    cache.key = key;
   }
   return cache;
 }
 
-bool equals_true(std::string_view v) {
-  return v.size() == 4 && std::tolower(static_cast<unsigned char>(v[0])) == 't' &&
-         std::tolower(static_cast<unsigned char>(v[1])) == 'r' && std::tolower(static_cast<unsigned char>(v[2])) == 'u' &&
-         std::tolower(static_cast<unsigned char>(v[3])) == 'e';
+// The proxy sidecar's text; with `env`, given the identity like any other container.
+std::string proxy_container_json(std::string_view proxy, const IdentityEnv* env) {
+  std::string out(proxy);
+  if (env) {
+    out.pop_back();  // the closing brace: env and the mount follow the proxy's own members
+    if (!env->vars.empty()) {
+      out += ",\"env\":";
+      out += env->list_json;
+    }
+    out += ",\"volumeMounts\":[";
+    out += env->mount_json;
+    out += "]}";
+  }
+  return out;
 }
+
 
 // The IDENTITY_HEADER the pod's azwi-proxy container already has (a reinvocation, or the pod's own sidecar): kept,
 // so that containers added since get the secret the sidecar checks.
 std::optional<std::string_view> existing_identity_secret(const json::object& pod) {
-  const json::object* spec = object_at(pod, "spec");
-  for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
+  const json::object* spec = object_at(pod, field::spec);
+  for (std::string_view key : {field::init_containers, field::containers}) {
     const json::value* list = spec ? spec->if_contains(key) : nullptr;
     if (!list || !list->is_array()) continue;
     for (const auto& c : list->get_array()) {
-      if (!c.is_object() || string_at(&c.get_object(), "name") != kProxyName) continue;
-      const json::value* env = c.get_object().if_contains("env");
+      if (!c.is_object() || string_at(&c.get_object(), field::name) != kProxyName) continue;
+      const json::value* env = c.get_object().if_contains(field::env);
       if (!env || !env->is_array()) return std::nullopt;
       for (const auto& e : env->get_array())
         if (e.is_object() && string_at(&e.get_object(), "name") == std::string_view("IDENTITY_HEADER"))
@@ -494,7 +440,7 @@ bool is_token_volume(std::string_view name) {
   return name == kTokenVolumeName || name.starts_with(kReservedVolumePrefix);
 }
 
-bool annotation_is_true(std::string_view value) { return equals_true(value); }
+bool annotation_is_true(std::string_view value) { return ascii::iequals(value, "true"); }
 
 std::string TokenPaths::dir(std::string_view file) const {
   std::string out(mount_path);
@@ -509,52 +455,40 @@ std::string reserved_volume_name(std::string_view name, std::string_view generat
 }
 
 TokenPaths token_paths(const json::object& pod, TokenLayout layout) {
-  const json::object* spec = object_at(pod, "spec");
-  const json::value* volumes = spec ? spec->if_contains("volumes") : nullptr;
+  const json::object* spec = object_at(pod, field::spec);
+  const json::value* volumes = spec ? spec->if_contains(field::volumes) : nullptr;
   // A pod that already has a token volume (a reinvocation, a pod made by an older webhook) keeps its layout, so it
   // is never given a second one.
   if (volumes && volumes->is_array())
     for (const auto& v : volumes->get_array()) {
-      auto name = v.is_object() ? string_at(&v.get_object(), "name") : std::nullopt;
+      auto name = v.is_object() ? string_at(&v.get_object(), field::name) : std::nullopt;
       if (!name) continue;
       if (name->starts_with(kReservedVolumePrefix)) return {std::string(*name), kWiMountPath, kWiTokenPath};
       if (*name == kTokenVolumeName) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
     }
   if (layout == TokenLayout::v1_5) return {std::string(kTokenVolumeName), kTokenMountPath, kTokenFileName};
-  const json::object* meta = object_at(pod, "metadata");
-  return {reserved_volume_name(string_at(meta, "name").value_or(""), string_at(meta, "generateName").value_or("")),
+  const json::object* meta = object_at(pod, field::metadata);
+  return {reserved_volume_name(string_at(meta, field::name).value_or(""), string_at(meta, field::generate_name).value_or("")),
           kWiMountPath, kWiTokenPath};
 }
 
 std::string service_account_name(const json::object& pod) {
-  const json::object* spec = object_at(pod, "spec");
-  auto name = string_at(spec, "serviceAccountName");
+  const json::object* spec = object_at(pod, field::spec);
+  auto name = string_at(spec, field::service_account_name);
   if (name && !name->empty()) return std::string(*name);
   return "default";
 }
 
 bool pod_opted_in(const json::object& pod) {
-  const json::object* meta = object_at(pod, "metadata");
-  const json::object* labels = meta ? object_at(*meta, "labels") : nullptr;
+  const json::object* meta = object_at(pod, field::metadata);
+  const json::object* labels = meta ? object_at(*meta, field::labels) : nullptr;
   return string_at(labels, kUseLabel) == std::string_view("true");
 }
 
-Mutation mutate_pod(const json::object& original, const kube::ServiceAccount& sa, const Config& config,
-                    ClusterVersion version, json::storage_ptr sp) {
-  json::object pod(original, sp);
-  Mutation m = mutate_pod_in_place(pod, sa, config, version);
-  if (m.allowed) {
-    m.pod = std::move(pod);
-  } else {
-    m.pod = original;
-  }
-  return m;
-}
-
-Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                             ClusterVersion version, bool patch_as_text) {
-  Mutation m(pod.storage());
-  PatchWriter patch(m.patch, patch_as_text ? &m.patch_text : nullptr);
+Mutation mutate_pod(const json::object& pod, const kube::ServiceAccount& sa, const Config& config,
+                    ClusterVersion version) {
+  Mutation m;
+  PatchWriter patch(m.patch);
   const json::storage_ptr& sp = pod.storage();
   auto deny = [&](unsigned code, std::string message) {
     m.allowed = false;
@@ -564,8 +498,8 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     return std::move(m);
   };
 
-  const json::object* meta = object_at(pod, "metadata");
-  const json::object* annotations = meta ? object_at(*meta, "annotations") : nullptr;
+  const json::object* meta = object_at(pod, field::metadata);
+  const json::object* annotations = meta ? object_at(*meta, field::annotations) : nullptr;
 
   // Token lifetime: the pod's annotation wins over the service account's.
   std::optional<std::string_view> expiration_text = string_at(annotations, kTokenExpirationAnnotation);
@@ -585,7 +519,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   // Unlike upstream, which injects whenever the key is present (its issue #1210), only "true" (any case) asks for
   // the proxy; "false" or anything else does not, and the log says so.
   auto inject_text = string_at(annotations, kInjectProxyAnnotation);
-  bool inject_proxy = inject_text && equals_true(*inject_text);
+  bool inject_proxy = inject_text && annotation_is_true(*inject_text);
   if (inject_text && !inject_proxy)
     m.note = "no proxy injected: annotation " + std::string(kInjectProxyAnnotation) + " is " + quoted(*inject_text) +
              ", not \"true\"";
@@ -634,7 +568,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     std::string_view rest = *text;
     while (!rest.empty()) {
       auto semi = rest.find(';');
-      auto name = trim(rest.substr(0, semi));
+      auto name = ascii::trim(rest.substr(0, semi));
       if (!name.empty()) skip.emplace(name);
       rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
     }
@@ -646,7 +580,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
   // The custom token endpoint, for a pod that opts in with its annotation.
   const CustomTokenEndpoint* custom = nullptr;
   if (config.custom_token_endpoint)
-    if (auto v = string_at(annotations, config.custom_token_endpoint->annotation); v && equals_true(*v))
+    if (auto v = string_at(annotations, config.custom_token_endpoint->annotation); v && annotation_is_true(*v))
       custom = &*config.custom_token_endpoint;
   const TokenPaths paths = token_paths(pod, config.token_layout);
 
@@ -686,7 +620,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
                           "http://127.0.0.1:" + std::to_string(port) + std::string(kIdentityEndpointPath));
     env.vars.emplace_back("IDENTITY_HEADER", std::move(secret));
   }
-  if (patch.text_only()) env.render();
+  env.render();
   // The proxy's own: the identity and, with a CA ConfigMap, SSL_CERT_FILE naming the CA projected beside the token.
   // Only the sidecar trusts that CA; the application's containers keep their own trust store. A sidecar in
   // skip-containers receives nothing, so then the CA is not projected either.
@@ -696,17 +630,17 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     proxy_ca_env.vars = env.vars;
     proxy_ca_env.paths = &paths;
     proxy_ca_env.vars.emplace_back("SSL_CERT_FILE", paths.dir(kProxyCAFileName));
-    if (patch.text_only()) proxy_ca_env.render();
+    proxy_ca_env.render();
   }
   const IdentityEnv& proxy_env = proxy_ca ? proxy_ca_env : env;
 
   try {
-    json::value* spec_value = pod.if_contains("spec");
+    const json::value* spec_value = pod.if_contains(field::spec);
     if (!spec_value || !spec_value->is_object()) return deny(400, "the pod has no spec");
-    json::object& spec = spec_value->get_object();
+    const json::object& spec = spec_value->get_object();
 
     if (inject_proxy) {
-      const json::value* host_network = spec.if_contains("hostNetwork");
+      const json::value* host_network = spec.if_contains(field::host_network);
       if (host_network && host_network->is_bool() && host_network->get_bool())
         return deny(400, "the proxy sidecar cannot be injected into a pod with hostNetwork: true, because " +
                              std::string(mode == ProxyMode::identity_endpoint
@@ -715,14 +649,14 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
                              "; remove the annotation " + std::string(kInjectProxyAnnotation) + " or hostNetwork");
     }
 
-    for (std::string_view key : {std::string_view("initContainers"), std::string_view("containers")}) {
-      json::array* list = container_list(spec, key);
+    for (std::string_view key : {field::init_containers, field::containers}) {
+      const json::array* list = container_list(spec, key);
       if (!list) continue;
       for (std::size_t i = 0; i < list->size(); ++i) {
-        json::object& c = (*list)[i].get_object();
+        const json::object& c = (*list)[i].get_object();
         // Skipped by name only: an unnamed container's "#index" label is for logs, and the index moves when the
         // proxy is inserted before it, so skipping by it would not survive a reinvocation.
-        if (auto real = string_at(&c, "name"); real && skip.contains(*real)) continue;
+        if (auto real = string_at(&c, field::name); real && skip.contains(*real)) continue;
         std::string name = container_label(c, i);
         try {
           std::string path = "/spec/";
@@ -731,8 +665,7 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
           path += std::to_string(i);
           // A sidecar of the proxy's name already in the pod (a reinvocation, or the pod's own) is the proxy.
           const IdentityEnv& wanted = inject_proxy && name == kProxyName ? proxy_env : env;
-          if (mutate_container(c, path, wanted, &patch))
-            m.containers.push_back(name);
+          if (mutate_container(c, i, path, wanted, patch)) m.containers.push_back(name);
         } catch (Deny& d) {
           d.message = "spec." + std::string(key) + "[" + std::to_string(i) + "]: " + d.message;
           throw;
@@ -741,36 +674,28 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     }
 
     if (inject_proxy) {
+      const json::array* init_list = container_list(spec, field::init_containers);
+      const json::array* app_list = container_list(spec, field::containers);
       bool native = version.native_sidecars();
-      auto exists = [&](std::string_view name) {
-        return index_of(container_list(spec, "initContainers"), name) ||
-               index_of(container_list(spec, "containers"), name);
-      };
-      bool identity_in_proxy = !skip.contains(kProxyName);
-      const ProxyTexts* texts =
-          patch.text_only() ? &proxy_texts(config, port, native, identity_in_proxy ? &proxy_env : nullptr,
-                                           proxy_resources, init_resources)
-                            : nullptr;
+      auto exists = [&](std::string_view name) { return index_of(init_list, name) || index_of(app_list, name); };
+      const bool proxy_exists = exists(kProxyName);
+      const ProxyTexts& texts = proxy_texts(config, port, native, proxy_resources, init_resources);
+      ListState init_state(init_list), app_state(app_list);
+      std::optional<std::size_t> init_at = index_of(init_list, kProxyInitName);
       // Only init-container mode redirects from inside the pod; the other two need no privilege in it.
       if (mode == ProxyMode::init_container && !exists(kProxyInitName)) {
-        json::array* init = container_list(spec, "initContainers");
-        std::size_t at = native || !init ? 0 : init->size();
-        insert_container(spec, "initContainers", at, kProxyInitName, texts ? &texts->init : nullptr,
-                         [&] { return proxy_init_container(config, port, init_resources, sp); }, patch);
+        std::size_t at = native || !init_list ? 0 : init_list->size();
+        insert_container(field::init_containers, init_state, at, texts.init, patch);
+        init_at = at;
       }
-      if (!exists(kProxyName)) {
-        auto build = [&] {
-          json::object proxy = proxy_container(config, port, native, proxy_resources, sp);
-          if (identity_in_proxy) mutate_container(proxy, "", proxy_env, nullptr);
-          return proxy;
-        };
+      if (!proxy_exists) {
+        bool identity_in_proxy = !skip.contains(kProxyName);
+        std::string text = proxy_container_json(texts.proxy, identity_in_proxy ? &proxy_env : nullptr);
         if (identity_in_proxy) m.containers.emplace_back(kProxyName);
         if (native) {
-          auto init_at = index_of(container_list(spec, "initContainers"), kProxyInitName);
-          insert_container(spec, "initContainers", init_at ? *init_at + 1 : 0, kProxyName,
-                           texts ? &texts->proxy : nullptr, build, patch);
+          insert_container(field::init_containers, init_state, init_at ? *init_at + 1 : 0, text, patch);
         } else {
-          insert_container(spec, "containers", 0, kProxyName, texts ? &texts->proxy : nullptr, build, patch);
+          insert_container(field::containers, app_state, 0, text, patch);
         }
         m.proxy = native ? "native-sidecar" : "sidecar";
       }
@@ -783,44 +708,36 @@ Mutation mutate_pod_in_place(json::object& pod, const kube::ServiceAccount& sa, 
     json::object projected(sp);
     projected.emplace("sources", sources);
     volume.emplace("projected", std::move(projected));
-    json::value* volumes_value = spec.if_contains("volumes");
+    const json::value* volumes_value = spec.if_contains(field::volumes);
     if (!volumes_value || volumes_value->is_null()) {
       json::array list(sp);
-      list.emplace_back(volume);
+      list.emplace_back(std::move(volume));
       patch.add_value("/spec/volumes", "", list);
-      spec["volumes"] = std::move(list);
     } else if (volumes_value->is_array()) {
-      json::array& list = volumes_value->get_array();
+      const json::array& list = volumes_value->get_array();
       std::optional<std::size_t> found;
       for (std::size_t i = 0; i < list.size(); ++i)
-        if (list[i].is_object() && string_at(&list[i].get_object(), "name") == paths.volume) found = i;
+        if (list[i].is_object() && string_at(&list[i].get_object(), field::name) == paths.volume) found = i;
       if (!found) {
         patch.add_value("/spec/volumes/-", "", volume);
-        list.emplace_back(std::move(volume));
       } else {
         // Compare only the sources: the API server adds defaultMode to what we wrote, and a reinvocation must
         // not rewrite the volume over that.
         const json::object* existing = object_at(list[*found].get_object(), "projected");
         const json::value* existing_sources = existing ? existing->if_contains("sources") : nullptr;
-        if (!existing_sources || *existing_sources != json::value(sources, sp)) {
+        if (!existing_sources || *existing_sources != json::value(sources, sp))
           patch.replace_value("/spec/volumes/", std::to_string(*found), volume);
-          list[*found] = std::move(volume);
-        }
       }
     } else {
       return deny(400, "spec.volumes is not a list");
     }
-    // Last: adding a key may move the annotation strings read above.
     if (inject_proxy && !mode_annotated) {
-      json::object& all = pod["metadata"].get_object()["annotations"].get_object();
       static const std::string pointer = [] {
         std::string p = "/metadata/annotations/";
         for (char c : kProxyModeAnnotation) p += c == '/' ? std::string_view("~1") : std::string_view(&c, 1);
         return p;
       }();
-      patch.add(pointer, "", quoted(m.proxy_mode),
-                [&] { return json::value(m.proxy_mode, sp); });
-      all[kProxyModeAnnotation] = m.proxy_mode;
+      patch.add(pointer, "", quoted(m.proxy_mode));
     }
   } catch (const Deny& d) {
     return deny(400, "malformed pod: " + d.message);

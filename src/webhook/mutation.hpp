@@ -1,6 +1,6 @@
 #pragma once
 // The pod mutation as a pure function: (pod, service account, configuration, cluster version) -> an RFC 6902 patch
-// and the pod it produces, or a denial. No I/O, no clock: everything it needs is in its arguments.
+// or a denial. No I/O, no clock: everything it needs is in its arguments.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <string>
@@ -62,15 +62,11 @@ struct ClusterVersion {
 };
 
 struct Mutation {
-  // Every JSON value of the result lives in `sp` (a per-request arena on the hot path).
-  explicit Mutation(boost::json::storage_ptr sp = {}) : patch(sp), pod(std::move(sp)) {}
   bool allowed = true;
   unsigned code = 200;   // on denial: 400 for a pod or annotation at fault, 500 for the webhook's own failures
   std::string message;   // why it was denied
-  boost::json::array patch;  // RFC 6902 operations, in order; empty when the pod already has everything
-  std::string patch_text;    // the same operations as JSON text, instead of `patch`, when asked for
+  std::string patch;     // the RFC 6902 operations as JSON text; empty when the pod already has everything
   std::size_t patch_ops = 0;
-  boost::json::object pod;   // the mutated pod (equal to the input when the patch is empty)
   // For the log line: which containers received the identity, and what proxy (if any) was added.
   std::vector<std::string> containers;
   std::string proxy;  // "", "sidecar" or "native-sidecar"
@@ -103,13 +99,8 @@ std::string service_account_name(const boost::json::object& pod);
 // let through untouched even if a misconfigured webhook configuration sends them.
 bool pod_opted_in(const boost::json::object& pod);
 
+// The pod is only read; values the patch carries are built in its storage (a per-request arena on the hot path).
 Mutation mutate_pod(const boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                    ClusterVersion version, boost::json::storage_ptr sp = {});
-
-// The same, working on `pod` itself instead of a copy (the admission hot path, which has no further use for the
-// original). The result's `pod` is left empty and `pod` is left partly changed: with patch_as_text the patch text is
-// the whole result, and values only written to the patch are never added to `pod`.
-Mutation mutate_pod_in_place(boost::json::object& pod, const kube::ServiceAccount& sa, const Config& config,
-                             ClusterVersion version, bool patch_as_text = false);
+                    ClusterVersion version);
 
 }  // namespace azwi::webhook

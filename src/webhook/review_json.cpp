@@ -1,8 +1,11 @@
 #include "webhook/review_json.hpp"
 
+#include "webhook/review_fields.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace azwi::webhook {
@@ -13,32 +16,37 @@ namespace {
 // Where in the review a value sits, as far as leaving things out is concerned.
 enum class Place : std::uint8_t { root, request, pod, metadata, spec, container_list, container, kept };
 
-// The members kept at each place (everything is kept at Place::kept); the place their values are.
-struct Rule {
-  std::string_view key;
-  Place child;
-};
-constexpr Rule kRoot[] = {{"apiVersion", Place::kept}, {"kind", Place::kept}, {"request", Place::request}};
-constexpr Rule kRequest[] = {{"uid", Place::kept},       {"kind", Place::kept},   {"operation", Place::kept},
-                             {"namespace", Place::kept}, {"dryRun", Place::kept}, {"object", Place::pod}};
-constexpr Rule kPod[] = {{"metadata", Place::metadata}, {"spec", Place::spec}};
-constexpr Rule kMetadata[] = {{"name", Place::kept},
-                              {"generateName", Place::kept},
-                              {"namespace", Place::kept},
-                              {"labels", Place::kept},
-                              {"annotations", Place::kept}};
-constexpr Rule kSpec[] = {{"serviceAccountName", Place::kept},
-                          {"hostNetwork", Place::kept},
-                          {"volumes", Place::kept},
-                          {"initContainers", Place::container_list},
-                          {"containers", Place::container_list}};
-constexpr Rule kContainer[] = {{"name", Place::kept}, {"env", Place::kept}, {"volumeMounts", Place::kept}};
-
+// The members kept at each place (everything is kept at Place::kept), from review_fields.hpp, and the place of
+// each one's value.
 template <std::size_t N>
-const Rule* find_rule(const Rule (&rules)[N], std::string_view key) {
-  for (const Rule& r : rules)
-    if (r.key == key) return &r;
-  return nullptr;
+bool listed(const std::string_view (&fields)[N], std::string_view key) {
+  for (std::string_view f : fields)
+    if (f == key) return true;
+  return false;
+}
+
+std::optional<Place> kept_child(Place parent, std::string_view key) {
+  switch (parent) {
+    case Place::root:
+      if (!listed(field::kRoot, key)) return std::nullopt;
+      return key == field::request ? Place::request : Place::kept;
+    case Place::request:
+      if (!listed(field::kRequest, key)) return std::nullopt;
+      return key == field::object ? Place::pod : Place::kept;
+    case Place::pod:
+      if (!listed(field::kPod, key)) return std::nullopt;
+      return key == field::metadata ? Place::metadata : Place::spec;
+    case Place::metadata:
+      if (!listed(field::kMetadata, key)) return std::nullopt;
+      return Place::kept;
+    case Place::spec:
+      if (!listed(field::kSpec, key)) return std::nullopt;
+      return key == field::init_containers || key == field::containers ? Place::container_list : Place::kept;
+    case Place::container:
+      if (!listed(field::kContainer, key)) return std::nullopt;
+      return Place::kept;
+    default: return Place::kept;
+  }
 }
 
 // A basic_parser handler that builds values like boost::json::parser does, except for the members it leaves out.
@@ -95,18 +103,9 @@ class PruningHandler {
     Place child = Place::kept;
     bool keep = whole_ || parent == Place::kept || parent == Place::container_list;
     if (!keep) {
-      const Rule* rule = nullptr;
-      switch (parent) {
-        case Place::root: rule = find_rule(kRoot, key); break;
-        case Place::request: rule = find_rule(kRequest, key); break;
-        case Place::pod: rule = find_rule(kPod, key); break;
-        case Place::metadata: rule = find_rule(kMetadata, key); break;
-        case Place::spec: rule = find_rule(kSpec, key); break;
-        case Place::container: rule = find_rule(kContainer, key); break;
-        default: break;
-      }
-      keep = rule != nullptr;
-      if (rule) child = rule->child;
+      std::optional<Place> kept = kept_child(parent, key);
+      keep = kept.has_value();
+      if (kept) child = *kept;
     } else if (whole_) {
       child = child_place_when_whole(parent, key);
     }
@@ -167,8 +166,8 @@ class PruningHandler {
 
   // The same places when nothing is left out, so that pod_members is known in both modes.
   static Place child_place_when_whole(Place parent, std::string_view key) {
-    if (parent == Place::root && key == "request") return Place::request;
-    if (parent == Place::request && key == "object") return Place::pod;
+    if (parent == Place::root && key == field::request) return Place::request;
+    if (parent == Place::request && key == field::object) return Place::pod;
     return Place::kept;
   }
 

@@ -1,10 +1,9 @@
 #pragma once
-// Parsing an AdmissionReview into JSON values, leaving out what the webhook never reads: the request's userInfo,
-// options and oldObject, and in the pod everything but metadata.{name, generateName, namespace, labels,
-// annotations} and spec.{serviceAccountName, hostNetwork, volumes, initContainers, containers} with, in each
-// container, only name, env and volumeMounts. Real reviews carry managedFields, probes, resources and status that
-// would otherwise be built into a document only to be thrown away. The answer for a review is the same either way
-// (tests/webhook/fuzz_admission.cpp compares both on every input).
+// Parsing an AdmissionReview into JSON values, leaving out what the webhook never reads: it keeps only the members
+// review_fields.hpp lists (in each container, only name, env and volumeMounts), so the request's userInfo, options
+// and oldObject, and the pod's managedFields, probes, resources and status are never built into a document only to
+// be thrown away. The answer for a review is the same either way (tests/webhook/fuzz_admission.cpp compares both on
+// every input).
 #include <boost/json/error.hpp>
 #include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>

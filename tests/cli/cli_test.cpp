@@ -16,7 +16,7 @@
 #include "cli/podidentity.hpp"
 #include "cli/propagation.hpp"
 #include "cli/report.hpp"
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"
 

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/base64.hpp"
+#include "common/text.hpp"
 #include "common/flags.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
@@ -270,4 +272,82 @@ TEST(Address, HostPortForms) {
   EXPECT_FALSE(http::parse_host_port("9443"));
   EXPECT_FALSE(http::parse_host_port("h:99999"));
   EXPECT_FALSE(http::parse_host_port("::1:80"));
+}
+
+// Standard base64 as Secrets and kubeconfigs carry it: padded or not, possibly wrapped; anything else refused.
+TEST(Base64, StandardRoundTripsEveryLengthAndReadsWrappedOrUnpaddedText) {
+  std::string bytes;
+  for (int n = 0; n < 40; ++n) {
+    auto text = azwi::base64_encode(bytes);
+    EXPECT_EQ(text.size() % 4, 0u);
+    EXPECT_EQ(azwi::base64_decode(text), bytes) << text;
+    bytes += static_cast<char>(n * 37 + 250);
+  }
+  EXPECT_EQ(azwi::base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(azwi::base64_decode("Zm9v\nYg=="), "foob");
+  EXPECT_EQ(azwi::base64_decode(" Zm9vYg "), "foob");
+  EXPECT_EQ(azwi::base64_decode("+/+/"), std::string("\xfb\xff\xbf", 3));
+}
+
+TEST(Base64, StandardRefusesForeignCharactersMisplacedPaddingAndImpossibleLengths) {
+  for (std::string_view bad : {"Zm9v-g==", "Zm9v_g==", "Zm=9vYg=", "Zm9vYg===", "Zm9vY", "Zm9vYg=", "Zg=a"})
+    EXPECT_FALSE(azwi::base64_decode(bad)) << bad;
+}
+
+TEST(Base64, EncoderOfEveryTailLengthAndOfAllByteValues) {
+  EXPECT_EQ(azwi::base64_encode(""), "");
+  EXPECT_EQ(azwi::base64_encode("f"), "Zg==");
+  EXPECT_EQ(azwi::base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(azwi::base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(azwi::base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(azwi::base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(azwi::base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(azwi::base64_encode(std::string("\xff\xfe\x00\x3e\x3f", 5)), "//4APj8=");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  // Reference: Python's base64.b64encode of the same 256 bytes.
+  EXPECT_EQ(azwi::base64_encode(all),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xN"
+            "Tk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn+AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqb"
+            "nJ2en6ChoqOkpaanqKmqq6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t/g4eLj5OXm5+jp"
+            "6uvs7e7v8PHy8/T19vf4+fr7/P3+/w==");
+}
+
+namespace {
+// Six bits at a time, the slow way: the reference for the encoder's word-at-a-time path.
+std::string base64_reference(std::string_view in) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t bits = 0, acc = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
+  while (out.size() % 4) out += '=';
+  return out;
+}
+}  // namespace
+
+TEST(Base64, EncoderMatchesAReferenceAtEveryLengthAndOffset) {
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) bytes += static_cast<char>((i * 97 + 13) & 0xff);
+  for (std::size_t offset = 0; offset < 8; ++offset)
+    for (std::size_t len = 0; offset + len <= 80; ++len) {
+      std::string_view slice(bytes.data() + offset, len);
+      ASSERT_EQ(azwi::base64_encode(slice), base64_reference(slice)) << "offset " << offset << " length " << len;
+    }
+  EXPECT_EQ(azwi::base64_encode(bytes), base64_reference(bytes));
+}
+
+TEST(AsciiText, LowerCaseComparisonAndTrimIgnoreTheLocaleAndOnlyTouchAscii) {
+  EXPECT_EQ(azwi::ascii::to_lower("Content-Type \xc3\x89"), "content-type \xc3\x89");
+  EXPECT_TRUE(azwi::ascii::iequals("TRUE", "true"));
+  EXPECT_FALSE(azwi::ascii::iequals("true ", "true"));
+  EXPECT_EQ(azwi::ascii::trim(" \t a b\t "), "a b");
+  EXPECT_EQ(azwi::ascii::trim(" \n"), "\n");  // only spaces and tabs
 }

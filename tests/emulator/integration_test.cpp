@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "http/client.hpp"
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"
 #include "jwt/jws.hpp"
@@ -292,8 +292,8 @@ TEST(Errors, BadSignatureOrUnknownKeyIs700027) {
   desc = expect_entra_error(emu.exchange(azwi::jwt::sign(stranger, claims)), 401, "invalid_client", 700027);
   EXPECT_NE(desc.find("The key was not found"), std::string::npos);
   // alg "none" is refused outright.
-  std::string none = azwi::jwt::base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." +
-                     azwi::jwt::base64url_encode(json::serialize(claims)) + ".";
+  std::string none = azwi::base64url_encode(R"({"alg":"none","typ":"JWT"})") + "." +
+                     azwi::base64url_encode(json::serialize(claims)) + ".";
   expect_entra_error(emu.exchange(none), 400, "invalid_request", 5002730);
 }
 

@@ -1,5 +1,5 @@
 // The shared HTTP server's behaviour seen from a client's socket: keep-alive, answers from other threads, the idle,
-// half-sent-request and write timeouts, the limits, malformed HTTP, graceful shutdown and TLS.
+// half-sent-request and write timeouts, the limits, malformed HTTP, graceful shutdown, TLS and the server group.
 // The server runs in-process on loopback; every wait is bounded.
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "http/server.hpp"
+#include "http/server_group.hpp"
 #include "http/tls.hpp"
 
 using namespace azwi;
@@ -601,4 +602,55 @@ TEST_F(HttpServerTls, PlainHttpOnTheTlsPortIsDropped) {
   c.send(get("/plain"));
   EXPECT_TRUE(c.wait_closed(3s));
   EXPECT_EQ(server.handled(), 0);
+}
+
+// The server group: listeners per thread and single ones served together, and one shutdown that drains them all.
+TEST(HttpServerGroup, ServesEveryListenerAndShutdownEndsRun) {
+  http::ServerGroup group(3);
+  auto answer = [](std::string body) {
+    return [body](http::Request, http::Responder respond) { respond(text(bhttp::status::ok, body)); };
+  };
+  std::uint16_t shared = group.add_per_thread(http::parse_endpoint("127.0.0.1:0"), answer("per-thread"), {}, 1s);
+  const http::Server& single = group.add(http::parse_endpoint("127.0.0.1:0"), answer("single"), {}, 1s);
+  group.start();
+  auto running = std::async(std::launch::async, [&] { group.run(); });
+  for (int i = 0; i < 12; ++i) {
+    Conn c(shared);
+    ASSERT_TRUE(c.ok());
+    c.send(get("/"));
+    auto answers = c.read_answers(1);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(body_of(answers[0]), "per-thread");
+  }
+  Conn c(single.port());
+  c.send(get("/"));
+  auto answers = c.read_answers(1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(body_of(answers[0]), "single");
+  group.shutdown();
+  group.shutdown();  // a second signal changes nothing
+  EXPECT_EQ(running.wait_for(5s), std::future_status::ready) << "run() did not return after shutdown()";
+  EXPECT_FALSE(Conn(shared).ok()) << "still accepting after shutdown";
+}
+
+TEST(HttpServerGroup, ShutdownLetsARequestInFlightFinish) {
+  http::ServerGroup group(2);
+  std::promise<http::Responder> held;
+  std::uint16_t port = group.add_per_thread(
+      http::parse_endpoint("127.0.0.1:0"),
+      [&held](http::Request, http::Responder respond) { held.set_value(std::move(respond)); }, {}, 5s);
+  group.start();
+  auto running = std::async(std::launch::async, [&] { group.run(); });
+  Conn c(port);
+  ASSERT_TRUE(c.ok());
+  c.send(get("/"));
+  auto responder = held.get_future();
+  ASSERT_EQ(responder.wait_for(5s), std::future_status::ready);
+  group.shutdown();
+  EXPECT_EQ(running.wait_for(200ms), std::future_status::timeout) << "run() returned with a request in flight";
+  responder.get()(text(bhttp::status::ok, "late"));
+  auto answers = c.read_answers(1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(body_of(answers[0]), "late");
+  EXPECT_EQ(running.wait_for(5s), std::future_status::ready);
 }

@@ -3,11 +3,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "jwt/base64url.hpp"
+#include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"
 #include "jwt/jws.hpp"
 
+using namespace azwi;
 using namespace azwi::jwt;
 
 namespace {
