@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The linux/arm64 part of the test command: cross-builds (deploy/cross) the proxy, the emulator and the unit tests
-# of the libraries the proxy is made of into ${AZWI_ARM64_BUILD_DIR:-build-arm64}, and runs them with ctest under
-# qemu-aarch64-static (CMAKE_CROSSCOMPILING_EMULATOR; binfmt_misc is not needed). The proxy's integration tests
-# (tests/proxy: real processes, sockets, TLS) run the arm64 proxy against the arm64 emulator. The webhook's, kube's
+# of the libraries the proxy is made of into ${AZWI_ARM64_BUILD_DIR:-BUILD/arm64/tests} (BUILD: AZWI_BUILD_DIR, default
+# build; as deep as deploy/images/build.sh's BUILD/deploy-images-arm64/static, so that ccache serves one from the
+# other), and runs them with ctest under qemu-aarch64-static (CMAKE_CROSSCOMPILING_EMULATOR; binfmt_misc is not
+# needed). The proxy's integration tests (tests/proxy: real processes, sockets, TLS) run the arm64 proxy against the
+# arm64 emulator. The webhook's, kube's
 # and cli's suites are left to the amd64 run: their build under a cross compiler doubles this step's cold cost.
-# Extra arguments go to ctest.
+# Then the images for both architectures (deploy/images/build.sh with AZWI_IMAGE_PLATFORMS="amd64 arm64", from the
+# amd64 static binaries of the main build's deploy-images): each multi-architecture archive must give skopeo the
+# image of the architecture asked for, and its arm64 binary must run. Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${AZWI_ARM64_BUILD_DIR:-build-arm64}
+build=${AZWI_ARM64_BUILD_DIR:-${AZWI_BUILD_DIR:-build}/arm64/tests}
 targets=(azwi-proxy azwi-emulator common_test jwt_test http_test identity_test imds_test netredirect_test
          proxy_http_test proxy_token_test proxy_token_endpoint_test)
 tests='^(common|jwt|http|identity|imds|proxy)\.|^ProxyInit(Backend|Command|Config|NatTable|Plan|Run)\.'
-for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
+for tool in aarch64-linux-gnu-g++ qemu-aarch64-static skopeo; do
   command -v "$tool" >/dev/null ||
     { echo "test-arm64: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 3; }
 done
@@ -22,3 +26,18 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 cmake --build "$build" --target "${targets[@]}" -- -j"$(nproc)"
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 -R "$tests" "$@"
+
+images=$build/oci-images
+AZWI_IMAGE_PLATFORMS="amd64 arm64" deploy/images/build.sh "$images" "${AZWI_BUILD_DIR:-build}/deploy-images" >/dev/null
+for name in azwi-proxy azwi-webhook pause; do
+  for arch in amd64 arm64; do
+    got=$(skopeo --override-arch "$arch" --override-os linux inspect --format '{{.Architecture}}' \
+          "oci-archive:$images/$name.tar")
+    [ "$got" = "$arch" ] || { echo "test-arm64: $name.tar gives $got for $arch" >&2; exit 1; }
+  done
+done
+for b in azwi-proxy azwi-proxy-init azwi-webhook; do
+  qemu-aarch64-static "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin/$b" --version >/dev/null
+done
+echo "test-arm64: images azwi-proxy, azwi-webhook, pause are one index of amd64 and arm64; arm64 binaries run:"
+ls -l "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin"
