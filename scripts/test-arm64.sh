@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The linux/arm64 part of the test command: cross-builds (deploy/cross) the proxy, the emulator and the unit tests
-# of the libraries the proxy is made of into ${AZWI_ARM64_BUILD_DIR:-BUILD/arm64/tests} (BUILD: AZWI_BUILD_DIR, default
+# The linux/arm64 part of the test command. Cross-builds (deploy/cross) the proxy, the emulator and the unit tests of
+# the libraries the proxy is made of into ${AZWI_ARM64_BUILD_DIR:-BUILD/arm64/tests} (BUILD: AZWI_BUILD_DIR, default
 # build; as deep as deploy/images/build.sh's BUILD/deploy-images-arm64/static, so that ccache serves one from the
-# other), and runs them with ctest under qemu-aarch64-static (CMAKE_CROSSCOMPILING_EMULATOR; binfmt_misc is not
+# other) and runs them with ctest under qemu-aarch64-static (CMAKE_CROSSCOMPILING_EMULATOR; binfmt_misc is not
 # needed). The proxy's integration tests (tests/proxy: real processes, sockets, TLS) run the arm64 proxy against the
-# arm64 emulator. The webhook's, kube's
-# and cli's suites are left to the amd64 run: their build under a cross compiler doubles this step's cold cost.
-# Then the images for both architectures (deploy/images/build.sh with AZWI_IMAGE_PLATFORMS="amd64 arm64", from the
-# amd64 static binaries of the main build's deploy-images): each multi-architecture archive must give skopeo the
-# image of the architecture asked for, and its arm64 binary must run. Extra arguments go to ctest.
+# arm64 emulator. The webhook's, kube's and cli's suites are left to the amd64 run: cross-building them too would
+# double this step's cold cost. Then the images for both architectures (deploy/images/build.sh with
+# AZWI_IMAGE_PLATFORMS="amd64 arm64", from the amd64 static binaries in BUILD/deploy-images): each two-architecture
+# archive must give skopeo the image of the architecture asked for, and the arm64 binaries must run.
+# Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${AZWI_ARM64_BUILD_DIR:-${AZWI_BUILD_DIR:-build}/arm64/tests}
