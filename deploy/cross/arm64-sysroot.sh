@@ -26,6 +26,9 @@ if [ ! -f "$root/.complete" ]; then
     ln -sfn "$(realpath -m --relative-to="$(dirname "$link")" "$root.tmp$target")" "$link"
   done
   rm -rf "$root.tmp"/var/cache/apt/archives/*.deb
+  # No /etc: qemu-aarch64-static -L prefers the sysroot's files, and a test under it must see the host's (the
+  # resolv.conf a test mounts over /etc/resolv.conf, for one). Nothing in /etc is read at build time.
+  rm -rf "$root.tmp/etc"
   touch "$root.tmp/.complete"
   mv "$root.tmp" "$root"
 fi
