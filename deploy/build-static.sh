@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the binaries the container images ship, into ${1:-build-static}/bin: azwi-proxy, azwi-proxy-init,
-# azwi-webhook and pause (the pod sandbox, deploy/images/pause/pause.c), fully static (glibc, libstdc++, OpenSSL
+# azwi-webhook, azwi-cni and pause (the pod sandbox, deploy/images/pause/pause.c), fully static (glibc, libstdc++, OpenSSL
 # from Debian's libssl.a/libcrypto.a, Boost, yaml-cpp): they run on an empty image. None of them links libcurl
 # (outbound HTTPS is Asio + OpenSSL, src/http/asio_client.hpp). deploy/images/build.sh makes the OCI images.
 # Usage: deploy/build-static.sh [OUT_DIR [ARCH]]   ARCH: amd64 (default, the host) or arm64, cross-built with
@@ -23,14 +23,14 @@ case $arch in
 esac
 cmake -S "$root" -B "$out/static" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAZWI_BUILD_TESTS=OFF -DAZWI_BUILD_BENCH=OFF \
   -DAZWI_STATIC=ON -DOPENSSL_USE_STATIC_LIBS=ON -DCMAKE_EXE_LINKER_FLAGS=-static "${cross[@]}" >/dev/null
-cmake --build "$out/static" --target azwi-proxy azwi-proxy-init azwi-webhook
+cmake --build "$out/static" --target azwi-proxy azwi-proxy-init azwi-webhook azwi-cni
 mkdir -p "$out/bin"
 # Each binary is replaced by a rename, and only when it changed: a running copy (tests run them) is left alone.
 publish() {
   "$strip" "$1.tmp"
   if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; else mv -f "$1.tmp" "$1"; fi
 }
-for b in azwi-proxy azwi-proxy-init azwi-webhook; do
+for b in azwi-proxy azwi-proxy-init azwi-webhook azwi-cni; do
   cp "$out/static/cmd/$b/$b" "$out/bin/$b.tmp"
   publish "$out/bin/$b"
 done

@@ -7,6 +7,8 @@
 #
 #   scripts/cluster.sh up       build what is missing (cached), start everything, wait until the node is Ready
 #   scripts/cluster.sh down     stop every process of the cluster, remove its mounts, namespace, cgroups and files
+#   scripts/cluster.sh restart-node   kill the node's processes and containers, rewrite its CNI configuration, start
+#                               the kubelet, kube-proxy and containerd again (a node reboot; the control plane stays)
 #   scripts/cluster.sh status   what runs, and the node's readiness
 #   scripts/cluster.sh env      shell exports for kubectl/helm against the cluster: eval "$(scripts/cluster.sh env)"
 #
@@ -210,8 +212,27 @@ build_parts() {
   helm=$("$root_dir/scripts/kube-tools.sh" path helm)
 }
 
+# The node's network configuration, as a node's primary CNI writes it when the node boots (no other plugin in it).
+write_cni_config() {
+  cat >"$state/cni/net.d/10-azwi.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "azwi",
+  "plugins": [
+    {"type": "bridge", "bridge": "azwi0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$state/cni/ipam", "ranges": [[{"subnet": "$pod_cidr"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+}
+
 write_configs() {
-  mkdir -p "$state"/{logs,pod-logs,run,bin,etc,etcd,kubelet,containerd,cni/net.d,cni/ipam,emulator}
+  mkdir -p "$state"/{logs,pod-logs,run,bin,etc,etcd,kubelet,containerd,cni/bin,cni/net.d,cni/ipam,emulator}
+  # The node's own CNI bin directory, holding Debian's plugins, so that a node agent installing a plugin (azwi-cni's
+  # DaemonSet) writes into this node and not into the machine's /usr/lib/cni.
+  ln -sf /usr/lib/cni/* "$state/cni/bin/"
   "$here/pki.sh" "$state/pki" "$node_ip" "$node_name" "$service_ip"
   for who in admin controller-manager scheduler kubelet kube-proxy; do
     kubeconfig "$state/etc/$who.kubeconfig" "$who"
@@ -249,22 +270,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         Root = "$state/runc"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$state/cni/bin"
     conf_dir = "$state/cni/net.d"
 EOF
 
-  cat >"$state/cni/net.d/10-azwi.conflist" <<EOF
-{
-  "cniVersion": "0.4.0",
-  "name": "azwi",
-  "plugins": [
-    {"type": "bridge", "bridge": "azwi0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "dataDir": "$state/cni/ipam", "ranges": [[{"subnet": "$pod_cidr"}]],
-              "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
+  write_cni_config
 
   cat >"$state/etc/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -343,6 +353,61 @@ make_node_network() {
   in_node sysctl -qw net.ipv4.ip_forward=1
 }
 
+start_containerd() {
+  launch containerd containerd --config "$state/etc/containerd.toml"
+  wait_for "containerd to answer on $state/containerd/containerd.sock" \
+    ctr --address "$state/containerd/containerd.sock" version || { expect_running containerd; exit 1; }
+}
+
+start_kubelet_and_proxy() {
+  launch kubelet "$kube" kubelet --config="$state/etc/kubelet.yaml" \
+    --kubeconfig="$state/etc/kubelet.kubeconfig" --hostname-override=$node_name --node-ip=$node_ip \
+    --root-dir="$state/kubelet" --cert-dir="$state/pki/kubelet-dir"
+  launch kube-proxy "$kube" kube-proxy --config="$state/etc/kube-proxy.yaml"
+}
+
+# A node restart: the kubelet, kube-proxy, containerd, the shims and every container stop (the containers are
+# killed, as by a power cut), the node's CNI configuration is written afresh as at boot, and the three start again;
+# the control plane, the emulator and the node's files (containerd's images and state, the kubelet's) stay. The
+# kubelet then makes new sandboxes for the pods it runs.
+restart_node() {
+  [ "$(id -u)" -eq 0 ] || die "restart-node needs root"
+  [ -d "$state/run" ] || die "no cluster at $state; run '$0 up'"
+  local started=$SECONDS name pid
+  for name in kubelet kube-proxy containerd; do
+    running "$name" && kill -KILL "$(cat "$state/run/$name.pid")" 2>/dev/null || true
+  done
+  local deadline=$((SECONDS + 15))
+  while [ -n "$(node_pids)" ] && ((SECONDS < deadline)); do
+    for pid in $(node_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+    sleep 0.5
+  done
+  [ -z "$(node_pids)" ] || die "processes of the node still run: $(node_pids | tr '\n' ' ')"
+  kube=$("$here/build-kube.sh")
+  write_cni_config
+  start_containerd
+  start_kubelet_and_proxy
+  # The node object still says Ready from before: wait for the new kubelet itself first.
+  wait_for "the kubelet to answer on 127.0.0.1:10248/healthz" in_node curl -sf --max-time 2 http://127.0.0.1:10248/healthz ||
+    { expect_running kubelet; exit 1; }
+  wait_for "node $node_name to be Ready" node_ready || { expect_running kubelet; expect_running containerd; exit 1; }
+  log "node restarted in $((SECONDS - started)) s"
+}
+
+# The node's processes a restart stops: the containers (the kubelet's cgroups) and containerd's shims.
+node_pids() {
+  local d=/sys/fs/cgroup/pids/$cgroup
+  [ -d "$d" ] || d=/sys/fs/cgroup/memory/$cgroup
+  [ -d "$d" ] || return 0
+  {
+    find "$d" -path "*/kubepods*" -name cgroup.procs -exec cat {} + 2>/dev/null
+    local p
+    for p in $(cat "$d/system/cgroup.procs" 2>/dev/null); do
+      case $(cat "/proc/$p/comm" 2>/dev/null) in containerd-shim*) echo "$p" ;; esac
+    done
+  } | sort -un
+}
+
 up() {
   [ "$(id -u)" -eq 0 ] || die "up needs root (network namespace, cgroups, containerd)"
   if [ -e /run/netns/$netns ] || [ -d "$state/run" ]; then
@@ -415,24 +480,19 @@ up() {
     --authorization-kubeconfig="$state/etc/scheduler.kubeconfig" \
     --leader-elect=false --bind-address=127.0.0.1 --profiling=false
 
-  launch containerd containerd --config "$state/etc/containerd.toml"
-  wait_for "containerd to answer on $state/containerd/containerd.sock" \
-    ctr --address "$state/containerd/containerd.sock" version || { expect_running containerd; exit 1; }
+  start_containerd
   local file ref
   while read -r file ref; do
     ctr --address "$state/containerd/containerd.sock" -n k8s.io images import "$images/$file" >/dev/null || die "importing $images/$file ($ref) into containerd failed"
   done <"$images/images.txt"
 
-  launch kubelet "$kube" kubelet --config="$state/etc/kubelet.yaml" \
-    --kubeconfig="$state/etc/kubelet.kubeconfig" --hostname-override=$node_name --node-ip=$node_ip \
-    --root-dir="$state/kubelet" --cert-dir="$state/pki/kubelet-dir"
-  launch kube-proxy "$kube" kube-proxy --config="$state/etc/kube-proxy.yaml"
+  start_kubelet_and_proxy
 
   # The node's IMDS at 169.254.169.254:80 (the sidecar's passthrough target) and Entra ID at $node_ip:$emulator_port.
   # Its JWKS fetches from the cluster's issuer trust the cluster CA. Its ARM role (the same address) makes a federated
   # credential count only 3 s after it was created, as real Entra ID takes a while to use one.
   SSL_CERT_FILE="$state/pki/ca.crt" launch azwi-emulator "$emulator" serve --state-dir "$state/emulator/state" \
-    --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
+    --allow-remote --listen $node_ip:$emulator_port --config "$state/emulator/config.json" --ready-file "$state/emulator/url" \
     --imds --imds-listen $imds_ip:80 --credential-propagation-seconds 3 --token-proxy-listen $node_ip:$token_proxy_port \
     --token-proxy-name token-proxy.azwi.test --log-format text
   wait_for "azwi-emulator to listen on $node_ip:$emulator_port" test -s "$state/emulator/url" ||
@@ -533,10 +593,11 @@ main() {
   case ${1:-} in
     up) up ;;
     down) down ;;
+    restart-node) restart_node ;;
     status) status ;;
     env) env_cmd ;;
     -h | --help | help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0" ;;
-    *) echo "usage: $0 up|down|status|env (see --help)" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|restart-node|status|env (see --help)" >&2; exit 2 ;;
   esac
 }
 main "$@"; exit $?

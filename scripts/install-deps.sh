@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   libyaml-cpp-dev  # azwi-webhook reads kubeconfig files
+  clang-14 libclang-rt-14-dev  # the sanitize preset: ASan, UBSan, LSan and libFuzzer (scripts/test-sanitized.sh)
   # tests and demo: real processes, TLS tools, network namespaces, iptables
   openssl curl ca-certificates iproute2 iptables procps python3
   util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN

@@ -32,15 +32,15 @@ ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 -R "$te
 
 images=$build/oci-images
 AZWI_IMAGE_PLATFORMS="amd64 arm64" deploy/images/build.sh "$images" "${AZWI_BUILD_DIR:-build}/deploy-images" >/dev/null
-for name in azwi-proxy azwi-webhook pause; do
+for name in azwi-proxy azwi-webhook azwi-cni pause; do
   for arch in amd64 arm64; do
     got=$(skopeo --override-arch "$arch" --override-os linux inspect --format '{{.Architecture}}' \
           "oci-archive:$images/$name.tar")
     [ "$got" = "$arch" ] || { echo "test-arm64: $name.tar gives $got for $arch" >&2; exit 1; }
   done
 done
-for b in azwi-proxy azwi-proxy-init azwi-webhook; do
+for b in azwi-proxy azwi-proxy-init azwi-webhook azwi-cni; do
   qemu-aarch64-static "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin/$b" --version >/dev/null
 done
-echo "test-arm64: images azwi-proxy, azwi-webhook, pause are one index of amd64 and arm64; arm64 binaries run:"
+echo "test-arm64: images azwi-proxy, azwi-webhook, azwi-cni, pause are one index of amd64 and arm64; arm64 binaries run:"
 ls -l "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs (Debian packages, the npm packages of the SDK tests), builds, and runs
-# every test: unit, integration (real processes and TLS), and network-namespace tests (those need root).
+# every test: unit, integration (real processes and TLS), and network-namespace tests (those need root), and the
+# suite again under ASan+UBSan+LSan with bounded fuzz runs (scripts/test-sanitized.sh, as the test sanitized.suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -8,6 +9,8 @@ for setup in tests/*/setup.sh; do
   [ -x "$setup" ] && "$setup"
 done
 scripts/build.sh
+# The sanitized build (clang, ASan+UBSan, fuzz targets) is built here; the test sanitized.suite runs it.
+scripts/test-sanitized.sh --build-only
 build=${AZWI_BUILD_DIR:-build}
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
 # linux/arm64: the proxy's tests and a fast unit subset under qemu, and the two-architecture images

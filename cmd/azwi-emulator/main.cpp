@@ -69,6 +69,9 @@ int serve(int argc, char** argv) {
                 "control API on one HTTPS listener. State (CA, serving certificate, signing keys) lives in "
                 "--state-dir and is reused across starts; clients trust DIR/ca.crt.");
   flags.add_string("listen", &o.listen, "HTTPS listen address host:port (port 0: pick a free port)");
+  flags.add_bool("allow-remote", &o.allow_remote,
+                 "allow --listen, --imds-listen and --token-proxy-listen beyond loopback (anyone who reaches them gets tokens and the "
+                 "control API)");
   flags.add_string("state-dir", &state_dir, "directory for the CA, certificates, signing keys and issuer URL (required)");
   flags.add_string("ready-file", &ready_file, "once listening, write the base URL (https://host:port/) here atomically");
   flags.add_string("public-url", &o.public_url, "base URL to advertise instead of the one derived from --listen");

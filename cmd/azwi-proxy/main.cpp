@@ -2,6 +2,10 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#ifdef AZWI_SANITIZE
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -134,6 +138,9 @@ int main(int argc, char** argv) {
 
   io.run();
   std::fflush(nullptr);
+#ifdef AZWI_SANITIZE
+  __lsan_do_leak_check();  // _exit skips LeakSanitizer's check at exit
+#endif
   // Worker threads may still wait on Entra ID; nothing they hold needs an orderly teardown.
   _exit(0);
 }

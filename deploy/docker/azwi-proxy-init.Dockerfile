@@ -13,7 +13,7 @@ COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
 COPY deploy/images/pause deploy/images/pause
-# azwi-proxy, azwi-proxy-init, azwi-webhook and pause, fully static: /out/bin.
+# azwi-proxy, azwi-proxy-init, azwi-webhook, azwi-cni and pause, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # Debian's iptables package (both backends: iptables-nft-{save,restore} and iptables-legacy-{save,restore}) and the

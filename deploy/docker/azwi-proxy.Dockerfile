@@ -13,7 +13,7 @@ COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
 COPY deploy/images/pause deploy/images/pause
-# azwi-proxy, azwi-proxy-init, azwi-webhook and pause, fully static: /out/bin.
+# azwi-proxy, azwi-proxy-init, azwi-webhook, azwi-cni and pause, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # A static binary and the CA bundle for the calls to Entra ID: nothing else (no shell, no libc).

@@ -14,7 +14,7 @@ COPY src src
 COPY cmd cmd
 COPY deploy/build-static.sh deploy/
 COPY deploy/images/pause deploy/images/pause
-# azwi-proxy, azwi-proxy-init, azwi-webhook and pause, fully static: /out/bin.
+# azwi-proxy, azwi-proxy-init, azwi-webhook, azwi-cni and pause, fully static: /out/bin.
 RUN deploy/build-static.sh /out
 
 # One static program of the project's own (deploy/images/pause/pause.c) on an empty base.

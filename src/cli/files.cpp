@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/files.hpp"
+
 namespace azwi::cli {
 namespace fs = std::filesystem;
 
@@ -18,18 +20,7 @@ std::string read_text_file(const fs::path& path) {
 }
 
 void write_text_file(const fs::path& path, std::string_view content) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-    out << content;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("cannot write " + path.string() + ": " + ec.message());
+  write_file_atomically(path, content, 0644);  // the project's one writer: temporary file, fsync, rename
 }
 
 }  // namespace azwi::cli

@@ -80,6 +80,9 @@ struct Emulator::Impl {
   Clock& clock;
   log::Logger logger{"emulator"};
   asio::io_context io;
+  // Set up before the ready file is written, so that a SIGTERM sent as soon as it appears is queued for run() to
+  // handle instead of ending the process the default way.
+  asio::signal_set signals{io, SIGINT, SIGTERM};
   asio::thread_pool workers;
   KeyRing issuer_keys, entra_keys;
   Faults faults;
@@ -185,7 +188,14 @@ struct Emulator::Impl {
                              "The endpoint only accepts POST requests. Received a " + method + " request.", base_url,
                              clock.now(), correlation);
       } else {
-        answer = entra->token(tenant, content_type, req.body(), correlation);
+        // A worker thread has no server above it to catch an exception: it becomes Entra's own 500.
+        try {
+          answer = entra->token(tenant, content_type, req.body(), correlation);
+        } catch (const std::exception& e) {
+          logger.error("token request failed", {{"reason", e.what()}});
+          answer = entra_error(500, "server_error", 50000, "There was an error issuing a token.", base_url,
+                               clock.now(), correlation);
+        }
       }
       Form form;
       if (content_type.starts_with("application/x-www-form-urlencoded"))
@@ -278,6 +288,15 @@ Emulator::~Emulator() {
 std::string Emulator::base_url() const { return impl_->base_url; }
 std::string Emulator::issuer_url() const { return impl_->issuer_url; }
 
+namespace {
+void refuse_remote(const asio::ip::tcp::endpoint& endpoint, std::string_view flag, bool allowed) {
+  if (allowed || endpoint.address().is_loopback()) return;
+  throw std::runtime_error(std::string(flag) + " " + endpoint.address().to_string() +
+                           " is not a loopback address: anyone who reaches it gets tokens and the control API; "
+                           "add --allow-remote to listen there anyway");
+}
+}  // namespace
+
 void Emulator::start() {
   Impl& m = *impl_;
   const auto& o = m.options;
@@ -286,6 +305,10 @@ void Emulator::start() {
   fs::permissions(o.state_dir, fs::perms::owner_all, fs::perm_options::replace);
 
   auto endpoint = http::parse_endpoint(o.listen);
+  refuse_remote(endpoint, "--listen", o.allow_remote);
+  if (o.imds) refuse_remote(http::parse_endpoint(o.imds_listen), "--imds-listen", o.allow_remote);
+  if (!o.token_proxy_listen.empty())
+    refuse_remote(http::parse_endpoint(o.token_proxy_listen), "--token-proxy-listen", o.allow_remote);
   std::vector<std::string> sans = o.sans;
   if (!endpoint.address().is_unspecified()) sans.push_back(endpoint.address().to_string());
   m.tls = ensure_tls(o.state_dir, sans);
@@ -381,8 +404,7 @@ void Emulator::start() {
 
 void Emulator::run() {
   Impl& m = *impl_;
-  asio::signal_set signals(m.io, SIGINT, SIGTERM);
-  signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
+  m.signals.async_wait([&m](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     m.logger.info("shutting down", {{"signal", sig}});
     auto pending = std::make_shared<int>(1 + (m.imds ? 1 : 0) + (m.token_proxy ? 1 : 0));

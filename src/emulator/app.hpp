@@ -15,6 +15,10 @@ namespace azwi::emulator {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:0";
+  // The emulator issues tokens to anyone who asks and has a control API that changes its keys and faults: it listens
+  // beyond loopback (--listen, --imds-listen, --token-proxy-listen) only when told (--allow-remote), e.g. in a test's
+  // own network namespace.
+  bool allow_remote = false;
   std::filesystem::path state_dir;
   std::filesystem::path ready_file;     // gets the base URL (atomically) once listening
   std::string public_url;               // overrides the base URL derived from the listen address

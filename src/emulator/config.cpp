@@ -127,7 +127,7 @@ void add_identity(Directory& dir, const std::string& tenant_id, const std::strin
   for (auto& t : dir.tenants)
     if (t.id == tenant_id) tenant = &t;
   if (!tenant) {
-    dir.tenants.push_back(Tenant{tenant_id, {}, {}, {}});
+    dir.tenants.emplace_back().id = tenant_id;
     tenant = &dir.tenants.back();
   }
   for (auto& i : tenant->identities)
@@ -135,7 +135,9 @@ void add_identity(Directory& dir, const std::string& tenant_id, const std::strin
       i.federated_credentials.push_back(std::move(credential));
       return;
     }
-  tenant->identities.push_back(Identity{"", client_id, "", {std::move(credential)}});
+  Identity& identity = tenant->identities.emplace_back();
+  identity.client_id = client_id;
+  identity.federated_credentials.push_back(std::move(credential));
 }
 
 namespace {

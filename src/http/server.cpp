@@ -20,6 +20,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/log.hpp"
 #include "http/address.hpp"
 
 namespace azwi::http {
@@ -29,6 +30,11 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+const log::Logger& logger() {
+  static const log::Logger l("http");
+  return l;
+}
+
 Response default_error_response(unsigned status, std::string_view message) {
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
@@ -251,7 +257,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       asio::dispatch(self->stream_.get_executor(),
                      [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     };
-    server_->handler(std::move(req), std::move(respond));
+    // Kept for the log line should the handler throw (the request itself is the handler's); the member's capacity
+    // is reused, so this costs no allocation on a kept-alive connection.
+    method_ = req.method_string();
+    path_ = req.target().substr(0, req.target().find('?'));  // the query is the handler's business, not the log's
+    // An exception escaping a handler would unwind through the io_context and end the process, and with it every
+    // other connection: the request is answered 500 in the server's protocol instead, and the server goes on.
+    try {
+      server_->handler(std::move(req), std::move(respond));
+    } catch (const std::exception& e) {
+      handler_failed(*once, e.what());
+    } catch (...) {
+      handler_failed(*once, "an exception that is not a std::exception");
+    }
+  }
+
+  void handler_failed(std::atomic<bool>& answered, std::string_view reason) {
+    logger().error("request handler failed", {{"method", method_}, {"path", path_}, {"reason", reason}});
+    if (answered.exchange(true)) return;  // it answered before it threw: that answer stands
+    write(server_->options.error_response(500, "internal error: " + std::string(reason)));
   }
 
   void write(Response res) {
@@ -327,6 +351,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::size_t read_room_ = 0;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string out_;
+  std::string method_, path_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool busy_ = false;

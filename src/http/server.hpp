@@ -3,7 +3,9 @@
 // A session reads one request, hands it to the handler, writes the answer the handler gives (possibly later,
 // from another thread), then waits for the next request on the same connection.
 // Defences: an idle connection and a half-sent request are dropped after their timeouts; the request line,
-// headers and body are bounded; malformed HTTP is answered with the error response and the connection closed.
+// headers and body are bounded; malformed HTTP is answered with the error response and the connection closed; a
+// handler that throws gets its request answered with the error response (500, the exception's reason), a log line,
+// and the server carries on.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -35,7 +37,7 @@ struct ServerOptions {
   TlsContextProvider tls;                 // set: serve HTTPS; asked once per connection, so certificates can rotate
   bool reuse_port = false;                // SO_REUSEPORT: one server per thread on the same address, the kernel
                                           // spreading connections between them
-  ErrorResponder error_response;          // default: text/plain
+  ErrorResponder error_response;          // malformed requests and handlers that threw; default: text/plain
 };
 
 class Server {

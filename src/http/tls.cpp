@@ -46,19 +46,29 @@ std::shared_ptr<asio::ssl::context> ReloadingTlsProvider::current() {
   next_check_ = now + check_interval_;
   std::error_code ec1, ec2;
   namespace fs = std::filesystem;
-  auto t1 = fs::last_write_time(cert_file_, ec1);
-  auto t2 = fs::last_write_time(key_file_, ec2);
-  auto s1 = fs::file_size(cert_file_, ec1);
-  auto s2 = fs::file_size(key_file_, ec2);
+  // Links are followed first and the files read where they lead: in a directory whose files are switched together
+  // (a Secret volume's ..data, or the webhook's own rotation) both then come from one generation, unless the switch
+  // fell between the two lookups, and then the pair does not match, is refused and read again at the next check.
+  auto cert = fs::canonical(cert_file_, ec1);
+  auto key = fs::canonical(key_file_, ec2);
+  std::uintmax_t s1 = 0, s2 = 0;
+  fs::file_time_type t1, t2;
+  if (!ec1 && !ec2) {
+    t1 = fs::last_write_time(cert, ec1);
+    s1 = fs::file_size(cert, ec1);
+    t2 = fs::last_write_time(key, ec2);
+    s2 = fs::file_size(key, ec2);
+  }
   if (ec1 || ec2) {
     error_ = "certificate files " + cert_file_ + " / " + key_file_ + " are not readable";
     return ctx_;
   }
-  std::string stamp = std::to_string(t1.time_since_epoch().count()) + "/" + std::to_string(s1) + "/" +
-                      std::to_string(t2.time_since_epoch().count()) + "/" + std::to_string(s2);
+  std::string stamp = cert.string() + "/" + std::to_string(t1.time_since_epoch().count()) + "/" + std::to_string(s1) +
+                      "/" + key.string() + "/" + std::to_string(t2.time_since_epoch().count()) + "/" +
+                      std::to_string(s2);
   if (ctx_ && stamp == stamp_) return ctx_;
   try {
-    ctx_ = make_server_tls_context(cert_file_, key_file_, min_version_);
+    ctx_ = make_server_tls_context(cert.string(), key.string(), min_version_);
     stamp_ = stamp;
     error_.clear();
   } catch (const std::exception& e) {

@@ -18,7 +18,16 @@ WorkerTokenSource::~WorkerTokenSource() {
 void WorkerTokenSource::fetch(const TokenKey& key, std::function<void(FetchResult)> done) {
   boost::asio::post(pool_, [this, key, done = std::move(done)] {
     auto start = std::chrono::steady_clock::now();
-    FetchResult result = exchanger_.exchange(key);
+    // An exception escaping a pool thread would end the sidecar: it becomes this fetch's error instead.
+    FetchResult result = [&]() -> FetchResult {
+      try {
+        return exchanger_.exchange(key);
+      } catch (const std::exception& e) {
+        return TokenError{TokenError::Kind::local, "internal_error", std::string("the exchange failed: ") + e.what(), {}};
+      } catch (...) {
+        return TokenError{TokenError::Kind::local, "internal_error", "the exchange failed", {}};
+      }
+    }();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     if (auto* t = std::get_if<AccessToken>(&result)) {
       log_.info("successfully acquired token", {{"clientID", key.client_id},

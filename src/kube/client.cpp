@@ -53,87 +53,6 @@ http::ClientOptions client_options(const ClusterConfig& c) {
   return o;
 }
 
-// Splits a watch's body into newline-delimited JSON events and hands them over.
-struct WatchState {
-  const std::function<void(const WatchEvent&)>* on_event = nullptr;
-  std::string pending;  // bytes after the last complete line
-  bool gone = false;
-  std::string error;
-
-  // false: stop reading (gone or an error is set)
-  bool line(std::string_view text) {
-    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
-    if (text.empty()) return true;
-    json::error_code ec;
-    json::value v = json::parse(text, ec);
-    if (ec || !v.is_object()) {
-      error = "malformed watch event (" + (ec ? ec.message() : std::string("not an object")) + ")";
-      return false;
-    }
-    const json::object& o = v.get_object();
-    const json::value* type = o.if_contains("type");
-    const json::value* object = o.if_contains("object");
-    if (!type || !type->is_string() || !object) {
-      error = "watch event without type or object";
-      return false;
-    }
-    std::string_view t = type->get_string();
-    if (t == "ERROR") {
-      const json::value* code = object->is_object() ? object->get_object().if_contains("code") : nullptr;
-      if (code && code->is_number() && code->to_number<int>() == 410) {
-        gone = true;
-      } else {
-        const json::value* msg = object->is_object() ? object->get_object().if_contains("message") : nullptr;
-        error = "watch error event: " + (msg && msg->is_string() ? std::string(msg->get_string()) : json::serialize(*object));
-      }
-      return false;
-    }
-    WatchEvent event{WatchEvent::Type::added, {}};
-    if (t == "ADDED") {
-      event.type = WatchEvent::Type::added;
-    } else if (t == "MODIFIED") {
-      event.type = WatchEvent::Type::modified;
-    } else if (t == "DELETED") {
-      event.type = WatchEvent::Type::deleted;
-    } else if (t == "BOOKMARK") {
-      event.type = WatchEvent::Type::bookmark;
-      const json::value* meta = object->is_object() ? object->get_object().if_contains("metadata") : nullptr;
-      const json::value* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
-      if (rv && rv->is_string()) event.object.resource_version = std::string(rv->get_string());
-      (*on_event)(event);
-      return true;
-    } else {
-      return true;  // a type this client does not know: ignore, as client-go does not rely on more
-    }
-    auto sa = service_account_from_json(*object);
-    if (!sa) {
-      error = "watch event whose object is not a service account";
-      return false;
-    }
-    event.object = std::move(*sa);
-    (*on_event)(event);
-    return true;
-  }
-
-  // false: stop reading (gone or an error is set)
-  bool data(std::string_view bytes) {
-    pending.append(bytes);
-    std::size_t start = 0;
-    for (;;) {
-      auto nl = pending.find('\n', start);
-      if (nl == std::string::npos) break;
-      if (!line(std::string_view(pending).substr(start, nl - start))) return false;
-      start = nl + 1;
-    }
-    pending.erase(0, start);
-    if (pending.size() > kMaxWatchLine) {
-      error = "a watch event is larger than 16 MiB";
-      return false;
-    }
-    return true;
-  }
-};
-
 // Egress proxy settings from the environment, as client-go reads them; problems are logged once.
 http::EgressProxySettings egress_proxy() {
   auto settings = http::EgressProxySettings::from_environment();
@@ -143,6 +62,101 @@ http::EgressProxySettings egress_proxy() {
 }  // namespace
 
 std::string api_status_message(long status, const std::string& body) { return status_message(status, body); }
+
+bool WatchState::line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+  if (text.empty()) return true;
+  json::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    error = "malformed watch event (" + (ec ? ec.message() : std::string("not an object")) + ")";
+    return false;
+  }
+  const json::object& o = v.get_object();
+  const json::value* type = o.if_contains("type");
+  const json::value* object = o.if_contains("object");
+  if (!type || !type->is_string() || !object) {
+    error = "watch event without type or object";
+    return false;
+  }
+  std::string_view t = type->get_string();
+  if (t == "ERROR") {
+    const json::value* code = object->is_object() ? object->get_object().if_contains("code") : nullptr;
+    // A code that is not an exact int (410.5, 1e10) is some other error, not a reason to throw from the watch thread.
+    json::error_code code_ec;
+    if (code && code->is_number() && code->to_number<int>(code_ec) == 410 && !code_ec) {
+      gone = true;
+    } else {
+      const json::value* msg = object->is_object() ? object->get_object().if_contains("message") : nullptr;
+      error = "watch error event: " + (msg && msg->is_string() ? std::string(msg->get_string()) : json::serialize(*object));
+    }
+    return false;
+  }
+  WatchEvent event{WatchEvent::Type::added, {}};
+  if (t == "ADDED") {
+    event.type = WatchEvent::Type::added;
+  } else if (t == "MODIFIED") {
+    event.type = WatchEvent::Type::modified;
+  } else if (t == "DELETED") {
+    event.type = WatchEvent::Type::deleted;
+  } else if (t == "BOOKMARK") {
+    event.type = WatchEvent::Type::bookmark;
+    const json::value* meta = object->is_object() ? object->get_object().if_contains("metadata") : nullptr;
+    const json::value* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
+    if (rv && rv->is_string()) event.object.resource_version = std::string(rv->get_string());
+    (*on_event)(event);
+    return true;
+  } else {
+    return true;  // a type this client does not know: ignore, as client-go does not rely on more
+  }
+  auto sa = service_account_from_json(*object);
+  if (!sa) {
+    error = "watch event whose object is not a service account";
+    return false;
+  }
+  event.object = std::move(*sa);
+  (*on_event)(event);
+  return true;
+}
+
+bool WatchState::data(std::string_view bytes) {
+  pending.append(bytes);
+  std::size_t start = 0;
+  for (;;) {
+    auto nl = pending.find('\n', start);
+    if (nl == std::string::npos) break;
+    if (!line(std::string_view(pending).substr(start, nl - start))) return false;
+    start = nl + 1;
+  }
+  pending.erase(0, start);
+  if (pending.size() > kMaxWatchLine) {
+    error = "a watch event is larger than 16 MiB";
+    return false;
+  }
+  return true;
+}
+
+ListPage parse_service_account_list(std::string_view body) {
+  ListPage out;
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    out.error = "the answer is not JSON";
+    return out;
+  }
+  const json::object& o = v.get_object();
+  if (const json::value* items = o.if_contains("items"); items && items->is_array()) {
+    for (const auto& item : items->get_array())
+      if (auto sa = service_account_from_json(item)) out.items.push_back(std::move(*sa));
+  }
+  if (const json::value* meta = o.if_contains("metadata"); meta && meta->is_object()) {
+    const json::object& m = meta->get_object();
+    if (auto* rv = m.if_contains("resourceVersion"); rv && rv->is_string())
+      out.resource_version = std::string(rv->get_string());
+    if (auto* c = m.if_contains("continue"); c && c->is_string()) out.continue_token = std::string(c->get_string());
+  }
+  return out;
+}
 
 std::optional<ServerVersion> parse_server_version(std::string_view body) {
   json::error_code ec;
@@ -269,24 +283,18 @@ ListResult ApiClient::list_service_accounts(int page_size) {
       out.error = "list service accounts: " + status_message(r.status, r.body);
       return out;
     }
-    json::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    if (ec || !v.is_object()) {
-      out.error = "list service accounts: the answer is not JSON";
+    ListPage p = parse_service_account_list(r.body);
+    if (!p.error.empty()) {
+      out.error = "list service accounts: " + p.error;
       return out;
     }
-    const json::object& o = v.get_object();
-    if (const json::value* items = o.if_contains("items"); items && items->is_array()) {
-      for (const auto& item : items->get_array())
-        if (auto sa = service_account_from_json(item)) out.items.push_back(std::move(*sa));
+    if (out.items.empty()) {
+      out.items = std::move(p.items);
+    } else {
+      for (auto& sa : p.items) out.items.push_back(std::move(sa));
     }
-    cont.clear();
-    if (const json::value* meta = o.if_contains("metadata"); meta && meta->is_object()) {
-      const json::object& m = meta->get_object();
-      if (auto* rv = m.if_contains("resourceVersion"); rv && rv->is_string())
-        out.resource_version = std::string(rv->get_string());
-      if (auto* c = m.if_contains("continue"); c && c->is_string()) cont = std::string(c->get_string());
-    }
+    if (!p.resource_version.empty()) out.resource_version = std::move(p.resource_version);
+    cont = std::move(p.continue_token);
     if (cont.empty()) return out;
   }
   out.error = "list service accounts: too many pages";

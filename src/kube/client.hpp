@@ -37,9 +37,29 @@ struct ListResult {
   std::string error;  // set: the list failed
 };
 
+// One page of a ServiceAccount list answer (items that are not service accounts are left out); exposed for the fuzz
+// target. error set: the body is not a JSON object.
+struct ListPage {
+  std::vector<ServiceAccount> items;
+  std::string resource_version, continue_token, error;
+};
+ListPage parse_service_account_list(std::string_view body);
+
 struct WatchEvent {
   enum class Type { added, modified, deleted, bookmark } type;
   ServiceAccount object;
+};
+
+// Splits a watch's body into newline-delimited JSON events and hands them over; exposed for the fuzz target.
+struct WatchState {
+  const std::function<void(const WatchEvent&)>* on_event = nullptr;
+  std::string pending;  // bytes after the last complete line
+  bool gone = false;
+  std::string error;
+
+  // Both: false to stop reading (gone or an error is set).
+  bool data(std::string_view bytes);
+  bool line(std::string_view text);
 };
 
 enum class WatchEnd {

@@ -47,9 +47,9 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-int fail(const log::Logger& log, const Failure& f) {
+RedirectResult fail(const log::Logger& log, const Failure& f, std::string output = {}) {
   log.error(f.message, {{"hint", f.hint}, {"exit_code", f.exit_code}});
-  return f.exit_code;
+  return {f.exit_code, f, std::move(output)};
 }
 
 struct ReadTable {
@@ -150,7 +150,14 @@ Failure describe_failure(const std::vector<std::string>& argv, const CommandResu
 
 int run_proxy_init(const Options& options, const Config& config, const Host& host, std::ostream& out,
                    const log::Logger& log) {
-  const std::string action = options.cleanup ? "cleanup" : "install";
+  RedirectResult outcome = redirect(options, config, host, log);
+  out << outcome.output;
+  out.flush();
+  return outcome.exit_code;
+}
+
+RedirectResult redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log) {
+  const std::string action = options.check ? "check" : options.cleanup ? "cleanup" : "install";
   log.info("starting", {{"action", action},
                         {"dry_run", options.dry_run},
                         {"proxy_port", config.proxy_port},
@@ -159,7 +166,7 @@ int run_proxy_init(const Options& options, const Config& config, const Host& hos
                         {"proxy_uid", static_cast<std::int64_t>(config.proxy_uid)}});
 
   const bool net_admin = host.has_net_admin();
-  if (!net_admin && !options.dry_run)
+  if (!net_admin && (!options.dry_run || options.check))
     return fail(log, {kExitMissingPrerequisite,
                       "the NET_ADMIN capability is missing, so the iptables rules cannot be changed", kNetAdminHint});
 
@@ -204,22 +211,31 @@ int run_proxy_init(const Options& options, const Config& config, const Host& hos
     table = std::move(rt.table);
   }
 
+  if (options.check) {
+    if (!is_installed(config, table))
+      return fail(log, {kExitFailed,
+                        "the nat table does not hold the redirect rules (" + std::string(backend_name(backend)) +
+                            " backend): " + join(desired_rules(config), "; "),
+                        "the rules were removed or changed after they were installed; recreate the pod"});
+    log.info("the redirect rules are in place", {{"backend", backend_name(backend)}});
+    return {};
+  }
+
   Plan plan = options.cleanup ? plan_cleanup(table) : plan_install(config, table);
 
   if (options.dry_run) {
-    out << "# azwi-proxy-init --dry-run (" << action << ", " << backend_name(backend)
-        << " backend): input for " << restore_program(backend) << " --noflush\n";
+    std::string out = "# azwi-proxy-init --dry-run (" + action + ", " + std::string(backend_name(backend)) +
+                      " backend): input for " + restore_program(backend) + " --noflush\n";
     if (!plan.changes) {
-      out << "# nothing to change: "
-          << (options.cleanup ? "no azwi rules are installed" : "the nat table already holds exactly these rules")
-          << "\n";
+      out += std::string("# nothing to change: ") +
+             (options.cleanup ? "no azwi rules are installed" : "the nat table already holds exactly these rules") +
+             "\n";
       if (!options.cleanup)
-        for (const auto& rule : desired_rules(config)) out << "# " << rule << "\n";
+        for (const auto& rule : desired_rules(config)) out += "# " + rule + "\n";
     }
-    out << plan.restore_input;
-    out.flush();
+    out += plan.restore_input;
     log.info("dry run: nothing was changed", {{"changes_needed", plan.changes}});
-    return kExitOk;
+    return {kExitOk, {}, std::move(out)};
   }
 
   if (!plan.changes) {
@@ -253,14 +269,13 @@ int run_proxy_init(const Options& options, const Config& config, const Host& hos
   ReadTable after = read_nat_table(host, backend, net_admin);
   if (!after.ok) return fail(log, after.failure);
   bool as_wanted = options.cleanup ? is_clean(after.table) : is_installed(config, after.table);
-  out << after.text;
-  out.flush();
   if (!as_wanted)
-    return fail(log, {kExitFailed,
-                      "after applying, the nat table does not hold the expected rules (printed above)",
-                      "another process may have changed the nat table at the same time; rerun proxy-init"});
+    return fail(log,
+                {kExitFailed, "after applying, the nat table does not hold the expected rules (the table is on standard output)",
+                 "another process may have changed the nat table at the same time; rerun proxy-init"},
+                std::move(after.text));
   log.info("done", {{"action", action}, {"backend", backend_name(backend)}});
-  return kExitOk;
+  return {kExitOk, {}, std::move(after.text)};
 }
 
 }  // namespace azwi::netredirect

@@ -25,6 +25,7 @@ enum ExitCode : int {
 struct Options {
   bool dry_run = false;
   bool cleanup = false;
+  bool check = false;  // only verify that the rules are in place (azwi-cni's CHECK); change nothing
   std::optional<Backend> backend;  // nullopt: detect
 };
 
@@ -50,6 +51,15 @@ struct Failure {
 // error names the NET_ADMIN capability, missing kernel support names the modules and the other backend.
 Failure describe_failure(const std::vector<std::string>& argv, const CommandResult& result, bool has_net_admin,
                          Backend backend);
+
+struct RedirectResult {
+  int exit_code = kExitOk;
+  Failure failure;     // when exit_code is not kExitOk
+  std::string output;  // the dry-run ruleset or the resulting nat table (also after a failed verification)
+};
+
+// Installs, removes or checks the redirect in the current network namespace; logs what it did and why it failed.
+RedirectResult redirect(const Options& options, const Config& config, const Host& host, const log::Logger& log);
 
 // Runs proxy-init; `out` receives the dry-run ruleset or the resulting nat table, the log everything else.
 int run_proxy_init(const Options& options, const Config& config, const Host& host, std::ostream& out,

@@ -39,13 +39,6 @@ Answer malformed(std::string message) {
   return a;
 }
 
-Answer denied(const Review& r, unsigned code, std::string message) {
-  Answer a;
-  a.body = render_denied(r, code, message);
-  a.result = code >= 500 ? "error" : "denied";
-  a.message = std::move(message);
-  return a;
-}
 
 void begin_response(std::string& out, const Review& r) {
   out += "{\"apiVersion\":";
@@ -194,6 +187,14 @@ std::optional<Answer> precheck(const Review& r) {
   if (!pod_opted_in(r.pod)) return skip(r, "the pod is not labelled azure.workload.identity/use: \"true\"");
   if (r.ns.empty()) return denied(r, 400, "the review names no namespace for the pod");
   return std::nullopt;
+}
+
+Answer denied(const Review& r, unsigned code, std::string message) {
+  Answer a;
+  a.body = render_denied(r, code, message);
+  a.result = code >= 500 ? "error" : "denied";
+  a.message = std::move(message);
+  return a;
 }
 
 Answer decide(Review& r, const kube::FetchResult& lookup, const Config& config, ClusterVersion version) {

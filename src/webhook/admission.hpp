@@ -58,6 +58,9 @@ std::optional<Answer> precheck(const Review& review);
 // The answer once the service account lookup is done. Mutates review.pod in place (its last use).
 Answer decide(Review& review, const kube::FetchResult& lookup, const Config& config, ClusterVersion version);
 
+// The review refused with `code` (400: the pod is at fault; 500: the webhook could not decide) and the reason.
+Answer denied(const Review& review, unsigned code, std::string message);
+
 // Rendering, exposed for tests.
 std::string render_allowed(const Review& review, const boost::json::array& patch);
 std::string render_allowed_text(const Review& review, std::string_view patch_json);  // empty: no patch

@@ -6,8 +6,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cerrno>
@@ -15,10 +13,9 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "kube/client.hpp"
 #include "webhook/admission.hpp"
@@ -199,32 +196,6 @@ std::optional<std::string> base64_decode(std::string_view in) {
   for (; i < in.size(); ++i)
     if (in[i] != '=') return std::nullopt;
   return out;
-}
-
-std::string file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Write + rename, so a reader (the TLS provider) never sees half a file. Unchanged files are left alone.
-void write_if_changed(const std::string& path, const std::string& text, mode_t mode) {
-  if (std::filesystem::exists(path) && file_text(path) == text) return;
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    ok = (std::fflush(f) == 0) && ok;
-    ::fchmod(fileno(f), mode);
-    std::fclose(f);
-    if (!ok) throw std::runtime_error("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot replace " + path + ": " + std::strerror(errno));
-  }
 }
 
 std::string status_text(long status, const std::string& body) {
@@ -531,15 +502,14 @@ std::string CertRotator::reconcile() {
   }
   if (!bundle_done) return fail(mwc_name + " kept changing: gave up after conflicting writes");
 
-  // 3. The certificate directory the TLS server reloads from (key first: a new certificate is loaded with it).
+  // 3. The certificate directory the TLS server reloads from: key, certificate and CA switch together (common/files),
+  // so the server never loads a new certificate with the old key; the key is 0600 from its first byte.
   auto leaves = read_certs(pki->cert);
   auto not_after = leaves.empty() ? Clock::time_point{} : time_of(X509_get0_notAfter(leaves.front().get()));
   try {
-    std::filesystem::create_directories(options_.cert_dir);
-    bool changed = file_text(options_.cert_dir + "/tls.crt") != pki->cert;
-    write_if_changed(options_.cert_dir + "/ca.crt", pki->ca_cert, 0644);
-    write_if_changed(options_.cert_dir + "/tls.key", pki->key, 0600);
-    write_if_changed(options_.cert_dir + "/tls.crt", pki->cert, 0644);
+    bool changed = write_files_together(options_.cert_dir, {{std::string(kCaCertKey), pki->ca_cert, 0644},
+                                                            {std::string(kKeyKey), pki->key, 0600},
+                                                            {std::string(kCertKey), pki->cert, 0644}});
     if (changed)
       log.info("serving certificate written", {{"dir", options_.cert_dir}, {"cert", cert_fingerprint(pki->cert)},
                                                {"not_after", iso(not_after)}});

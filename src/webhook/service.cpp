@@ -27,6 +27,20 @@ struct Work {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 
+// Runs one step of deciding a review. The webhook's failurePolicy is Fail, so a bug that ended the process would stop
+// every labelled pod in the cluster from being created: an exception becomes the review's 500 answer with the reason,
+// as any other failure to decide does, and is logged with it.
+template <class Step>
+auto guarded(const Review& review, Step&& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (const std::exception& e) {
+    return denied(review, 500, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return denied(review, 500, "internal error: an exception that is not a std::exception");
+  }
+}
+
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) {
@@ -149,19 +163,22 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
   Review& review = work->review.emplace(std::move(std::get<Review>(parsed)));
   if (auto early = precheck(review)) return impl_->finish(&review, std::move(*early), start, respond);
 
-  if (auto sa = impl_->accounts.cached(review.ns, review.service_account)) {
-    kube::FetchResult hit;
-    hit.sa = std::move(sa);
-    Answer answer = decide(review, hit, impl_->config, impl_->version());
-    return impl_->finish(&review, std::move(answer), start, respond);
-  }
-  if (impl_->pending.fetch_add(1) >= impl_->options.max_pending_lookups) {
-    impl_->pending.fetch_sub(1);
-    kube::FetchResult busy;
-    busy.error = "too many service account lookups are already waiting for the API server";
-    Answer answer = decide(review, busy, impl_->config, impl_->version());
-    return impl_->finish(&review, std::move(answer), start, respond);
-  }
+  // Answered here when the account is in memory or the lookup queue is full; else looked up on the pool.
+  std::optional<Answer> answer = guarded(review, [&]() -> std::optional<Answer> {
+    if (auto sa = impl_->accounts.cached(review.ns, review.service_account)) {
+      kube::FetchResult hit;
+      hit.sa = std::move(sa);
+      return decide(review, hit, impl_->config, impl_->version());
+    }
+    if (impl_->pending.fetch_add(1) >= impl_->options.max_pending_lookups) {
+      impl_->pending.fetch_sub(1);
+      kube::FetchResult busy;
+      busy.error = "too many service account lookups are already waiting for the API server";
+      return decide(review, busy, impl_->config, impl_->version());
+    }
+    return std::nullopt;
+  });
+  if (answer) return impl_->finish(&review, std::move(*answer), start, respond);
   boost::asio::post(impl_->pool, [impl = impl_, work, respond = std::move(respond)]() {
     impl->lookups.inc();
     Review& review = *work->review;
@@ -170,9 +187,12 @@ void AdmissionService::handle(http::Request req, http::Responder respond) {
       result = impl->accounts.fetch(review.ns, review.service_account);
     } catch (const std::exception& e) {
       result.error = e.what();
+    } catch (...) {
+      result.error = "the lookup failed with an exception that is not a std::exception";
     }
     impl->pending.fetch_sub(1);
-    Answer answer = decide(review, result, impl->config, impl->version());
+    // An exception escaping a pool thread would end the process; no server is there to catch it.
+    Answer answer = guarded(review, [&] { return decide(review, result, impl->config, impl->version()); });
     impl->finish(&review, std::move(answer), work->start, respond);
   });
 }

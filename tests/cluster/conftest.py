@@ -15,7 +15,7 @@ WEBHOOK_NAMESPACE = "azure-workload-identity-system"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 # scripts/cluster/emulator.json: this identity is federated with <namespace>:workload-identity-sa of these namespaces.
 CLIENT_ID = "5a8b6c1d-0e2f-4a3b-9c4d-7e6f8a9b0c1d"
-FEDERATED_NAMESPACES = ("default", "azwi-e2e", "azwi-bench", "azwi-demo")
+FEDERATED_NAMESPACES = ("default", "azwi-e2e", "azwi-bench", "azwi-demo", "azwi-cni")
 
 
 def cluster_env():
@@ -177,6 +177,13 @@ def wait_webhook_ready():
     wait_until("the webhook's caBundle to be set by its certificate rotation", ca_bundle, 120)
     kubectl("rollout", "status", "-n", WEBHOOK_NAMESPACE, "deployment/azure-wi-webhook-controller-manager",
             "--timeout=120s", timeout=130)
+
+    # A replaced webhook pod goes on answering admissions while it terminates (the chart's preStop delay keeps it in
+    # the Service until its endpoints are gone), so an upgrade's new settings apply only once the old pods are gone.
+    def old_pods_gone():
+        pods = kubectl_json("get", "pods", "-n", WEBHOOK_NAMESPACE)["items"]
+        return all("deletionTimestamp" not in p["metadata"] for p in pods)
+    wait_until("the replaced webhook pods to be gone", old_pods_gone, 120)
 
 
 @pytest.fixture(scope="session")

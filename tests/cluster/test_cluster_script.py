@@ -41,4 +41,4 @@ def test_status_and_env_of_a_cluster_that_does_not_exist_say_so():
 def test_an_unknown_command_prints_the_usage():
     proc = cluster_sh("start")
     assert proc.returncode == 2
-    assert "usage:" in proc.stderr and "up|down|status|env" in proc.stderr
+    assert "usage:" in proc.stderr and "up|down|restart-node|status|env" in proc.stderr

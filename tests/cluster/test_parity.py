@@ -240,6 +240,12 @@ def test_custom_token_endpoint_pod_gets_its_token_through_the_emulator_token_pro
     with open(emulator_log, encoding="utf-8") as f:
         f.seek(0, os.SEEK_END)
         log_start = f.tell()
+    def binding_applied():
+        # Until kube-proxy has dropped the replaced webhook pod's endpoint, an admission may still meet the old settings.
+        probe = kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", timeout=30,
+                        input=json.dumps(app_pod(ns, name, {**SIDECAR, **BINDING})))
+        return "AZURE_KUBERNETES_TOKEN_PROXY" in probe.stdout
+    wait_until("the webhook to apply the custom token endpoint settings", binding_applied, 60)
     try:
         apply(app_pod(ns, name, {**SIDECAR, **BINDING}))
         wait_pod_running(ns, name, timeout=180)

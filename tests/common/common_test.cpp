@@ -126,7 +126,25 @@ void expect_whole_lines_from_threads(bool to_pipe) {
 TEST(Log, LinesFromSeveralThreadsArriveWholeInAPipe) { expect_whole_lines_from_threads(true); }
 TEST(Log, LinesFromSeveralThreadsArriveWholeInAFile) { expect_whole_lines_from_threads(false); }
 
-TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
+TEST(JsonText, BytesThatAreNotUtf8BecomeReplacementCharactersSoTheAnswerStaysJson) {
+  // A percent-decoded query (%E8 alone) echoed in an error: the answer must still parse.
+  EXPECT_EQ(json_text::quoted("2019\xE8-01"), R"("2019\ufffd-01")");
+  EXPECT_EQ(json_text::quoted("\x80\xC0\xAF"), R"("\ufffd\ufffd\ufffd")");  // stray continuation, overlong '/'
+  EXPECT_EQ(json_text::quoted("\xED\xA0\x80"), R"("\ufffd\ufffd\ufffd")");  // a UTF-16 surrogate
+  EXPECT_EQ(json_text::quoted("\xF4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");  // beyond U+10FFFF
+  EXPECT_EQ(json_text::quoted("cut \xE2\x9C"), R"("cut \ufffd\ufffd")");
+  EXPECT_EQ(json_text::quoted("long enough for the fast path \xFF, and then some more text"),
+            R"("long enough for the fast path \ufffd, and then some more text")");
+  std::string valid = "\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";  // 2, 3 and 4 bytes, U+10FFFF
+  EXPECT_EQ(json_text::quoted(valid), "\"" + valid + "\"");
+  for (std::string text : {std::string("a\xE8"), std::string("\xF0\x9F\x98"), valid + "\xC3"}) {
+    boost::json::error_code ec;
+    boost::json::parse(json_text::quoted(text), ec);
+    EXPECT_FALSE(ec) << text;
+  }
+}
+
+TEST(JsonText, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(json_text::quoted(""), "\"\"");
   EXPECT_EQ(json_text::quoted("plain text / é ✓"), "\"plain text / é ✓\"");
   EXPECT_EQ(json_text::quoted("a\"b\\c\nd\re\tf"), R"("a\"b\\c\nd\re\tf")");
@@ -144,6 +162,7 @@ TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
       else if (c == '\r') out += "\\r";
       else if (c == '\t') out += "\\t";
       else if (c < 0x20) out += "\\u00" + std::string(1, "0123456789abcdef"[c >> 4]) + "0123456789abcdef"[c & 15];
+      else if (c >= 0x80) out += "\\ufffd";  // only ever alone here: never UTF-8
       else out += static_cast<char>(c);
     }
     return out + "\"";
@@ -152,7 +171,7 @@ TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
     for (std::size_t at = 0; at < 40; ++at) {
       std::string s(40, 'a');
       s[at] = special;
-      s[(at * 7 + 3) % 40] = static_cast<char>(0xe9);  // bytes above 0x7f pass unescaped
+      s[(at * 7 + 3) % 40] = static_cast<char>(0xe9);  // Latin-1, not UTF-8: replaced
       s[(at * 5 + 1) % 40] = ' ';
       EXPECT_EQ(json_text::quoted(s), reference(s)) << int(special) << " at " << at;
     }

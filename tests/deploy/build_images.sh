@@ -2,7 +2,7 @@
 # Test fixture: what the Dockerfiles' build stage does, without Docker (no engine runs on these machines).
 #  1. The build stage must be the same in every file that has one (one cached stage serves them all), and the
 #     files it COPYs must be enough: they are copied alone into an empty context, which must configure.
-#  2. deploy/build-static.sh builds the static binaries into OUT/bin (azwi-proxy, -proxy-init, -webhook, pause).
+#  2. deploy/build-static.sh builds the static binaries into OUT/bin (azwi-proxy, -proxy-init, -webhook, -cni, pause).
 # Usage: build_images.sh OUT
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -4,6 +4,8 @@
 // replicas that provision themselves and then answer an admission over TLS verified with the caBundle they wrote.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include "common/clock.hpp"
 #include "http/client.hpp"
+#include "http/tls.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/support.hpp"
@@ -287,8 +290,11 @@ TEST_F(RotationOnStandInApiServer, ProvisionsTheSecretTheCaBundleAndTheCertifica
   EXPECT_EQ(ca_bundles(), std::vector<std::string>{pki.ca_cert});
   EXPECT_EQ(read_file(dir + "/certs/tls.crt"), pki.cert);
   EXPECT_EQ(read_file(dir + "/certs/tls.key"), pki.key);
-  EXPECT_EQ(std::filesystem::status(dir + "/certs/tls.key").permissions() & std::filesystem::perms::others_read,
-            std::filesystem::perms::none);
+  EXPECT_EQ(std::filesystem::status(dir + "/certs/tls.key").permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // Key, certificate and CA are links into one generation that switches as a whole (as in a Secret volume).
+  for (const char* name : {"tls.key", "tls.crt", "ca.crt"})
+    EXPECT_EQ(std::filesystem::read_symlink(dir + "/certs/" + name), std::filesystem::path("..data") / name);
   EXPECT_TRUE(openssl_verifies(dir, ca_bundles()[0], read_file(dir + "/certs/tls.crt"), kServiceHost,
                                system_clock::now()));
   // A second pass with nothing to do writes nothing.
@@ -349,6 +355,36 @@ TEST_F(RotationOnStandInApiServer, UpdateConflictsAreRetriedFromAFreshRead) {
   EXPECT_EQ(after.ca_cert, before.ca_cert);
   EXPECT_EQ(read_file(dir + "/certs/tls.crt"), after.cert);
   EXPECT_TRUE(wh::check_pki(after, kDns, clock.now()).usable);
+}
+
+TEST_F(RotationOnStandInApiServer, ARenewedPairReachesTheTlsServerTogether) {
+  ManualClock clock(system_clock::now());
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  http::ReloadingTlsProvider tls(dir + "/certs/tls.crt", dir + "/certs/tls.key", http::TlsVersion::v1_2,
+                                 milliseconds(0));
+  auto first = tls.current();
+  ASSERT_TRUE(first) << tls.last_error();
+  auto generation = std::filesystem::read_symlink(dir + "/certs/..data");
+  clock.advance(days(250));
+  ASSERT_EQ(rotator.reconcile(), "");
+  EXPECT_NE(std::filesystem::read_symlink(dir + "/certs/..data"), generation);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/certs/" + generation.string()));  // the old pair is gone
+  auto renewed = tls.current();
+  ASSERT_TRUE(renewed) << tls.last_error();
+  EXPECT_NE(renewed, first);
+  EXPECT_EQ(tls.last_error(), "");
+  X509* served = SSL_CTX_get0_certificate(renewed->native_handle());
+  ASSERT_TRUE(served);
+  EXPECT_EQ(wh::cert_fingerprint(secret_pki().cert), [&] {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, served);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string pem(data, static_cast<std::size_t>(n));
+    BIO_free(bio);
+    return wh::cert_fingerprint(pem);
+  }());
 }
 
 TEST_F(RotationOnStandInApiServer, CaBundleConflictsAreRetriedAndAWipedBundleIsRestored) {

@@ -93,6 +93,7 @@ COMBINATIONS = {
                               "customTokenEndpoint.audience=api://AKSIdentityBinding",
                               "customTokenEndpoint.tokenProxy=https://binding.example",
                               "customTokenEndpoint.caConfigMapName=binding-ca"],
+    "cni node agent": ["cni.enabled=true", "cni.binDir=/var/lib/cni/bin", "cni.excludeNamespaces={kube-system,infra}"],
 }
 
 
@@ -119,6 +120,36 @@ class Combinations(unittest.TestCase):
         for name, sets in COMBINATIONS.items():
             with self.subTest(name):
                 self.assertIn("Deployment", kinds(render(*sets)))
+
+    def test_cni_agent_off_by_default_and_least_privileged_when_on(self):
+        self.assertNotIn("DaemonSet", kinds(render()))
+        objs = render("cni.enabled=true", "cni.binDir=/var/lib/cni/bin", "cni.excludeNamespaces={kube-system,infra}")
+        ds = one(objs, "DaemonSet")
+        self.assertEqual(ds["metadata"]["namespace"], "kube-system")
+        spec = ds["spec"]["template"]["spec"]
+        self.assertTrue(spec["hostNetwork"], "the agent's sandbox must not depend on the plugin it installs")
+        self.assertEqual(spec["serviceAccountName"], "azwi-cni")
+        c = spec["containers"][0]
+        with open(os.path.join(CHART, "Chart.yaml"), encoding="utf-8") as f:
+            app_version = yaml.safe_load(f)["appVersion"]
+        self.assertEqual(c["image"], f"ghcr.io/azwi/azwi-cni:v{app_version}")
+        sc = c["securityContext"]
+        self.assertNotIn("privileged", sc)
+        self.assertEqual(sc["capabilities"], {"drop": ["ALL"]})
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertIn("--exclude-namespaces=kube-system,infra", c["args"])
+        self.assertIn("--host-cni-conf-dir=/etc/cni/net.d", c["args"])
+        paths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]}
+        self.assertEqual(paths, {"cni-bin": "/var/lib/cni/bin", "cni-conf": "/etc/cni/net.d"})
+        role = [o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "azwi-cni"][0]
+        self.assertEqual(role["rules"], [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
+        binding = [o for o in objs if o["kind"] == "ClusterRoleBinding" and o["metadata"]["name"] == "azwi-cni"][0]
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "azwi-cni", "namespace": "kube-system"}])
+        local = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "azwi-cni"][0]
+        self.assertEqual(local["metadata"]["namespace"], "kube-system")
+        self.assertEqual(local["rules"], [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                                           "resourceNames": ["azwi-cni"], "verbs": ["get"]}])
 
     def test_cert_manager_on_and_off(self):
         off = render()

@@ -65,7 +65,7 @@ std::string mib(std::uintmax_t bytes) {
 }
 
 TEST(DeployImages, BinariesAreStaticAndRun) {
-  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook", "pause"}) {
+  for (std::string bin : {"azwi-proxy", "azwi-proxy-init", "azwi-webhook", "azwi-cni", "pause"}) {
     auto path = kImages + "/bin/" + bin;
     ASSERT_TRUE(fs::exists(path)) << path;
     EXPECT_TRUE(is_static_elf(path)) << bin << " is not statically linked";
@@ -115,6 +115,18 @@ TEST(DeployImages, ProxyInitImageShipsBothIptablesBackends) {
   EXPECT_EQ(d.user, "0");
   ASSERT_EQ(d.copies_from_build.size(), 1u);
   EXPECT_EQ(d.copies_from_build[0], std::make_pair(std::string("/out/bin/azwi-proxy-init"), d.entrypoint[0]));
+}
+
+// azwi-cni's image is the static binary alone: the agent copies it onto the node, where the plugin uses the node's
+// own iptables programs.
+TEST(DeployImages, CniImageIsTheStaticBinaryRunAsTheNodeAgent) {
+  auto d = read_dockerfile(kDocker + "azwi-cni.Dockerfile");
+  EXPECT_EQ(d.base, "scratch");
+  EXPECT_TRUE(d.run.empty()) << d.run;
+  EXPECT_EQ(d.entrypoint, (std::vector<std::string>{"/usr/local/bin/azwi-cni", "install"}));
+  EXPECT_EQ(d.user, "0");
+  ASSERT_EQ(d.copies_from_build.size(), 1u);
+  EXPECT_EQ(d.copies_from_build[0], std::make_pair(std::string("/out/bin/azwi-cni"), d.entrypoint[0]));
 }
 
 // The proxy image is FROM scratch: this builds the same tree (every COPY of its last stage), runs its ENTRYPOINT

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
 DOCKER = os.path.join(ROOT, "deploy", "docker")
 IMAGES = ""  # set by main
-NAMES = ["azwi-proxy", "azwi-proxy-init", "azwi-webhook", "pause", "azwi-app"]
+NAMES = ["azwi-proxy", "azwi-proxy-init", "azwi-webhook", "azwi-cni", "pause", "azwi-app"]
 
 
 def version():
@@ -218,14 +218,14 @@ class ImagesTest(unittest.TestCase):
         chart = os.path.join(ROOT, "deploy", "helm", "azwi-webhook")
         values = yaml.safe_load(open(os.path.join(chart, "values.yaml")))
         app_version = yaml.safe_load(open(os.path.join(chart, "Chart.yaml")))["appVersion"]
-        for key in ("webhook", "proxy", "proxyInit"):
+        for key in ("webhook", "proxy", "proxyInit", "cni"):
             image = values["image"][key]
             ref = f"{values['image']['registry']}/{image}:{values['image']['tag'] or 'v' + app_version}"
             self.assertEqual(refs[image + ".tar"], ref, key)
 
     def test_configs_are_what_the_dockerfiles_say(self):
         expected_users = {"azwi-proxy": "1501:1501", "azwi-webhook": "65532:65532", "azwi-proxy-init": "0",
-                          "pause": "65535:65535", "azwi-app": "1000:1000"}
+                          "azwi-cni": "0", "pause": "65535:65535", "azwi-app": "1000:1000"}
         for name in NAMES:
             with self.subTest(image=name):
                 d = last_stage(name)

@@ -18,6 +18,7 @@ import sys
 PAGES = [
     ("azwi-proxy", [], "README.md", "azwi-proxy"),
     ("azwi-proxy-init", [], "docs/proxy-init.md", None),
+    ("azwi-cni", [], "docs/cni.md", "The node agent: `azwi-cni install`"),
     ("azwi-webhook", [], "docs/webhook.md", None),
     ("azwi-emulator", ["serve"], "docs/emulator.md", "serve"),
     ("azwi-emulator", ["mint-token"], "docs/emulator.md", "mint-token"),

@@ -164,7 +164,7 @@ class Pod : public testing::Test {
 
   void start_emulator() {
     std::string ready = node_->dir() + "/emulator.url";
-    emulator_ = node_->spawn({EMULATOR_BIN, "serve", "--listen=" + kNodeIp + ":" + std::to_string(kEntraPort),
+    emulator_ = node_->spawn({EMULATOR_BIN, "serve", "--allow-remote", "--listen=" + kNodeIp + ":" + std::to_string(kEntraPort),
                               "--state-dir=" + state_dir(), "--ready-file=" + ready, "--tenant-id=" + kTenant,
                               "--client-id=" + kClient, "--imds", "--imds-listen=" + kImdsIp + ":80",
                               "--log-format=text"});

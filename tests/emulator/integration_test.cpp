@@ -673,7 +673,7 @@ TEST(Serve, HelpAndBadFlags) {
   for (const char* flag : {"--listen", "--state-dir", "--ready-file", "--config", "--tenant-id", "--client-id",
                            "--subject", "--issuer", "--audience", "--token-lifetime", "--refresh-in", "--imds",
                            "--imds-listen", "--latency-ms", "--fail-next", "--fail-status", "--retry-after",
-                           "--failure-rate", "--outage-seconds", "--log-format", "--log-level", "--san"})
+                           "--failure-rate", "--outage-seconds", "--log-format", "--log-level", "--san", "--allow-remote"})
     EXPECT_NE(output.find(flag), std::string::npos) << flag;
   auto [bad, bad_output] = run({"serve", "--state-dir", dir.file("st"), "--failure-rate", "1.5"}, dir.file("bad.log"));
   EXPECT_EQ(bad, 2);
@@ -681,6 +681,17 @@ TEST(Serve, HelpAndBadFlags) {
   auto [busy, busy_output] = run({"serve", "--state-dir", dir.file("st"), "--listen", "127.0.0.1:99999"},
                                  dir.file("busy.log"));
   EXPECT_EQ(busy, 1);
+  // Beyond loopback only when told.
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"serve", "--state-dir", dir.file("st"), "--listen", "0.0.0.0:0"},
+           {"serve", "--state-dir", dir.file("st"), "--listen", ":0"},
+           {"serve", "--state-dir", dir.file("st"), "--imds", "--imds-listen", "0.0.0.0:0"},
+           {"serve", "--state-dir", dir.file("st"), "--token-proxy-listen", "0.0.0.0:0"}}) {
+    auto [remote, remote_output] = run(args, dir.file("remote.log"));
+    EXPECT_EQ(remote, 1) << remote_output;
+    EXPECT_NE(remote_output.find("is not a loopback address"), std::string::npos) << remote_output;
+    EXPECT_NE(remote_output.find("--allow-remote"), std::string::npos) << remote_output;
+  }
   EXPECT_EQ(run({"frobnicate"}, dir.file("x.log")).first, 2);
 }
 

@@ -20,6 +20,7 @@
 #include <future>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -64,7 +65,8 @@ std::string beast_bytes(http::Response res, unsigned version, bool keep_alive) {
 }
 
 // Echoes the method, target and body length; "/slow" answers from another thread after 100 ms, "/twice" calls the
-// responder twice, "/held" keeps the responder until release() (or forever).
+// responder twice, "/held" keeps the responder until release() (or forever); "/throw" throws a std::exception,
+// "/throw-other" an int, "/answer-then-throw" answers and then throws.
 class TestServer {
  public:
   explicit TestServer(http::ServerOptions options = {}, int threads = 1)
@@ -125,6 +127,12 @@ class TestServer {
         respond(text(bhttp::status::ok, echo));
       });
       return;
+    }
+    if (target.starts_with("/throw?")) throw std::runtime_error("the handler broke");
+    if (target == "/throw-other") throw 42;
+    if (target == "/answer-then-throw") {
+      respond(text(bhttp::status::ok, "answered"));
+      throw std::logic_error("late");
     }
     if (target == "/custom") return respond(custom_answer());
     if (target == "/empty") return respond(http::Response{bhttp::status::no_content, 11});
@@ -418,6 +426,29 @@ TEST(HttpServer, LimitsAndMalformedRequestsGetAnErrorAnswerAndAClose) {
   Conn fine(server.port());
   fine.send(get("/fine"));
   EXPECT_EQ(fine.read_answers(1).size(), 1u);
+}
+
+TEST(HttpServer, HandlerThatThrowsGetsItsRequestAnswered500AndTheServerGoesOn) {
+  http::ServerOptions o;
+  o.error_response = [](unsigned status, std::string_view message) {
+    return text(static_cast<bhttp::status>(status), "custom: " + std::string(message));
+  };
+  TestServer server(o);
+  Conn c(server.port());
+  // On one kept-alive connection: each failure is answered in the server's protocol, and the next request is served.
+  c.send(get("/throw?secret=s3cr3t") + get("/throw-other") + get("/answer-then-throw") + get("/after"));
+  auto answers = c.read_answers(4);
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers[0].rfind("HTTP/1.1 500", 0), 0u) << answers[0];
+  EXPECT_EQ(body_of(answers[0]), "custom: internal error: the handler broke");
+  EXPECT_EQ(answers[1].rfind("HTTP/1.1 500", 0), 0u) << answers[1];
+  EXPECT_NE(body_of(answers[1]).find("not a std::exception"), std::string::npos) << answers[1];
+  EXPECT_EQ(body_of(answers[2]), "answered");  // the answer given before the throw stands, and only it
+  EXPECT_NE(answers[3].find("GET /after"), std::string::npos) << answers[3];
+  EXPECT_FALSE(c.closed());
+  Conn other(server.port());
+  other.send(get("/fine"));
+  EXPECT_EQ(other.read_answers(1).size(), 1u);
 }
 
 TEST(HttpServer, ConnectionsBeyondTheLimitAreClosedAtOnce) {

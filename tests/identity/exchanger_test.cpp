@@ -4,7 +4,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <future>
+#include <stdexcept>
+
 #include "identity/entra_exchanger.hpp"
+#include "identity/worker_token_source.hpp"
 
 using namespace azwi;
 using namespace azwi::identity;
@@ -188,4 +192,34 @@ TEST_F(ExchangerTest, V1StyleStringNumbersAndRefreshInAreUnderstood) {
   auto t = std::get<AccessToken>(make().exchange(kKey));
   EXPECT_EQ(t.expires_on - t.issued_at, 86399s);
   EXPECT_EQ(t.refresh_at - t.issued_at, 43199s);
+}
+
+namespace {
+struct ThrowingTransport : HttpTransport {
+  int calls = 0;
+  http::ClientResult perform(const http::ClientRequest&) override {
+    if (++calls == 1) throw std::runtime_error("the transport broke");
+    return ScriptedTransport::answer(200, kOk);
+  }
+};
+}  // namespace
+
+TEST_F(ExchangerTest, AnExceptionDuringAWorkersExchangeIsThatFetchsErrorAndTheWorkerGoesOn) {
+  ThrowingTransport throwing;
+  EntraExchanger exchanger(clock, throwing, ExchangeConfig{"https://login.example/", token_file, RetryPolicy{}});
+  WorkerTokenSource source(exchanger, clock, nullptr, 1);
+  for (int i = 0; i < 2; ++i) {
+    std::promise<FetchResult> done;
+    auto result = done.get_future();
+    source.fetch(kKey, [&done](FetchResult r) { done.set_value(std::move(r)); });
+    ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+    auto r = result.get();
+    if (i == 0) {
+      ASSERT_TRUE(std::holds_alternative<TokenError>(r));
+      EXPECT_EQ(std::get<TokenError>(r).kind, TokenError::Kind::local);
+      EXPECT_NE(std::get<TokenError>(r).description.find("the transport broke"), std::string::npos);
+    } else {
+      EXPECT_TRUE(std::holds_alternative<AccessToken>(r));  // the same worker thread answers the next fetch
+    }
+  }
 }

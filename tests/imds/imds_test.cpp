@@ -164,7 +164,9 @@ TEST(AppServiceRequestRules, TheSecretMustMatchExactlyAndIsCheckedFirst) {
     auto e = error_of(parse_app_service_request(app("/msi/token?api-version=1", header), "s3cret", ""));
     EXPECT_EQ(e.status, 401u);
     EXPECT_NE(e.description.find("X-IDENTITY-HEADER"), std::string::npos);
-    if (header && !header->empty()) EXPECT_EQ(e.description.find(*header), std::string::npos) << e.description;
+    if (header && !header->empty()) {
+      EXPECT_EQ(e.description.find(*header), std::string::npos) << e.description;
+    }
   }
   // No secret configured: nothing matches, not even an empty header.
   EXPECT_EQ(error_of(parse_app_service_request(app("/msi/token?api-version=2019-08-01&resource=r", ""), "", "c")).status,

@@ -14,7 +14,8 @@ Test control endpoints (same authentication):
                                               updates fail with 409 Conflict, and the object's resourceVersion moves
                                               on, as when another writer got there first
 
-Secrets (namespaced) and MutatingWebhookConfigurations (cluster-scoped), for certificate rotation: get, create
+Pods (for azwi-cni, which gets one per sandbox), Secrets (namespaced) and MutatingWebhookConfigurations
+(cluster-scoped), for certificate rotation: get, create
 (POST to the collection; 409 AlreadyExists), update (PUT; 409 Conflict when metadata.resourceVersion is not the
 current one), patch (application/merge-patch+json, RFC 7386) and delete. Secret data and caBundle must be base64.
 Standard library only; prints "listening on PORT" once it accepts connections.
@@ -82,6 +83,7 @@ class State:
 
 
 RESOURCES = {"secrets": ("v1", "Secret", "secret"),
+             "pods": ("v1", "Pod", "pod"),
              "mutatingwebhookconfigurations": ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
                                                "mwc")}
 
@@ -166,10 +168,10 @@ def make_handler(state, args):
             return self.rfile.read(n) if n else b""
 
         def object_route(self):
-            """(resource, namespace, name or None) for secret and webhook configuration paths, else None."""
+            """(resource, namespace, name or None) for pod, secret and webhook configuration paths, else None."""
             parts = [p for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
-            if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "secrets":
-                return "secrets", parts[3], parts[5] if len(parts) == 6 else None
+            if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"] and parts[4] in ("secrets", "pods"):
+                return parts[4], parts[3], parts[5] if len(parts) == 6 else None
             if len(parts) in (4, 5) and parts[:3] == ["apis", "admissionregistration.k8s.io", "v1"] \
                     and parts[3] == "mutatingwebhookconfigurations":
                 return "mutatingwebhookconfigurations", "", parts[4] if len(parts) == 5 else None

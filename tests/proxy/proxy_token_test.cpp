@@ -239,21 +239,28 @@ TEST_F(ProxyToken, InFlightRequestsFinishOnSigterm) {
   EXPECT_EQ(proxy->process().wait_exit(6s), 0);
 }
 
-TEST_F(ProxyToken, LogsTellWhatHappenedAndNeverHoldSecrets) {
-  start();
+TEST_F(ProxyToken, LogsTellWhatHappenedAndNeverHoldSecretsEvenAtDebugLevel) {
+  start({"--log-level=debug"}, {"--log-level=debug"});
   auto a = json_of(proxy->get_token(kVault));
+  ASSERT_FALSE(str(a, "access_token").empty());
+  EXPECT_EQ(json_of(proxy->get_token(kVault)).at("access_token"), a.at("access_token"));  // a cache hit, logged at debug
   proxy->process().signal(SIGTERM);
   proxy->process().wait_exit(6s);
   auto log = proxy->process().output();
   EXPECT_NE(log.find("\"msg\":\"starting the proxy server\",\"port\":" + std::to_string(proxy->port())), std::string::npos);
   EXPECT_NE(log.find("\"msg\":\"received token request\",\"method\":\"GET\",\"uri\":\"/metadata/identity/oauth2/token?"), std::string::npos);
   EXPECT_NE(log.find("\"msg\":\"successfully acquired token\""), std::string::npos);
+  EXPECT_NE(log.find("\"level\":\"debug\",\"ts\""), std::string::npos) << "nothing was logged at debug level";
   EXPECT_EQ(log.find(str(a, "access_token")), std::string::npos);
   EXPECT_EQ(log.find(sa_token), std::string::npos);
   // Not even the signature part of either token.
   auto sig = [](const std::string& jwt) { return jwt.substr(jwt.rfind('.') + 1); };
   EXPECT_EQ(log.find(sig(str(a, "access_token"))), std::string::npos);
   EXPECT_EQ(log.find(sig(sa_token)), std::string::npos);
+  // The emulator, at debug level too, saw both tokens and the client assertion: none of them in its log either.
+  auto emulator_log = emulator->process().output();
+  EXPECT_EQ(emulator_log.find(sig(str(a, "access_token"))), std::string::npos);
+  EXPECT_EQ(emulator_log.find(sig(sa_token)), std::string::npos);
 }
 
 namespace {

@@ -26,11 +26,11 @@ struct Client {
   std::string title;     // what docs/compatibility.md calls it
   std::string language;  // which setup to run: go, python, java, node, az
   std::vector<std::string> args;  // mode and how to name the identity; the runner adds program, resource, client ID
-  bool names_client;     // passes the client ID (else: the system default, i.e. the proxy's AZURE_CLIENT_ID)
-  bool chain;            // DefaultAzureCredential: unavailable credentials hand over to the next one
-  bool honours_pod_identity_host;  // what the library's source says; the PodIdentityHost case checks it
-  std::string next_credential;     // chain only: a credential after ManagedIdentityCredential
-  std::string next_says;           // what the chain's error carries from that credential
+  bool names_client = false;  // passes the client ID (else: the system default, i.e. the proxy's AZURE_CLIENT_ID)
+  bool chain = false;         // DefaultAzureCredential: unavailable credentials hand over to the next one
+  bool honours_pod_identity_host = false;  // what the library's source says; the PodIdentityHost case checks it
+  std::string next_credential{};   // chain only: a credential after ManagedIdentityCredential
+  std::string next_says{};         // what the chain's error carries from that credential
   bool keeps_aadsts = true;        // a rejection's error carries Entra's AADSTS text
   int exchanges = 1;               // token exchanges one run makes (az login gets a token for ARM first)
   bool knows_identity_endpoint = true;  // reads IDENTITY_ENDPOINT/IDENTITY_HEADER (the IdentityEndpoint case checks)
@@ -38,25 +38,32 @@ struct Client {
 
 const std::vector<Client>& clients() {
   static const std::vector<Client> all{
-      {"go_azidentity_mi", "azidentity ManagedIdentityCredential (client ID)", "go", {"azidentity-mi"}, true, false,
-       false, ""},
-      {"go_azidentity_mi_system", "azidentity ManagedIdentityCredential (system default)", "go", {"azidentity-mi"},
-       false, false, false, ""},
-      {"go_azidentity_default", "azidentity DefaultAzureCredential", "go", {"azidentity-default"}, false, true, false,
-       "AzureCLICredential", "AzureCLICredential:"},
-      {"go_adal_msi", "adal NewServicePrincipalTokenFromManagedIdentity (client ID)", "go", {"adal-msi"}, true, false,
-       false, "", "", true, 1, false},
-      {"python_mi", "azure-identity ManagedIdentityCredential (client ID)", "python", {"mi"}, true, false, true, ""},
-      {"python_default", "azure-identity DefaultAzureCredential", "python", {"default"}, false, true, true,
-       "AzureCliCredential", "AzureCliCredential:"},
-      {"java_mi", "azure-identity ManagedIdentityCredential (client ID)", "java", {"mi"}, true, false, true, ""},
-      {"node_mi", "@azure/identity ManagedIdentityCredential (client ID)", "node", {"mi"}, true, false, true, ""},
-      {"node_default", "@azure/identity DefaultAzureCredential", "node", {"default"}, false, true, true,
-       "AzureCliCredential", "Please run 'az login'"},
+      {.name = "go_azidentity_mi", .title = "azidentity ManagedIdentityCredential (client ID)", .language = "go",
+       .args = {"azidentity-mi"}, .names_client = true},
+      {.name = "go_azidentity_mi_system", .title = "azidentity ManagedIdentityCredential (system default)",
+       .language = "go", .args = {"azidentity-mi"}},
+      {.name = "go_azidentity_default", .title = "azidentity DefaultAzureCredential", .language = "go",
+       .args = {"azidentity-default"}, .chain = true, .next_credential = "AzureCLICredential",
+       .next_says = "AzureCLICredential:"},
+      {.name = "go_adal_msi", .title = "adal NewServicePrincipalTokenFromManagedIdentity (client ID)", .language = "go",
+       .args = {"adal-msi"}, .names_client = true, .knows_identity_endpoint = false},
+      {.name = "python_mi", .title = "azure-identity ManagedIdentityCredential (client ID)", .language = "python",
+       .args = {"mi"}, .names_client = true, .honours_pod_identity_host = true},
+      {.name = "python_default", .title = "azure-identity DefaultAzureCredential", .language = "python",
+       .args = {"default"}, .chain = true, .honours_pod_identity_host = true, .next_credential = "AzureCliCredential",
+       .next_says = "AzureCliCredential:"},
+      {.name = "java_mi", .title = "azure-identity ManagedIdentityCredential (client ID)", .language = "java",
+       .args = {"mi"}, .names_client = true, .honours_pod_identity_host = true},
+      {.name = "node_mi", .title = "@azure/identity ManagedIdentityCredential (client ID)", .language = "node",
+       .args = {"mi"}, .names_client = true, .honours_pod_identity_host = true},
+      {.name = "node_default", .title = "@azure/identity DefaultAzureCredential", .language = "node",
+       .args = {"default"}, .chain = true, .honours_pod_identity_host = true, .next_credential = "AzureCliCredential",
+       .next_says = "Please run 'az login'"},
       // az 2.45 sniffs a --username it cannot log in with as an object ID next, and then says only "Failed to
       // connect to MSI": Entra's text does not reach the user.
-      {"az_login_identity", "az login --identity --username + az account get-access-token", "az", {"identity"}, true,
-       false, false, "", "", false, 2, false},
+      {.name = "az_login_identity", .title = "az login --identity --username + az account get-access-token",
+       .language = "az", .args = {"identity"}, .names_client = true, .keeps_aadsts = false, .exchanges = 2,
+       .knows_identity_endpoint = false},
   };
   return all;
 }
@@ -287,7 +294,9 @@ TEST_P(SdkClient, Case) {
       } else {
         EXPECT_FALSE(o.contains("ok") && o.at("ok").as_bool()) << json::serialize(o);
         EXPECT_EQ(proxy_requests("token"), 0) << "the library reached the proxy: it honours the variable";
-        if (c.keeps_aadsts) EXPECT_NE(error_of(o).find(kImdsRefusesTokens), std::string::npos) << error_of(o);
+        if (c.keeps_aadsts) {
+          EXPECT_NE(error_of(o).find(kImdsRefusesTokens), std::string::npos) << error_of(o);
+        }
         note("not honoured: the library asks 169.254.169.254 regardless");
         cell_ = "pass: ignored";
       }

@@ -407,7 +407,7 @@ TEST_F(WebhookOnStandInApiServer, PrivateAuthorityAndProxyCAFromTheEnvironmentIn
 
 TEST_F(WebhookOnStandInApiServer, ServiceAccountsCreatedOrChangedAfterStartup) {
   start_api();
-  start_webhook(api->port());
+  start_webhook(api->port(), {"--log-level=debug"});
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
   EXPECT_EQ(injected_client_id("late"), "");
   put_sa("late", "late-1");
@@ -420,6 +420,14 @@ TEST_F(WebhookOnStandInApiServer, ServiceAccountsCreatedOrChangedAfterStartup) {
   put_sa("late", "late-3");
   EXPECT_TRUE(eventually([&] { return injected_client_id("late") == "late-3"; }));
   EXPECT_EQ(api_gets(), gets);
+  // Every watch event is logged at debug level; the API token and the serving key never are.
+  std::string log = webhook->log();
+  EXPECT_NE(log.find(R"("level":"debug")"), std::string::npos) << log;
+  EXPECT_EQ(log.find("api-token"), std::string::npos);
+  std::string key = read_file(dir + "/certs/tls.key");
+  std::string key_body = key.substr(key.find('\n') + 1, 40);
+  ASSERT_FALSE(key_body.empty());
+  EXPECT_EQ(log.find(key_body), std::string::npos);
 }
 
 TEST_F(WebhookOnStandInApiServer, ApiServerDownAtStartAndLater) {
@@ -492,8 +500,9 @@ TEST_F(WebhookOnStandInApiServer, RefusesOldTlsAndReloadsRotatedCertificates) {
                          "--tls-min-version", "VersionTLS12"});
   std::regex re("\"webhook_port\":([0-9]+)");
   std::smatch m;
+  std::string log;  // outlives the match, which points into it
   ASSERT_TRUE(eventually([&] {
-    std::string log = relaxed->log();
+    log = relaxed->log();
     return std::regex_search(log, m, re);
   }));
   EXPECT_TRUE(handshake(std::stoi(m[1]), TLS1_2_VERSION));

@@ -18,6 +18,7 @@ webhook keeps its objects' names, and they are the defaults the webhook's certif
 {{- define "azwi.imageTag" -}}{{ default (printf "v%s" .Chart.AppVersion) .Values.image.tag }}{{- end }}
 {{- define "azwi.webhookImage" -}}{{ .Values.image.registry }}/{{ .Values.image.webhook }}:{{ include "azwi.imageTag" . }}{{- end }}
 {{- define "azwi.proxyImage" -}}{{ .Values.image.registry }}/{{ .Values.image.proxy }}:{{ include "azwi.imageTag" . }}{{- end }}
+{{- define "azwi.cniImage" -}}{{ .Values.image.registry }}/{{ .Values.image.cni }}:{{ include "azwi.imageTag" . }}{{- end }}
 {{- define "azwi.proxyInitImage" -}}{{ .Values.image.registry }}/{{ .Values.image.proxyInit }}:{{ include "azwi.imageTag" . }}{{- end }}
 
 {{/* Labels on every object. */}}

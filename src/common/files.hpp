@@ -1,0 +1,34 @@
+#pragma once
+// Every file the project writes goes through here, so that a reader (another process, a restarted one, one that
+// runs after a power cut) sees either the old content or the new, never half of it, and never a file more open than
+// its mode says: the content is written to a temporary file in the same directory, created 0600 and given its mode
+// only once written, fsync-ed, renamed over the old one, and the directory fsync-ed.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace azwi {
+
+// Throws std::runtime_error naming the path and the system's reason.
+void write_file_atomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
+// nullopt when the file cannot be read.
+std::optional<std::string> read_file(const std::filesystem::path& path);
+
+struct FileContent {
+  std::string name;  // a plain file name, no '/'
+  std::string content;
+  unsigned mode = 0644;
+};
+
+// Replaces a set of files in `dir` together, as the kubelet updates a Secret volume: the files live in a fresh
+// dir/..<timestamp> directory, dir/..data links to it and each dir/<name> links to ..data/<name>. Renaming a new
+// ..data link over the old one switches every file at once, so a reader that opens dir/<name> for two names (a
+// certificate and its key) sent by one call never mixes one from an earlier call with one from this call, unless the
+// switch falls between its two opens (then it sees a mismatched pair and should read again). A regular file of an
+// earlier layout at dir/<name> is replaced by the link. Returns false (and writes nothing) when every file already has
+// that content and mode. Throws std::runtime_error naming the path and the system's reason.
+bool write_files_together(const std::filesystem::path& dir, const std::vector<FileContent>& files);
+
+}  // namespace azwi
