@@ -19,6 +19,8 @@ packages=(
   # the real local cluster (scripts/cluster.sh) and its tests (tests/cluster, pytest)
   containernetworking-plugins etcd-server conntrack python3-pytest
   skopeo  # tests/cluster/test_runbook.py runs docs/install.md's push (skopeo copy; here to a local OCI layout)
+  # linux/arm64 (deploy/cross, scripts/test-arm64.sh): the cross toolchain, the sysroot's maker, the emulator
+  crossbuild-essential-arm64 debootstrap qemu-user-static
   # benchmarks
   nginx-light wrk libbenchmark-dev
 )

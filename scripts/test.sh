@@ -13,3 +13,8 @@ scripts/build.sh
 scripts/test-sanitized.sh --build-only
 build=${AZWI_BUILD_DIR:-build}
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
+# linux/arm64: the proxy's tests and a fast unit subset under qemu, and the two-architecture images
+# (AZWI_TEST_ARM64=0 leaves it out, e.g. while iterating on one amd64 test with -R).
+if [ "${AZWI_TEST_ARM64:-1}" != 0 ]; then
+  AZWI_BUILD_DIR=$build scripts/test-arm64.sh
+fi

@@ -102,6 +102,18 @@ int main(int argc, char** argv) {
                       },
                       options);
   std::optional<http::Server> metrics_server;
+  // Before the port opens: a SIGTERM as soon as the port answers (kubelet, a test) must drain, not kill.
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    imds.set_ready(false);
+    if (metrics_server) metrics_server->shutdown(std::chrono::milliseconds(0), nullptr);
+    server.shutdown(std::chrono::seconds(5), [&] {
+      log.info("stopped");
+      io.stop();
+    });
+  });
   try {
     server.start();
     if (!config.metrics_addr.empty()) {
@@ -124,17 +136,6 @@ int main(int argc, char** argv) {
                                          {"imdsEndpoint", config.imds_endpoint},
                                          {"identityEndpoint", !config.identity_header.empty()}});
 
-  asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    imds.set_ready(false);
-    if (metrics_server) metrics_server->shutdown(std::chrono::milliseconds(0), nullptr);
-    server.shutdown(std::chrono::seconds(5), [&] {
-      log.info("stopped");
-      io.stop();
-    });
-  });
   io.run();
   std::fflush(nullptr);
 #ifdef AZWI_SANITIZE

@@ -10,6 +10,9 @@
 # and prints each image's compressed (archive) and unpacked size. References: AZWI_IMAGE_REGISTRY (default
 # ghcr.io/azwi) / NAME : AZWI_IMAGE_TAG (default v<project VERSION of CMakeLists.txt>), as the webhook's
 # PROXY_IMAGE/PROXY_INIT_IMAGE defaults and the chart's values name them.
+# AZWI_IMAGE_PLATFORMS="amd64 arm64" (default amd64) also cross-builds the static binaries for arm64 (into
+# STATIC_DIR-arm64) and makes each image that can be one OCI image index of both architectures; azwi-proxy-init and
+# azwi-app stay amd64 only (their iptables and busybox files are the host's).
 # Import: ctr -n k8s.io images import OUT_DIR/NAME.tar. Push: skopeo copy oci-archive:OUT_DIR/NAME.tar docker://...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,4 +26,15 @@ done
 mkdir -p "$out"
 "$root/deploy/build-static.sh" "$static" >"$out/build-static.log" 2>&1 ||
   { cat "$out/build-static.log" >&2; echo "images: deploy/build-static.sh failed" >&2; exit 1; }
-exec python3 "$root/deploy/images/oci_build.py" "$out" --static-dir "$static"
+args=(--static-dir "$static")
+for platform in ${AZWI_IMAGE_PLATFORMS:-amd64}; do
+  case $platform in
+    amd64) ;;
+    arm64)
+      "$root/deploy/build-static.sh" "$static-arm64" arm64 >"$out/build-static-arm64.log" 2>&1 ||
+        { cat "$out/build-static-arm64.log" >&2; echo "images: deploy/build-static.sh (arm64) failed" >&2; exit 1; }
+      args+=(--arm64-static-dir "$static-arm64") ;;
+    *) echo "images: AZWI_IMAGE_PLATFORMS: unknown platform $platform (amd64, arm64)" >&2; exit 2 ;;
+  esac
+done
+exec python3 "$root/deploy/images/oci_build.py" "$out" "${args[@]}"

@@ -36,11 +36,17 @@ ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 DOCKER_DIR = os.path.join(ROOT, "deploy", "docker")
 LAST_STAGE = {"COPY", "ENV", "USER", "EXPOSE", "ENTRYPOINT", "CMD"}
 HELPER_STAGE = {"RUN", "WORKDIR", "COPY"}
+HOST_ARCH = "amd64"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 BUILD_STATIC = "deploy/build-static.sh"
 
 
 class DockerfileError(Exception):
     pass
+
+
+class NotForArch(Exception):
+    """The image cannot be built for this (foreign) architecture: a helper stage runs on the host."""
 
 
 def log(msg):
@@ -171,9 +177,10 @@ def installed(package):
 class Stages:
     """Stands in for the helper stages: runs their scripts on the host, once per build, cached across builds."""
 
-    def __init__(self, static_dir, work):
+    def __init__(self, static_dir, work, arch=HOST_ARCH):
         self.static_dir = static_dir
         self.work = work
+        self.arch = arch
         self.done = {}
 
     def helper(self, stage):
@@ -235,6 +242,8 @@ class Stages:
     def output(self, script):
         if script == BUILD_STATIC:
             return self.static_dir
+        if self.arch != HOST_ARCH:
+            raise NotForArch(f"its stage runs {script} on the host, whose files are {HOST_ARCH}")
         if script in self.done:
             return self.done[script]
         out = os.path.join(self.work, "stages", os.path.basename(script).rsplit(".", 1)[0])
@@ -313,9 +322,9 @@ def umoci(*args):
         raise SystemExit(f"images: umoci {' '.join(args)} failed: {r.stderr.strip()}")
 
 
-def build_image(name, spec, reference, out_dir, work, stages, epoch):
-    tag = reference.rsplit(":", 1)[1]
-    wdir = os.path.join(work, name)
+def build_layout(name, spec, tag, work, stages, epoch):
+    """The OCI layout of the image for stages.arch, rebuilt only when its inputs changed: (layout, unpacked)."""
+    wdir = os.path.join(work, name if stages.arch == HOST_ARCH else f"{name}-{stages.arch}")
     rootfs = os.path.join(wdir, "rootfs")
     shutil.rmtree(rootfs, ignore_errors=True)
     os.makedirs(rootfs)
@@ -333,12 +342,11 @@ def build_image(name, spec, reference, out_dir, work, stages, epoch):
               "entrypoint": spec["entrypoint"], "cmd": spec["cmd"]}
     with open(__file__, "rb") as f:
         me = f.read()
-    key = hashlib.sha256(json.dumps([sha256_file(layer), config, reference, created]).encode() + me).hexdigest()
-    archive = os.path.join(out_dir, name + ".tar")
-    stamp = os.path.join(work, name + ".key")
-    if os.path.exists(archive) and os.path.exists(stamp) and open(stamp).read() == key:
-        return archive, unpacked, False
+    key = hashlib.sha256(json.dumps([sha256_file(layer), config, tag, created]).encode() + me).hexdigest()
     layout = os.path.join(wdir, "oci")
+    stamp = layout + ".key"
+    if os.path.isdir(layout) and os.path.exists(stamp) and open(stamp).read() == key:
+        return layout, unpacked
     shutil.rmtree(layout, ignore_errors=True)
     umoci("init", "--layout", layout)
     umoci("new", "--image", f"{layout}:{tag}")
@@ -349,6 +357,8 @@ def build_image(name, spec, reference, out_dir, work, stages, epoch):
             "--history.created_by", f"ENV USER EXPOSE ENTRYPOINT CMD of {dockerfile}", "--author", "azwi",
             "--manifest.annotation", f"org.opencontainers.image.title={name}",
             "--manifest.annotation", f"org.opencontainers.image.version={tag}"]
+    if stages.arch != HOST_ARCH:  # umoci new makes the host's
+        args += ["--architecture", stages.arch, "--os", "linux"]
     if spec["user"]:
         args += ["--config.user", spec["user"]]
     for kv in spec["env"]:
@@ -361,12 +371,68 @@ def build_image(name, spec, reference, out_dir, work, stages, epoch):
         args += ["--config.cmd", a]
     umoci(*args)
     umoci("gc", "--layout", layout)
-    # The index names the image by its full reference: ctr import and skopeo read these annotations.
-    index_path = os.path.join(layout, "index.json")
-    with open(index_path) as f:
+    with open(stamp, "w") as f:
+        f.write(key)
+    return layout, unpacked
+
+
+def read_index(layout):
+    with open(os.path.join(layout, "index.json")) as f:
         index = json.load(f)
     if len(index["manifests"]) != 1:
         raise SystemExit(f"images: {layout} has {len(index['manifests'])} manifests, expected 1")
+    return index
+
+
+def merge_layouts(layouts, merged):
+    """One layout whose index.json names a single image index, the manifests of LAYOUTS ({arch: layout}) with their
+    platforms: a multi-architecture image that ctr import and skopeo copy take as one reference."""
+    shutil.rmtree(merged, ignore_errors=True)
+    blobs = os.path.join(merged, "blobs", "sha256")
+    os.makedirs(blobs)
+    manifests = []
+    for arch, layout in sorted(layouts.items()):
+        src = os.path.join(layout, "blobs", "sha256")
+        for blob in os.listdir(src):
+            if not os.path.exists(os.path.join(blobs, blob)):
+                shutil.copyfile(os.path.join(src, blob), os.path.join(blobs, blob))
+        descriptor = read_index(layout)["manifests"][0]
+        descriptor.pop("annotations", None)
+        descriptor["platform"] = {"architecture": arch, "os": "linux"}
+        manifests.append(descriptor)
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests},
+                      separators=(",", ":")).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(body)
+    with open(os.path.join(merged, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+             "manifests": [{"mediaType": OCI_INDEX, "digest": f"sha256:{digest}", "size": len(body)}]}
+    with open(os.path.join(merged, "index.json"), "w") as f:
+        json.dump(index, f, separators=(",", ":"))
+    return merged
+
+
+def build_image(name, spec, reference, out_dir, work, arch_stages, epoch):
+    """OUT/NAME.tar for every architecture of ARCH_STAGES it can be built for: (archive, {arch: unpacked}, built)."""
+    tag = reference.rsplit(":", 1)[1]
+    layouts, unpacked = {}, {}
+    for stages in arch_stages:
+        try:
+            layouts[stages.arch], unpacked[stages.arch] = build_layout(name, spec, tag, work, stages, epoch)
+        except NotForArch as e:
+            log(f"{name}: not built for {stages.arch}: {e}")
+    digests = {arch: read_index(layout)["manifests"][0]["digest"] for arch, layout in layouts.items()}
+    key = hashlib.sha256(json.dumps([digests, reference]).encode()).hexdigest()
+    archive = os.path.join(out_dir, name + ".tar")
+    stamp = os.path.join(work, name + ".key")
+    if os.path.exists(archive) and os.path.exists(stamp) and open(stamp).read() == key:
+        return archive, unpacked, False
+    layout = layouts[HOST_ARCH] if len(layouts) == 1 else merge_layouts(layouts, os.path.join(work, name + "-index"))
+    # The index names the image by its full reference: ctr import and skopeo read these annotations.
+    index_path = os.path.join(layout, "index.json")
+    index = read_index(layout)
     index["manifests"][0].setdefault("annotations", {}).update(
         {"org.opencontainers.image.ref.name": reference, "io.containerd.image.name": reference})
     with open(index_path, "w") as f:
@@ -387,6 +453,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--static-dir", required=True, help="OUT of deploy/build-static.sh (its bin/ is /out/bin)")
+    ap.add_argument("--arm64-static-dir", help="OUT of deploy/build-static.sh OUT arm64: each image that can be is "
+                    "built for linux/arm64 too, and its archive is one image index of both architectures")
     ap.add_argument("--registry", default=os.environ.get("AZWI_IMAGE_REGISTRY", "ghcr.io/azwi"))
     ap.add_argument("--tag", default=os.environ.get("AZWI_IMAGE_TAG", "v" + project_version()))
     ap.add_argument("--only", action="append", help="build only this image (repeatable)")
@@ -395,7 +463,9 @@ def main():
     work = os.path.join(out, ".work")
     os.makedirs(work, exist_ok=True)
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
-    stages = Stages(os.path.realpath(a.static_dir), work)
+    arch_stages = [Stages(os.path.realpath(a.static_dir), work)]
+    if a.arm64_static_dir:
+        arch_stages.append(Stages(os.path.realpath(a.arm64_static_dir), work, "arm64"))
     names = sorted(f[: -len(".Dockerfile")] for f in os.listdir(DOCKER_DIR) if f.endswith(".Dockerfile"))
     if a.only:
         unknown = set(a.only) - set(names)
@@ -407,11 +477,13 @@ def main():
         for name in names:
             spec = image_spec(os.path.join(DOCKER_DIR, name + ".Dockerfile"))
             reference = f"{a.registry}/{name}:{a.tag}"
-            archive, unpacked, built = build_image(name, spec, reference, out, work, stages, epoch)
+            archive, unpacked, built = build_image(name, spec, reference, out, work, arch_stages, epoch)
             lines.append(f"{os.path.basename(archive)} {reference}\n")
             compressed = os.path.getsize(archive)
-            log(f"{name}: {'built' if built else 'unchanged'}")
-            report.append(f"{name:<16} {reference:<40} compressed {mib(compressed):>10}  unpacked {mib(unpacked):>10}")
+            log(f"{name}: {'built' if built else 'unchanged'} ({' '.join(sorted(unpacked))})")
+            report.append(f"{name:<16} {reference:<40} compressed {mib(compressed):>10}  unpacked {mib(unpacked[HOST_ARCH]):>10}"
+                          + "".join(f"  {arch} unpacked {mib(n):>10}" for arch, n in sorted(unpacked.items())
+                                    if arch != HOST_ARCH))
     except DockerfileError as e:
         raise SystemExit(f"images: {e}")
     tmp = os.path.join(out, "images.txt.tmp")
