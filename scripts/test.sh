@@ -12,9 +12,5 @@ scripts/build.sh
 # The sanitized build (clang, ASan+UBSan, fuzz targets) is built here; the test sanitized.suite runs it.
 scripts/test-sanitized.sh --build-only
 build=${AZWI_BUILD_DIR:-build}
+# linux/arm64 (scripts/test-arm64.sh) is the test arm64.suite, also run alongside the cluster tests.
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
-# linux/arm64: the proxy's tests and a fast unit subset under qemu, and the two-architecture images
-# (AZWI_TEST_ARM64=0 leaves it out, e.g. while iterating on one amd64 test with -R).
-if [ "${AZWI_TEST_ARM64:-1}" != 0 ]; then
-  AZWI_BUILD_DIR=$build scripts/test-arm64.sh
-fi
