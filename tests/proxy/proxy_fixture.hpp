@@ -56,5 +56,9 @@ class ProxyProcess {
 };
 
 inline const std::string kTokenPath = "/metadata/identity/oauth2/token";
+// The identity the proxy tests' emulator knows, and an SDK's query for a Key Vault token.
+inline const std::string kTenant = "11111111-2222-3333-4444-555555555555";
+inline const std::string kClient = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+inline const std::string kVault = "api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net";
 
 }  // namespace azwi::test

@@ -18,9 +18,6 @@ using namespace azwi::test;
 using namespace std::chrono_literals;
 
 namespace {
-const std::string kTenant = "11111111-2222-3333-4444-555555555555";
-const std::string kClient = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-const std::string kVault = "api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net";
 const std::string kAudience = "api://AKSIdentityBinding";
 const std::string kName = "binding.azwi.test";
 }  // namespace
