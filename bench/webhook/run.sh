@@ -87,10 +87,16 @@ http {
     ssl_certificate_key $state/tls.key;
     ssl_protocols TLSv1.3;
     client_body_buffer_size 64k;
-    location = /mutate-v1-pod { default_type application/json; return 200 '$(cat "$state/answer.json")'; }
+    # The answer from its file (an nginx parameter, hence \`return 200 '...'\`, holds at most 4 KiB; the v1.6 token
+    # layout made the answer longer). A static file refuses POST with 405: the redirect to it answers 200 with GET.
+    open_file_cache max=16;
+    location = /mutate-v1-pod { error_page 405 =200 /answer.json; return 405; }
+    location = /answer.json { internal; root $state; default_type application/json; }
   }
 }
 CONF
+# nginx's workers (user nobody) read the answer: they may pass through the scratch directory, not list it.
+chmod o+x "$state" && chmod 0644 "$state/answer.json"
 nginx -c "$state/nginx/nginx.conf" -p "$state/nginx" 2>"$state/nginx.err" &
 pids+=($!)
 for _ in $(seq 50); do curl -sk -o /dev/null -d x "https://127.0.0.1:$nport/mutate-v1-pod" && break; sleep 0.1; done
