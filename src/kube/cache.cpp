@@ -34,15 +34,6 @@ void ServiceAccountCache::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string ServiceAccountCache::key(std::string_view ns, std::string_view name) {
-  std::string k;
-  k.reserve(ns.size() + name.size() + 1);
-  k.append(ns);
-  k += '/';
-  k.append(name);
-  return k;
-}
-
 std::string ServiceAccountCache::last_error() const {
   std::lock_guard lock(error_mutex_);
   return error_;
@@ -59,17 +50,15 @@ std::size_t ServiceAccountCache::size() const {
 }
 
 ServiceAccountPtr ServiceAccountCache::cached(std::string_view ns, std::string_view name) const {
-  std::string k = key(ns, name);
   std::shared_lock lock(map_mutex_);
-  auto it = accounts_.find(k);
-  return it == accounts_.end() ? nullptr : it->second;
+  return accounts_.get(ns, name);
 }
 
 FetchResult ServiceAccountCache::fetch(std::string_view ns, std::string_view name) {
   FetchResult r = client_.get_service_account(ns, name);
   if (r.sa) {
     std::unique_lock lock(map_mutex_);
-    accounts_.emplace(key(ns, name), r.sa);
+    accounts_.put(*r.sa, list_generation_, false);
   }
   return r;
 }
@@ -81,43 +70,57 @@ bool ServiceAccountCache::wait(std::chrono::milliseconds d) {
 }
 
 bool ServiceAccountCache::relist() {
-  ListResult list = client_.list_service_accounts(options_.page_size);
+  // The accounts go into the store as they are parsed, stamped with this list's generation; those of the store the
+  // list did not deliver are removed once it is complete. Never two copies of 100,000 accounts in memory, and a list
+  // that fails half-way leaves only accounts as current as before (the next complete list removes the gone ones).
+  std::uint32_t generation;
+  {
+    std::unique_lock lock(map_mutex_);
+    generation = ++list_generation_;
+  }
+  constexpr std::size_t kBatch = 256;  // accounts stored per lock taken: admissions read in between
+  std::vector<ServiceAccount> batch;
+  batch.reserve(kBatch);
+  auto store = [&] {
+    std::unique_lock lock(map_mutex_);
+    for (const auto& sa : batch) accounts_.put(sa, generation);
+    batch.clear();
+  };
+  ListResult list = client_.list_service_accounts(options_.page_size, [&](ServiceAccount&& sa) {
+    batch.push_back(std::move(sa));
+    if (batch.size() == kBatch) store();
+  });
+  store();
   if (!list.error.empty()) {
     set_error(list.error);
     logger().warn("cannot list service accounts", {{"error", list.error}});
     return false;
   }
-  std::unordered_map<std::string, ServiceAccountPtr> fresh;
-  fresh.reserve(list.items.size());
-  for (auto& sa : list.items) {
-    std::string k = key(sa.ns, sa.name);
-    fresh.emplace(std::move(k), std::make_shared<const ServiceAccount>(std::move(sa)));
-  }
-  std::size_t count = fresh.size();
+  std::size_t count, removed;
   {
     std::unique_lock lock(map_mutex_);
-    accounts_.swap(fresh);
+    removed = accounts_.sweep(generation);
+    count = accounts_.size();
   }
   resource_version_ = list.resource_version;
   if (size_gauge_) size_gauge_->set(static_cast<double>(count));
   set_error("");
   bool first = !synced_.exchange(true);
   logger().info(first ? "service account cache synced" : "service accounts listed again",
-                {{"count", count}, {"resource_version", resource_version_}});
+                {{"count", count}, {"removed", removed}, {"resource_version", resource_version_}});
   return true;
 }
 
 void ServiceAccountCache::apply(const WatchEvent& e) {
   if (!e.object.resource_version.empty()) resource_version_ = e.object.resource_version;
   if (e.type == WatchEvent::Type::bookmark) return;
-  std::string k = key(e.object.ns, e.object.name);
   std::size_t count;
   {
     std::unique_lock lock(map_mutex_);
     if (e.type == WatchEvent::Type::deleted) {
-      accounts_.erase(k);
+      accounts_.erase(e.object.ns, e.object.name);
     } else {
-      accounts_[k] = std::make_shared<const ServiceAccount>(e.object);
+      accounts_.put(e.object, list_generation_);
     }
     count = accounts_.size();
   }

@@ -10,9 +10,9 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 
 #include "common/metrics.hpp"
+#include "kube/account_store.hpp"
 #include "kube/client.hpp"
 #include "kube/service_account.hpp"
 
@@ -46,15 +46,15 @@ class ServiceAccountCache final : public ServiceAccountSource {
   void apply(const WatchEvent& event);
   bool wait(std::chrono::milliseconds d);  // false when stopping
   void set_error(std::string e);
-  static std::string key(std::string_view ns, std::string_view name);
 
   ApiClient& client_;
   CacheOptions options_;
   metrics::Gauge* size_gauge_ = nullptr;
   metrics::Registry* registry_;
   mutable std::shared_mutex map_mutex_;
-  std::unordered_map<std::string, ServiceAccountPtr> accounts_;
-  std::string resource_version_;  // only the watch thread touches it
+  AccountStore accounts_;
+  std::uint32_t list_generation_ = 0;  // stamps the accounts each list delivers; guarded by map_mutex_
+  std::string resource_version_;       // only the watch thread touches it
   std::atomic<bool> synced_{false};
   std::atomic<bool> stop_{false};
   std::mutex wait_mutex_;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate, optionally
 required and of one common name) authentication, /version, and ServiceAccount get, list (paginated, every page from
-one snapshot) and watch (chunked, newline-delimited JSON events, each event deliberately split across two chunks,
+one snapshot; or, with --ignore-limit, all in one page) and watch (chunked, newline-delimited JSON events, each event deliberately split across two chunks,
 bookmarks, 410 Gone after a compaction).
 
 Test control endpoints (same authentication):
@@ -57,7 +57,9 @@ class State:
             obj.setdefault("kind", "ServiceAccount")
             kind = "MODIFIED" if key in self.accounts else "ADDED"
             self.accounts[key] = obj
-            self.events.append((self.rv, kind, json.loads(json.dumps(obj))))
+            # The event shares the stored object: nothing changes a stored object in place (a replacement or a
+            # deletion makes a new one), and a copy would double the memory of a 100,000-account seed.
+            self.events.append((self.rv, kind, obj))
             self.lock.notify_all()
             return obj
 
@@ -315,7 +317,7 @@ def make_handler(state, args):
 
         def list(self, q):
             state.stats["list"] += 1
-            limit = int(q.get("limit") or 0)
+            limit = 0 if args.ignore_limit else int(q.get("limit") or 0)
             # As the real API server does, every page of one list comes from the same snapshot, whose
             # resourceVersion the pages carry: a watch from it misses nothing written during the paging.
             token = q.get("continue") or ""
@@ -433,6 +435,10 @@ def main():
     p.add_argument("--version", default="v1.32.0")
     p.add_argument("--seed", default="", help="JSON file with a list of ServiceAccounts to start with")
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
+    p.add_argument("--seed-padding", type=int, default=0,
+                   help="give each filler account an unrelated annotation of this many bytes (large list answers)")
+    p.add_argument("--ignore-limit", action="store_true",
+                   help="answer every list with all accounts in one page, as servers that ignore `limit` do")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
     p.add_argument("--verbose", action="store_true")
@@ -444,8 +450,10 @@ def main():
             for obj in json.load(f):
                 state.put(obj)
     for i in range(args.seed_count):
-        state.put({"metadata": {"name": f"filler-{i}", "namespace": f"ns-{i % 50}",
-                                "annotations": {"azure.workload.identity/client-id": f"client-{i}"}}})
+        annotations = {"azure.workload.identity/client-id": f"client-{i}"}
+        if args.seed_padding:
+            annotations["example.com/padding"] = "p" * args.seed_padding
+        state.put({"metadata": {"name": f"filler-{i}", "namespace": f"ns-{i % 50}", "annotations": annotations}})
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
