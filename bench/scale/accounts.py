@@ -4,8 +4,9 @@ labels and annotations Helm and kubectl leave (app.kubernetes.io/*, helm.sh/char
 kubectl's last-applied-configuration), some with secrets and imagePullSecrets, and a third with the
 azure.workload.identity/client-id and tenant-id annotations. Deterministic: account i is the same in every run.
 
-  accounts.py seed OUT N M       writes them as the API server would answer them (uid, creationTimestamp,
-                                 managedFields added) into OUT, a JSON list for fake_apiserver.py --seed
+  accounts.py seed OUT N M [EXTRA]  writes them as the API server would answer them (uid, creationTimestamp,
+                                 managedFields added) into OUT, a JSON list for fake_apiserver.py --seed, after
+                                 the accounts of EXTRA (a JSON list)
   accounts.py create N M         creates the namespaces and accounts in the API server of $KUBECONFIG (a kubeconfig
                                  with a client certificate, as scripts/cluster.sh writes), 32 connections in
                                  parallel; namespaces and accounts already there are left as they are
@@ -143,10 +144,14 @@ def create(n, namespaces, connections=32, deadline_s=1800):
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "seed":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "seed":
         n, m = int(sys.argv[3]), int(sys.argv[4])
+        extra = []
+        if len(sys.argv) == 6:
+            with open(sys.argv[5], encoding="utf-8") as f:
+                extra = json.load(f)
         with open(sys.argv[2], "w", encoding="utf-8") as f:
-            json.dump([served(i, m) for i in range(n)], f)
+            json.dump(extra + [served(i, m) for i in range(n)], f)
         return 0
     if len(sys.argv) == 4 and sys.argv[1] == "create":
         return create(int(sys.argv[2]), int(sys.argv[3]))
