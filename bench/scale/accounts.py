@@ -10,13 +10,19 @@ azure.workload.identity/client-id and tenant-id annotations. Deterministic: acco
   accounts.py create N M         creates the namespaces and accounts in the API server of $KUBECONFIG (a kubeconfig
                                  with a client certificate, as scripts/cluster.sh writes), 32 connections in
                                  parallel; namespaces and accounts already there are left as they are
+  accounts.py list [LIMIT]       lists every ServiceAccount of that API server in pages of LIMIT (default 500) as the
+                                 webhook asks, one connection per page as it makes them, reading and dropping the
+                                 bytes: the reference for the webhook's time to list; prints seconds, pages, bytes
 """
 import http.client
 import json
+import os
+import re
 import ssl
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 APPS = ["frontend", "billing-api", "orders-worker", "inventory", "payments-gateway", "search-indexer", "auth",
@@ -74,8 +80,6 @@ def served(i, namespaces):
 
 def kubeconfig():
     """(host, port, ssl context) from $KUBECONFIG, whose entries are one cluster and one client-certificate user."""
-    import os
-    import re
     text = open(os.environ["KUBECONFIG"], encoding="utf-8").read()
 
     def field(key):
@@ -143,6 +147,32 @@ def create(n, namespaces, connections=32, deadline_s=1800):
     return 0 if counts["failed"] == 0 and time.monotonic() <= deadline else 1
 
 
+def list_all(limit):
+    host, port, ctx = kubeconfig()
+    start = time.monotonic()
+    pages = size = 0
+    cont = ""
+    while pages < 100000:
+        path = f"/api/v1/serviceaccounts?limit={limit}" + (f"&continue={urllib.parse.quote(cont)}" if cont else "")
+        conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=60)
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        if r.status != 200:
+            sys.exit(f"accounts.py: list: HTTP {r.status}: {body[:300]!r}")
+        pages += 1
+        size += len(body)
+        # The continue token is in the list's metadata, which the API server writes before the items.
+        head = body[:4096].decode(errors="replace")
+        m = re.search(r'"continue":"([^"]*)"', head)
+        cont = m.group(1) if m else ""
+        if not cont:
+            break
+    print(json.dumps({"seconds": round(time.monotonic() - start, 2), "pages": pages, "bytes": size}))
+    return 0
+
+
 def main():
     if len(sys.argv) in (5, 6) and sys.argv[1] == "seed":
         n, m = int(sys.argv[3]), int(sys.argv[4])
@@ -153,6 +183,8 @@ def main():
         with open(sys.argv[2], "w", encoding="utf-8") as f:
             json.dump(extra + [served(i, m) for i in range(n)], f)
         return 0
+    if len(sys.argv) in (2, 3) and sys.argv[1] == "list":
+        return list_all(int(sys.argv[2]) if len(sys.argv) == 3 else 500)
     if len(sys.argv) == 4 and sys.argv[1] == "create":
         return create(int(sys.argv[2]), int(sys.argv[3]))
     sys.exit(__doc__)
