@@ -69,7 +69,7 @@ bool ServiceAccountCache::wait(std::chrono::milliseconds d) {
   return !stop_;
 }
 
-bool ServiceAccountCache::relist() {
+bool ServiceAccountCache::relist(std::string_view resource_version) {
   // The accounts go into the store as they are parsed, stamped with this list's generation; those of the store the
   // list did not deliver are removed once it is complete. Never two copies of 100,000 accounts in memory, and a list
   // that fails half-way leaves only accounts as current as before (the next complete list removes the gone ones).
@@ -86,10 +86,13 @@ bool ServiceAccountCache::relist() {
     for (const auto& sa : batch) accounts_.put(sa, generation);
     batch.clear();
   };
-  ListResult list = client_.list_service_accounts(options_.page_size, [&](ServiceAccount&& sa) {
-    batch.push_back(std::move(sa));
-    if (batch.size() == kBatch) store();
-  });
+  ListResult list = client_.list_service_accounts(
+      options_.page_size,
+      [&](ServiceAccount&& sa) {
+        batch.push_back(std::move(sa));
+        if (batch.size() == kBatch) store();
+      },
+      resource_version);
   store();
   if (!list.error.empty()) {
     set_error(list.error);
@@ -147,9 +150,13 @@ void ServiceAccountCache::run() {
           .inc();
   };
   bool need_list = true;
+  // As client-go's reflector: the first list from the API server's watch cache (resourceVersion 0: one page, no etcd
+  // reads), whose watch then brings the cache up to date; a list after 410 Gone reads the latest from etcd, never
+  // going back before what the cache has seen.
+  std::string list_version = "0";
   while (!stop_) {
     if (need_list) {
-      if (!relist()) {
+      if (!relist(list_version)) {
         if (!wait(next_backoff())) return;
         continue;
       }
@@ -169,6 +176,7 @@ void ServiceAccountCache::run() {
         logger().info("service account watch expired; listing again", {{"reason", error}});
         restarts("gone");
         need_list = true;
+        list_version.clear();
         break;
       case WatchEnd::failed:
         set_error(error);

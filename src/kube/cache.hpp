@@ -42,7 +42,7 @@ class ServiceAccountCache final : public ServiceAccountSource {
 
  private:
   void run();
-  bool relist();
+  bool relist(std::string_view resource_version);
   void apply(const WatchEvent& event);
   bool wait(std::chrono::milliseconds d);  // false when stopping
   void set_error(std::string e);

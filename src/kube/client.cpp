@@ -269,13 +269,19 @@ ListResult ApiClient::list_service_accounts(int page_size) {
   return out;
 }
 
-ListResult ApiClient::list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item) {
+ListResult ApiClient::list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item,
+                                           std::string_view resource_version) {
   ListResult out;
   std::string cont;
   for (int page = 0; page < 100'000; ++page) {
     http::ClientRequest req;
     req.url = config_.server + "/api/v1/serviceaccounts?limit=" + std::to_string(page_size);
-    if (!cont.empty()) req.url += "&continue=" + path_escape(cont);
+    // The version goes with the first page only: the API server refuses it next to a continue token.
+    if (!cont.empty()) {
+      req.url += "&continue=" + path_escape(cont);
+    } else if (!resource_version.empty()) {
+      req.url += "&resourceVersion=" + path_escape(resource_version);
+    }
     req.headers.emplace_back("Accept", "application/json");
     if (auto token = bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
     req.connect_timeout = std::chrono::milliseconds(3'000);

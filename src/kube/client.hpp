@@ -83,7 +83,10 @@ class ApiClient {
   FetchResult get_service_account(std::string_view ns, std::string_view name);
   // All service accounts in the cluster, in pages of `page_size`, each handed to `on_item` as soon as it is parsed
   // (items stays empty); a page is never held whole. On an error, the accounts handed over so far are real ones.
-  ListResult list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item);
+  // `resource_version` "0": any version the API server holds (its watch cache, which answers with every account in
+  // one page whatever `limit` says: how client-go's informers list first); empty: the latest (a read from etcd).
+  ListResult list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item,
+                                   std::string_view resource_version = {});
   // The same, collected into items.
   ListResult list_service_accounts(int page_size = 500);
   // Blocks until the stream ends; calls on_event for each event in order. `error` receives the reason of

@@ -8,7 +8,8 @@ Test control endpoints (same authentication):
   POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
   DELETE /__test__/serviceaccounts/NS/NAME    deletes it (DELETED event)
   POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
-  GET    /__test__/stats                      counts of get/list/watch/version requests served, and of secret_*/mwc_*
+  GET    /__test__/stats                      counts of get/list/watch/version requests served (list_any_version: lists
+                                              with resourceVersion=0), and of secret_*/mwc_*
                                               get/create/update/patch/delete/conflict requests
   POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
                                               updates fail with 409 Conflict, and the object's resourceVersion moves
@@ -41,7 +42,7 @@ class State:
         self.events = []  # (rv, type, object)
         self.compacted_below = 0  # watches from an older resourceVersion get 410
         self.generation = 0  # bumped by compact: open watches end
-        self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
+        self.stats = {"get": 0, "list": 0, "list_any_version": 0, "watch": 0, "version": 0}
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
         self.snapshots = {}  # resourceVersion -> the items of a paginated list in progress
@@ -317,7 +318,12 @@ def make_handler(state, args):
 
         def list(self, q):
             state.stats["list"] += 1
-            limit = 0 if args.ignore_limit else int(q.get("limit") or 0)
+            # resourceVersion=0 ("any"): the real API server answers from its watch cache, in one page whatever the
+            # limit.
+            any_version = q.get("resourceVersion") == "0" and not q.get("continue")
+            if any_version:
+                state.stats["list_any_version"] += 1
+            limit = 0 if args.ignore_limit or any_version else int(q.get("limit") or 0)
             # As the real API server does, every page of one list comes from the same snapshot, whose
             # resourceVersion the pages carry: a watch from it misses nothing written during the paging.
             token = q.get("continue") or ""
