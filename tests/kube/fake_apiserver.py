@@ -323,7 +323,7 @@ def make_handler(state, args):
             any_version = q.get("resourceVersion") == "0" and not q.get("continue")
             if any_version:
                 state.stats["list_any_version"] += 1
-            limit = 0 if args.ignore_limit or any_version else int(q.get("limit") or 0)
+            limit = 0 if args.ignore_limit or (any_version and not args.page_any_version) else int(q.get("limit") or 0)
             # As the real API server does, every page of one list comes from the same snapshot, whose
             # resourceVersion the pages carry: a watch from it misses nothing written during the paging.
             token = q.get("continue") or ""
@@ -445,6 +445,9 @@ def main():
                    help="give each filler account an unrelated annotation of this many bytes (large list answers)")
     p.add_argument("--ignore-limit", action="store_true",
                    help="answer every list with all accounts in one page, as servers that ignore `limit` do")
+    p.add_argument("--page-any-version", action="store_true",
+                   help="page lists with resourceVersion=0 too (by default they are answered in one page, as the "
+                        "API server answers them from its watch cache)")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
     p.add_argument("--verbose", action="store_true")
