@@ -10,9 +10,10 @@ azure.workload.identity/client-id and tenant-id annotations. Deterministic: acco
   accounts.py create N M         creates the namespaces and accounts in the API server of $KUBECONFIG (a kubeconfig
                                  with a client certificate, as scripts/cluster.sh writes), 32 connections in
                                  parallel; namespaces and accounts already there are left as they are
-  accounts.py list [LIMIT]       lists every ServiceAccount of that API server in pages of LIMIT (default 500) as the
-                                 webhook asks, one connection per page as it makes them, reading and dropping the
-                                 bytes: the reference for the webhook's time to list; prints seconds, pages, bytes
+  accounts.py list [LIMIT [RV]]  lists every ServiceAccount of that API server in pages of LIMIT (default 500), from
+                                 resourceVersion RV (default none: the latest), one connection per page as the
+                                 webhook makes them, reading and dropping the bytes: the reference for the webhook's
+                                 time to list; prints seconds, pages, bytes
 """
 import http.client
 import json
@@ -147,13 +148,17 @@ def create(n, namespaces, connections=32, deadline_s=1800):
     return 0 if counts["failed"] == 0 and time.monotonic() <= deadline else 1
 
 
-def list_all(limit):
+def list_all(limit, resource_version):
     host, port, ctx = kubeconfig()
     start = time.monotonic()
     pages = size = 0
     cont = ""
     while pages < 100000:
-        path = f"/api/v1/serviceaccounts?limit={limit}" + (f"&continue={urllib.parse.quote(cont)}" if cont else "")
+        path = f"/api/v1/serviceaccounts?limit={limit}"
+        if cont:
+            path += f"&continue={urllib.parse.quote(cont)}"
+        elif resource_version:
+            path += f"&resourceVersion={resource_version}"
         conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=60)
         conn.request("GET", path, headers={"Accept": "application/json"})
         r = conn.getresponse()
@@ -183,8 +188,8 @@ def main():
         with open(sys.argv[2], "w", encoding="utf-8") as f:
             json.dump(extra + [served(i, m) for i in range(n)], f)
         return 0
-    if len(sys.argv) in (2, 3) and sys.argv[1] == "list":
-        return list_all(int(sys.argv[2]) if len(sys.argv) == 3 else 500)
+    if len(sys.argv) in (2, 3, 4) and sys.argv[1] == "list":
+        return list_all(int(sys.argv[2]) if len(sys.argv) >= 3 else 500, sys.argv[3] if len(sys.argv) == 4 else "")
     if len(sys.argv) == 4 and sys.argv[1] == "create":
         return create(int(sys.argv[2]), int(sys.argv[3]))
     sys.exit(__doc__)

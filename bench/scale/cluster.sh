@@ -2,7 +2,7 @@
 # bench/scale/run.sh --cluster: a real cluster (scripts/cluster.sh; AZWI_CLUSTER_NAME, default azwiscale) brought up
 # with this checkout's images, N service accounts in M namespaces created in it (bench/scale/accounts.py create), the
 # webhook installed and restarted (bench/scale/cluster.py); the cluster is always brought down at the end.
-# Usage: bench/scale/cluster.sh N M   (about 8 minutes for 100,000; needs root). Prints a markdown section.
+# Usage: bench/scale/cluster.sh N M   (about 10 minutes for 100,000; needs root). Prints a markdown section.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "bench/scale/cluster.sh needs root (scripts/cluster.sh up)" >&2; exit 1; }

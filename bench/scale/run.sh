@@ -4,7 +4,7 @@
 # memory, and admission latency at a fixed rate, as ratios to the 10-account webhook. The 100,000 come from the
 # stand-in API server twice: in pages of 500 (as etcd reads are, and a webhook's list after 410 Gone), and in one page
 # of about 125 MiB (as the API server answers the first list, resourceVersion 0, from its watch cache).
-# Usage: bench/scale/run.sh [DURATION_SECONDS=10] [RATE=2000] [--cluster]   (about 3 minutes; --cluster adds about 12)
+# Usage: bench/scale/run.sh [DURATION_SECONDS=10] [RATE=2000] [--cluster]   (about 4 minutes; --cluster adds about 10)
 #   --cluster also measures the webhook on a real cluster (scripts/cluster.sh, AZWI_CLUSTER_NAME default azwiscale,
 #   brought up and always down at the end) after creating the accounts in it: bench/scale/cluster.sh.
 # Writes bench/results/scale.md and prints it. Loopback only; every wait and load run is bounded.
