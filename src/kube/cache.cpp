@@ -154,8 +154,15 @@ void ServiceAccountCache::run() {
       backoff = options_.min_backoff;
     }
     std::string error;
+    bool delivered = false;
+    auto began = std::chrono::steady_clock::now();
     WatchEnd end = client_.watch_service_accounts(
-        resource_version_, options_.watch_timeout_seconds, [this](const WatchEvent& e) { apply(e); }, stop_, &error);
+        resource_version_, options_.watch_timeout_seconds,
+        [this, &delivered](const WatchEvent& e) {
+          delivered = true;
+          apply(e);
+        },
+        stop_, &error);
     switch (end) {
       case WatchEnd::stopped: return;
       case WatchEnd::closed:
@@ -171,6 +178,11 @@ void ServiceAccountCache::run() {
         set_error(error);
         logger().warn("service account watch failed; retrying", {{"error", error}});
         restarts("failed");
+        // A watch that worked (it delivered events, or stayed open as long as the longest backoff) and then broke
+        // off, as a cut connection or a restarting API server ends one, is retried soon: the backoff grown by
+        // earlier failures would keep every update made meanwhile from the cache for up to 45 s.
+        if (delivered || std::chrono::steady_clock::now() - began >= options_.max_backoff)
+          backoff = options_.min_backoff;
         if (!wait(next_backoff())) return;
         break;
     }
