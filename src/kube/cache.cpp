@@ -66,10 +66,17 @@ ServiceAccountPtr ServiceAccountCache::cached(std::string_view ns, std::string_v
 }
 
 FetchResult ServiceAccountCache::fetch(std::string_view ns, std::string_view name) {
+  std::uint64_t before;
+  {
+    std::shared_lock lock(map_mutex_);
+    before = changes_;
+  }
   FetchResult r = client_.get_service_account(ns, name);
   if (r.sa) {
     std::unique_lock lock(map_mutex_);
-    accounts_.emplace(key(ns, name), r.sa);
+    // Once the watch or a list changed the map, the answer may be older than what they brought (the account
+    // deleted meanwhile would come back); the watch delivers the account itself.
+    if (changes_ == before) accounts_.emplace(key(ns, name), r.sa);
   }
   return r;
 }
@@ -97,6 +104,7 @@ bool ServiceAccountCache::relist() {
   {
     std::unique_lock lock(map_mutex_);
     accounts_.swap(fresh);
+    ++changes_;
   }
   resource_version_ = list.resource_version;
   if (size_gauge_) size_gauge_->set(static_cast<double>(count));
@@ -114,6 +122,7 @@ void ServiceAccountCache::apply(const WatchEvent& e) {
   std::size_t count;
   {
     std::unique_lock lock(map_mutex_);
+    ++changes_;
     if (e.type == WatchEvent::Type::deleted) {
       accounts_.erase(k);
     } else {

@@ -310,7 +310,8 @@ def make_handler(state, args):
             if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
                 state.stats["get"] += 1
                 with state.lock:
-                    obj = state.accounts.get((parts[3], parts[5]))
+                    obj = json.loads(json.dumps(state.accounts.get((parts[3], parts[5]))))
+                time.sleep(args.get_delay)  # the answer, read before, may be out of date when it arrives
                 if obj is None:
                     return self.send_json(404, status(404, "NotFound",
                                                       f'serviceaccounts "{parts[5]}" not found'))
@@ -452,6 +453,8 @@ def main():
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
+    p.add_argument("--get-delay", type=float, default=0, help="seconds between reading a ServiceAccount for a GET "
+                   "and sending it")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 

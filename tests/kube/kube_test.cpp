@@ -558,4 +558,28 @@ TEST_F(StandInApiServer, CacheWatchesAgainAtOnceAfterAWorkingWatchBreaksOff) {
   EXPECT_EQ(stats().at("list").as_int64(), 0) << "resumed from its resourceVersion, without a list";
 }
 
+// A GET's answer that the watch has overtaken (the account deleted, or listed again, while the answer was on its
+// way) is not remembered: it would keep a deleted account in the cache, admitting its pods with its old identity.
+TEST_F(StandInApiServer, CacheDoesNotRememberAGetAnswerTheWatchOvertook) {
+  start({"--token", "t0ken", "--get-delay", "1"});
+  kube::ApiClient client(token_config());
+  kube::CacheOptions options;
+  options.min_backoff = std::chrono::milliseconds(20);
+  kube::ServiceAccountCache cache(client, nullptr, options);
+  cache.start();
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }));
+  put_sa("apps", "short-lived", "a");
+  kube::FetchResult fetched;
+  std::thread admission([&] { fetched = cache.fetch("apps", "short-lived"); });  // read now, answered in 1 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(control("DELETE", "/__test__/serviceaccounts/apps/short-lived").response.status, 200);
+  admission.join();
+  ASSERT_TRUE(fetched.sa) << fetched.error;  // this admission saw the account as it was when it asked
+  EXPECT_EQ(cache.cached("apps", "short-lived"), nullptr) << "a deleted account came back from a late GET answer";
+  cache.stop();
+  put_sa("apps", "unwatched", "b");
+  ASSERT_TRUE(cache.fetch("apps", "unwatched").sa);
+  EXPECT_NE(cache.cached("apps", "unwatched"), nullptr) << "an answer nothing overtook is remembered";
+}
+
 }  // namespace
