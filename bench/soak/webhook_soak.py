@@ -596,6 +596,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     samples.append((time.monotonic() - start, proc_sample(webhook.pid)))
     webhook.send_signal(signal.SIGTERM)
     webhook.wait(15)
+    api.call("DELETE", f"/api/v1/namespaces/{ns}")  # its accounts go with it: the next run starts from as many
     kube_lines = collections.Counter()
     with open(f"{scratch}/webhook.log") as f:
         for line in f:
