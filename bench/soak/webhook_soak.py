@@ -4,7 +4,8 @@ rate for --minutes while ServiceAccounts are created, annotated, re-annotated an
 schedule, the API server restarts (gracefully and as a crash) and the webhook's connections to it are cut; at the
 end the webhook's view is compared with the server's, and its memory and descriptors are judged by their slope.
 
-Usage: bench/soak/webhook_soak.py [--minutes 10] [--rate 200] [--webhook build/install/bin/azwi-webhook] [--out FILE]
+Usage: bench/soak/webhook_soak.py [--minutes 10] [--rate 200] [--no-faults] [--webhook build/install/bin/azwi-webhook]
+       [--out FILE]   (--no-faults: the same load without the schedule, as a reference)
 
 The webhook runs as a process of this machine inside the cluster's network namespace (the API server's only
 address, 10.242.0.1, is there), with a kubeconfig as the cluster admin whose server is a TCP relay of this script
