@@ -424,6 +424,8 @@ def make_handler(state, args):
                     last = since
                     next_bookmark = time.monotonic() + args.bookmark_seconds
                     while True:
+                        if state.generation != generation:
+                            break  # compacted: events written since belong to the watches after it, not this one
                         pending = [e for e in state.events if e[0] > last]
                         for rv, kind, obj in pending:
                             self.send_event(kind, obj)
