@@ -54,7 +54,7 @@ start_token_emulator() {
   export AZURE_AUTHORITY_HOST=$(cat "$state/url") SSL_CERT_FILE=$state/emu/ca.crt
 }
 # first_token PROXY PORT [ANSWER_FILE]: waits (at most 20 s: under valgrind start-up is slow) until the azwi-proxy on PORT
-# answers PROXY --probe, then asks it for one token.
+# answers PROXY --probe, then asks it for one token (an error answer fails).
 first_token() {
   local i
   for i in $(seq 100); do
@@ -62,7 +62,7 @@ first_token() {
     ((i < 100)) || { echo "azwi-proxy on port $2 is not ready" >&2; return 1; }
     sleep 0.2
   done
-  curl -sS -m 20 -H 'Metadata: true' \
+  curl -fsS -m 60 -H 'Metadata: true' \
     "http://127.0.0.1:$2/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" \
     >"${3:-/dev/null}"
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Regenerates cmd/azwi-proxy/hot-text.ld, the list of code sections the static azwi-proxy runs from its start to its
 # first token (exchanged with azwi-emulator on loopback), which the link places together before the rest of the code.
-# Usage: bench/proxy/hot-text.sh [ROUNDS=4]
-# First the functions callgrind sees run; then, for at most ROUNDS relinks, the functions in which the relinked binary
-# still takes a page fault outside the hot code (perf; callgrind misses what runs before it takes over, and the
-# string functions glibc picks for the real CPU). Needs valgrind and perf (Debian: valgrind linux-perf).
+# Usage: bench/proxy/hot-text.sh [ROUNDS=8]
+# First the IFUNC resolvers (all run at start-up) and the functions callgrind sees run; then, for at most ROUNDS
+# relinks, the functions in which the relinked binary still takes a page fault outside the hot code (perf: callgrind
+# misses the string functions glibc picks for the real CPU). One stray page in the cold code costs much more than a
+# page: the kernel maps the 64 KiB around a fault, and the whole folio when the page cache holds the file in large
+# folios (a file written in one go, as strip and an image unpack do). Needs valgrind and perf (Debian: valgrind
+# linux-perf).
 # Run it when the sidecar's code changes much: a stale list costs memory, not correctness (bench/proxy/run.sh
 # reports the resident set).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds=${1:-4}
+rounds=${1:-8}
 for tool in valgrind perf; do
   command -v "$tool" >/dev/null || { echo "hot-text: $tool is missing (apt-get install valgrind linux-perf)" >&2; exit 3; }
 done

@@ -3,8 +3,8 @@
 
 Usage: hot_text.py --map MAP --binary BINARY [--callgrind OUT]... [--faults FILE]... [--keep OLD.ld] --out NEW.ld
 
-MAP and BINARY are the static azwi-proxy's link map and unstripped binary. A function is hot when callgrind saw it
-run (--callgrind: callgrind output made with --demangle=no) or when a code page fault happened in it (--faults: the
+MAP and BINARY are the static azwi-proxy's link map and unstripped binary. A function is hot when it is an IFUNC
+resolver (the static glibc runs them all at start-up), when callgrind saw it run (--callgrind: callgrind output made with --demangle=no) or when a code page fault happened in it (--faults: the
 faulting addresses, one hexadecimal number a line, `perf script -F addr` of a `perf record -e page-faults -d`). The
 script names the input section holding each hot function (archive member and section name), in the order they were
 found, in an output section placed before .text; --keep keeps the sections an earlier script listed.
@@ -61,6 +61,13 @@ def function_addresses(binary):
     return names
 
 
+def ifunc_resolvers(binary):
+    """Addresses of the IFUNC resolvers: a static glibc runs every one of them at start-up (IRELATIVE relocations),
+    before callgrind or perf can see the program run."""
+    out = subprocess.run(["readelf", "-rW", binary], capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[-1], 16) for line in out.splitlines() if "_IRELATIVE" in line]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--map", required=True)
@@ -88,6 +95,8 @@ def main():
             listed.add(pattern(sections[i]))
             hot.append(pattern(sections[i]))
 
+    for address in ifunc_resolvers(args.binary):
+        add(section_at(address))
     names = function_addresses(args.binary)
     for run in args.callgrind:
         for line in open(run):
