@@ -43,3 +43,28 @@ http {
 }
 CONF
 }
+# start_token_emulator EMULATOR: starts azwi-emulator on loopback (its PID joins pids, its files go under $state/emu)
+# and exports the workload-identity environment that makes azwi-proxy exchange tokens with it.
+start_token_emulator() {
+  local tenant=bench-tenant client=bench-client
+  "$1" serve --listen 127.0.0.1:0 --state-dir "$state/emu" --ready-file "$state/url" \
+    --tenant-id "$tenant" --client-id "$client" >"$state/emulator.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$state/url" ] && break; sleep 0.1; done
+  "$1" mint-token --state-dir "$state/emu" --out "$state/token" >/dev/null 2>&1
+  export AZURE_TENANT_ID=$tenant AZURE_CLIENT_ID=$client AZURE_FEDERATED_TOKEN_FILE=$state/token
+  export AZURE_AUTHORITY_HOST=$(cat "$state/url") SSL_CERT_FILE=$state/emu/ca.crt
+}
+# first_token PROXY PORT [ANSWER_FILE]: waits (at most 20 s: under valgrind start-up is slow) until the azwi-proxy on PORT
+# answers PROXY --probe, then asks it for one token (an error answer fails).
+first_token() {
+  local i
+  for i in $(seq 100); do
+    "$1" --probe --proxy-port="$2" --log-level=error 2>/dev/null && break
+    ((i < 100)) || { echo "azwi-proxy on port $2 is not ready" >&2; return 1; }
+    sleep 0.2
+  done
+  curl -fsS -m 60 -H 'Metadata: true' \
+    "http://127.0.0.1:$2/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" \
+    >"${3:-/dev/null}"
+}

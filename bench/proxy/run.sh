@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark of azwi-proxy's cached-token path, side by side with nginx serving the same answer bytes, in one run.
-# Usage: bench/proxy/run.sh [DURATION_SECONDS=10] [CONNECTIONS=64]
+# Usage: bench/proxy/run.sh [DURATION_SECONDS=10] [CONNECTIONS=64] [REFERENCE_PROXY]
+# REFERENCE_PROXY (e.g. an earlier build's azwi-proxy) gets its memory after the first token measured too, in the same
+# run, for a before/after comparison.
 # Writes bench/results/proxy.md and prints it. Loopback only; every load run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-10}
 connections=${2:-64}
+reference=${3:-}
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
 bin=${AZWI_BUILD_DIR:-build}/install/bin
@@ -17,15 +20,7 @@ proxy=${AZWI_BUILD_DIR:-build}/shipped/bin/azwi-proxy
 start_scratch azwi-bench
 chmod 755 "$state"  # nginx's worker (nobody) reads the answer file from here
 
-tenant=bench-tenant
-client=bench-client
-"$bin/azwi-emulator" serve --listen 127.0.0.1:0 --state-dir "$state/emu" --ready-file "$state/url" \
-  --tenant-id "$tenant" --client-id "$client" >"$state/emulator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$state/url" ] && break; sleep 0.1; done
-"$bin/azwi-emulator" mint-token --state-dir "$state/emu" --out "$state/token" >/dev/null 2>&1
-export AZURE_TENANT_ID=$tenant AZURE_CLIENT_ID=$client AZURE_FEDERATED_TOKEN_FILE=$state/token
-export AZURE_AUTHORITY_HOST=$(cat "$state/url") SSL_CERT_FILE=$state/emu/ca.crt
+start_token_emulator "$bin/azwi-emulator"
 
 # Time from exec to ready: median of 7 starts.
 ready=()
@@ -41,12 +36,22 @@ port=$(free_port)
 "$proxy" --proxy-port="$port" 2>"$state/proxy.log" &
 proxy_pid=$!
 pids+=($proxy_pid)
-"$proxy" --probe --proxy-port="$port" --log-level=error
+first_token "$proxy" "$port" "$state/answer.json"
 path=/metadata/identity/oauth2/token
 query="api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
-curl -sS -H 'Metadata: true' "http://127.0.0.1:$port$path?$query" >"$state/answer.json"
 sleep 1
 idle_kib=$(rss_kib "$proxy_pid")
+bench/proxy/footprint.py "$proxy_pid" --markdown "azwi-proxy (this build)" >"$state/footprint.md"
+if [ -n "$reference" ]; then
+  rport=$(free_port)
+  "$reference" --proxy-port="$rport" 2>"$state/reference.log" &
+  reference_pid=$!
+  pids+=($reference_pid)
+  first_token "$reference" "$rport"
+  sleep 1
+  bench/proxy/footprint.py "$reference_pid" --markdown "reference: $reference" >>"$state/footprint.md"
+  kill "$reference_pid"
+fi
 
 nport=$(free_port)
 nginx_conf "$state/nginx" "$nport" "$path" "$state/answer.json" "application/json; charset=utf-8"
@@ -85,5 +90,13 @@ print("- azwi-proxy p99 at $connections connections: **$p_p99 ms** (target <= 2 
 print(f"- azwi-proxy RSS idle (after one token): **{$idle_kib / 1024:.1f} MiB** (target <= 6), peak under load: **{$peak_kib / 1024:.1f} MiB** (target <= 12)")
 print("- exec to ready (median of 7 starts): **$ready_ms ms** (target <= 50)")
 print("- token exchanges with Entra during the run: $exchanges (every other request was a cache hit)")
+print()
+print("Resident memory after the first token, idle, from /proc/PID/smaps (KiB; bench/proxy/footprint.py). The binary's")
+print("pages are clean and file-backed: shared with every other sidecar of the node running the same image, they are")
+print("Private here only because this process is the one mapping them.")
+print()
+print("| binary | mappings | Rss | Pss | Private | Anonymous |")
+print("|---|---|---:|---:|---:|---:|")
+print(open("$state/footprint.md").read(), end="")
 PY
 cat bench/results/proxy.md
