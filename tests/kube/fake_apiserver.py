@@ -8,11 +8,19 @@ Test control endpoints (same authentication):
   POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
   DELETE /__test__/serviceaccounts/NS/NAME    deletes it (DELETED event)
   POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
+  POST   /__test__/break-watches              breaks open watches off mid-stream (no last chunk, the connection shut),
+                                              as a cut connection or a crashing server does; resuming works
   GET    /__test__/stats                      counts of get/list/watch/version requests served, and of secret_*/mwc_*
                                               get/create/update/patch/delete/conflict requests
   POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
                                               updates fail with 409 Conflict, and the object's resourceVersion moves
                                               on, as when another writer got there first
+  POST   /__test__/forbidden                  body {"secrets": ["update", ...], ...}: from now on those verbs on those
+                                              resources answer 403 Forbidden, as when RBAC does not grant them
+
+--record FILE appends one JSON line per API request that azwi's Kubernetes client (User-Agent azwi-webhook/...)
+makes, in RBAC's terms: {"verb", "group", "resource", "namespace", "name"} or {"verb", "nonResourceURL"}; the RBAC
+drift test (tests/deploy/rbac_test.cpp) compares the chart's roles with what was recorded.
 
 Pods (for azwi-cni, which gets one per sandbox), Secrets (namespaced) and MutatingWebhookConfigurations
 (cluster-scoped), for certificate rotation: get, create
@@ -24,6 +32,7 @@ import argparse
 import base64
 import binascii
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -41,10 +50,13 @@ class State:
         self.events = []  # (rv, type, object)
         self.compacted_below = 0  # watches from an older resourceVersion get 410
         self.generation = 0  # bumped by compact: open watches end
+        self.breaks = 0  # bumped by break-watches: open watches break off
         self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
         self.snapshots = {}  # resourceVersion -> the items of a paginated list in progress
+        self.forbidden = {}  # resource -> verbs answered with 403
+        self.record_lock = threading.Lock()
 
     def put(self, obj):
         with self.lock:
@@ -119,6 +131,27 @@ def invalid_base64(resource, obj):
     return None
 
 
+def rbac_request(method, path):
+    """The request as RBAC sees it: verb, API group, resource, namespace and name (or the non-resource URL)."""
+    url = urllib.parse.urlsplit(path)
+    parts = [p for p in url.path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return {"verb": method.lower(), "nonResourceURL": url.path}
+    namespace = ""
+    if len(rest) >= 2 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    resource, name = (rest + ["", ""])[:2]
+    query = dict(urllib.parse.parse_qsl(url.query))
+    verb = {"GET": "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list"),
+            "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection"}.get(method, method.lower())
+    return {"verb": verb, "group": group, "resource": resource, "namespace": namespace, "name": name}
+
+
 def status(code, reason, message):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -149,15 +182,26 @@ def make_handler(state, args):
                         return value
             return None
 
+        def record(self):
+            """Appends the request to --record's file when azwi's client made it (not a test's own calls)."""
+            if not args.record or self.path.startswith("/__test__/") \
+                    or not self.headers.get("User-Agent", "").startswith("azwi-webhook/"):
+                return
+            line = json.dumps(rbac_request(self.command, self.path), sort_keys=True) + "\n"
+            with state.record_lock, open(args.record, "a", encoding="utf-8") as f:
+                f.write(line)
+
         def authenticated(self):
             cn = self.client_cn()
             if cn is not None and (not args.client_cn or cn == args.client_cn):
+                self.record()
                 return True
             expected = args.token
             if args.token_file:
                 with open(args.token_file, encoding="utf-8") as f:
                     expected = f.read().strip()
             if expected and self.headers.get("Authorization") == "Bearer " + expected:
+                self.record()
                 return True
             self.read_body()  # keeps the connection usable for the next request
             self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
@@ -202,7 +246,14 @@ def make_handler(state, args):
                 return obj
 
             body = self.read_body() if method in ("POST", "PUT", "PATCH") else b""
+            verb = rbac_request(method, self.path)["verb"]
             with state.lock:
+                if verb in state.forbidden.get(resource, ()):
+                    count("forbidden")
+                    self.send_json(403, status(403, "Forbidden", f'{resource} "{name or ""}" is forbidden: User '
+                                                                 f'"system:serviceaccount:test:webhook" cannot {verb} '
+                                                                 f'resource "{resource}"'))
+                    return True
                 if method == "GET" and name:
                     count("get")
                     obj = state.objects.get(key)
@@ -306,7 +357,8 @@ def make_handler(state, args):
             if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
                 state.stats["get"] += 1
                 with state.lock:
-                    obj = state.accounts.get((parts[3], parts[5]))
+                    obj = json.loads(json.dumps(state.accounts.get((parts[3], parts[5]))))
+                time.sleep(args.get_delay)  # the answer, read before, may be out of date when it arrives
                 if obj is None:
                     return self.send_json(404, status(404, "NotFound",
                                                       f'serviceaccounts "{parts[5]}" not found'))
@@ -361,8 +413,9 @@ def make_handler(state, args):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
+                broken = False
                 with state.lock:
-                    generation = state.generation
+                    generation, breaks = state.generation, state.breaks
                     if since and since < state.compacted_below:
                         obj = status(410, "Expired", f"too old resource version: {since} ({state.compacted_below})")
                         self.send_event("ERROR", obj)
@@ -371,11 +424,16 @@ def make_handler(state, args):
                     last = since
                     next_bookmark = time.monotonic() + args.bookmark_seconds
                     while True:
+                        if state.generation != generation:
+                            break  # compacted: events written since belong to the watches after it, not this one
                         pending = [e for e in state.events if e[0] > last]
                         for rv, kind, obj in pending:
                             self.send_event(kind, obj)
                             last = rv
                         now = time.monotonic()
+                        if state.breaks != breaks:
+                            broken = True
+                            break
                         if now >= deadline or state.generation != generation:
                             break
                         if now >= next_bookmark:
@@ -384,6 +442,10 @@ def make_handler(state, args):
                             last = max(last, state.rv)
                             next_bookmark = now + args.bookmark_seconds
                         state.lock.wait(min(deadline, next_bookmark) - now)
+                if broken:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.chunk(b"")
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
                 pass
@@ -396,10 +458,20 @@ def make_handler(state, args):
             if self.path == "/__test__/compact":
                 state.compact()
                 return self.send_json(200, {})
+            if self.path == "/__test__/break-watches":
+                with state.lock:
+                    state.breaks += 1
+                    state.lock.notify_all()
+                return self.send_json(200, {})
             if self.path == "/__test__/conflicts":
                 with state.lock:
                     for resource, n in json.loads(self.read_body()).items():
                         state.conflicts[resource] = int(n)
+                return self.send_json(200, {})
+            if self.path == "/__test__/forbidden":
+                with state.lock:
+                    for resource, verbs in json.loads(self.read_body()).items():
+                        state.forbidden[resource] = set(verbs)
                 return self.send_json(200, {})
             if self.objects("POST"):
                 return
@@ -435,6 +507,9 @@ def main():
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
+    p.add_argument("--get-delay", type=float, default=0, help="seconds between reading a ServiceAccount for a GET "
+                   "and sending it")
+    p.add_argument("--record", default="", help="append the requests azwi's client makes to this file (JSON lines)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
