@@ -2,6 +2,8 @@
 . scripts/lib.sh
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+# cpu_ms PID: user + system CPU time the process has used, in ms (what a loaded machine does not inflate).
+cpu_ms() { awk -v tck="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%d", ($12 + $13) * 1000 / tck}' "/proc/$1/stat"; }
 # wrk_field FILE: prints "req_per_s p50_ms p99_ms" from wrk --latency output.
 wrk_fields() {
   python3 - "$1" <<'PY'

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   libyaml-cpp-dev  # azwi-webhook reads kubeconfig files
   clang-14 libclang-rt-14-dev  # the sanitize preset: ASan, UBSan, LSan and libFuzzer (scripts/test-sanitized.sh)
+  llvm-14  # llvm-symbolizer-14, for the sanitizers' stacks (clang-14 only recommends it)
   # tests and demo: real processes, TLS tools, network namespaces, iptables
   openssl curl ca-certificates iproute2 iptables procps python3
   util-linux  # setpriv: netns tests run commands as other UIDs and without NET_ADMIN

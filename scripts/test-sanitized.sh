@@ -25,6 +25,11 @@ reports=$dir/sanitizer-reports
 rm -rf "$reports"
 mkdir -p "$reports"
 chmod 1777 "$reports"
+# The symbolizer named, not searched for: on a fresh machine without it (clang-14 only recommends llvm-14) four
+# processes left report files holding nothing but "invalid path to external symbolizer", failing the suite.
+symbolizer=$(command -v llvm-symbolizer-14) ||
+  { echo "test-sanitized: llvm-symbolizer-14 is missing (scripts/install-deps.sh installs llvm-14)" >&2; exit 3; }
+export ASAN_SYMBOLIZER_PATH=$symbolizer
 export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$PWD/$reports/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$reports/ubsan"
 export LSAN_OPTIONS="log_path=$PWD/$reports/lsan"

@@ -34,15 +34,6 @@ void ServiceAccountCache::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string ServiceAccountCache::key(std::string_view ns, std::string_view name) {
-  std::string k;
-  k.reserve(ns.size() + name.size() + 1);
-  k.append(ns);
-  k += '/';
-  k.append(name);
-  return k;
-}
-
 std::string ServiceAccountCache::last_error() const {
   std::lock_guard lock(error_mutex_);
   return error_;
@@ -59,10 +50,8 @@ std::size_t ServiceAccountCache::size() const {
 }
 
 ServiceAccountPtr ServiceAccountCache::cached(std::string_view ns, std::string_view name) const {
-  std::string k = key(ns, name);
   std::shared_lock lock(map_mutex_);
-  auto it = accounts_.find(k);
-  return it == accounts_.end() ? nullptr : it->second;
+  return accounts_.get(ns, name);
 }
 
 FetchResult ServiceAccountCache::fetch(std::string_view ns, std::string_view name) {
@@ -76,7 +65,7 @@ FetchResult ServiceAccountCache::fetch(std::string_view ns, std::string_view nam
     std::unique_lock lock(map_mutex_);
     // Once the watch or a list changed the map, the answer may be older than what they brought (the account
     // deleted meanwhile would come back); the watch delivers the account itself.
-    if (changes_ == before) accounts_.emplace(key(ns, name), r.sa);
+    if (changes_ == before) accounts_.put(*r.sa, list_generation_, false);
   }
   return r;
 }
@@ -87,23 +76,42 @@ bool ServiceAccountCache::wait(std::chrono::milliseconds d) {
   return !stop_;
 }
 
-bool ServiceAccountCache::relist() {
-  ListResult list = client_.list_service_accounts(options_.page_size);
+bool ServiceAccountCache::relist(std::string_view resource_version) {
+  // The accounts go into the store as they are parsed, stamped with this list's generation; those of the store the
+  // list did not deliver are removed once it is complete. Never two copies of 100,000 accounts in memory, and a list
+  // that fails half-way leaves only accounts as current as before (the next complete list removes the gone ones).
+  std::uint32_t generation;
+  {
+    std::unique_lock lock(map_mutex_);
+    generation = ++list_generation_;
+  }
+  constexpr std::size_t kBatch = 256;  // accounts stored per lock taken: admissions read in between
+  std::vector<ServiceAccount> batch;
+  batch.reserve(kBatch);
+  auto store = [&] {
+    std::unique_lock lock(map_mutex_);
+    for (const auto& sa : batch) accounts_.put(sa, generation);
+    if (!batch.empty()) ++changes_;
+    batch.clear();
+  };
+  ListResult list = client_.list_service_accounts(
+      options_.page_size,
+      [&](ServiceAccount&& sa) {
+        batch.push_back(std::move(sa));
+        if (batch.size() == kBatch) store();
+      },
+      resource_version);
+  store();
   if (!list.error.empty()) {
     set_error(list.error);
     logger().warn("cannot list service accounts", {{"error", list.error}});
     return false;
   }
-  std::unordered_map<std::string, ServiceAccountPtr> fresh;
-  fresh.reserve(list.items.size());
-  for (auto& sa : list.items) {
-    std::string k = key(sa.ns, sa.name);
-    fresh.emplace(std::move(k), std::make_shared<const ServiceAccount>(std::move(sa)));
-  }
-  std::size_t count = fresh.size();
+  std::size_t count, removed;
   {
     std::unique_lock lock(map_mutex_);
-    accounts_.swap(fresh);
+    removed = accounts_.sweep(generation);
+    count = accounts_.size();
     ++changes_;
   }
   resource_version_ = list.resource_version;
@@ -111,22 +119,21 @@ bool ServiceAccountCache::relist() {
   set_error("");
   bool first = !synced_.exchange(true);
   logger().info(first ? "service account cache synced" : "service accounts listed again",
-                {{"count", count}, {"resource_version", resource_version_}});
+                {{"count", count}, {"removed", removed}, {"resource_version", resource_version_}});
   return true;
 }
 
 void ServiceAccountCache::apply(const WatchEvent& e) {
   if (!e.object.resource_version.empty()) resource_version_ = e.object.resource_version;
   if (e.type == WatchEvent::Type::bookmark) return;
-  std::string k = key(e.object.ns, e.object.name);
   std::size_t count;
   {
     std::unique_lock lock(map_mutex_);
     ++changes_;
     if (e.type == WatchEvent::Type::deleted) {
-      accounts_.erase(k);
+      accounts_.erase(e.object.ns, e.object.name);
     } else {
-      accounts_[k] = std::make_shared<const ServiceAccount>(e.object);
+      accounts_.put(e.object, list_generation_);
     }
     count = accounts_.size();
   }
@@ -153,9 +160,13 @@ void ServiceAccountCache::run() {
           .inc();
   };
   bool need_list = true;
+  // As client-go's reflector: the first list from the API server's watch cache (resourceVersion 0: one page, no etcd
+  // reads), whose watch then brings the cache up to date; a list after 410 Gone reads the latest from etcd, never
+  // going back before what the cache has seen.
+  std::string list_version = "0";
   while (!stop_) {
     if (need_list) {
-      if (!relist()) {
+      if (!relist(list_version)) {
         if (!wait(next_backoff())) return;
         continue;
       }
@@ -182,6 +193,7 @@ void ServiceAccountCache::run() {
         logger().info("service account watch expired; listing again", {{"reason", error}});
         restarts("gone");
         need_list = true;
+        list_version.clear();
         break;
       case WatchEnd::failed:
         set_error(error);

@@ -11,9 +11,9 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 
 #include "common/metrics.hpp"
+#include "kube/account_store.hpp"
 #include "kube/client.hpp"
 #include "kube/service_account.hpp"
 
@@ -43,19 +43,19 @@ class ServiceAccountCache final : public ServiceAccountSource {
 
  private:
   void run();
-  bool relist();
+  bool relist(std::string_view resource_version);
   void apply(const WatchEvent& event);
   bool wait(std::chrono::milliseconds d);  // false when stopping
   void set_error(std::string e);
-  static std::string key(std::string_view ns, std::string_view name);
 
   ApiClient& client_;
   CacheOptions options_;
   metrics::Gauge* size_gauge_ = nullptr;
   metrics::Registry* registry_;
   mutable std::shared_mutex map_mutex_;
-  std::unordered_map<std::string, ServiceAccountPtr> accounts_;
-  std::uint64_t changes_ = 0;  // events and lists applied to accounts_ (under map_mutex_), for fetch()
+  AccountStore accounts_;
+  std::uint32_t list_generation_ = 0;  // stamps the accounts each list delivers; guarded by map_mutex_
+  std::uint64_t changes_ = 0;  // events and list batches applied to accounts_ (under map_mutex_), for fetch()
   std::string resource_version_;  // only the watch thread touches it
   std::atomic<bool> synced_{false};
   std::atomic<bool> stop_{false};

@@ -9,6 +9,7 @@
 
 #include "common/log.hpp"
 #include "http/asio_client.hpp"
+#include "kube/list_stream.hpp"
 
 namespace azwi::kube {
 namespace json = boost::json;
@@ -16,8 +17,11 @@ namespace json = boost::json;
 namespace {
 constexpr std::size_t kMaxWatchLine = 16 * 1024 * 1024;
 constexpr const char* kUserAgent = "azwi-webhook/" AZWI_VERSION;
-// One answer (a list page, an object): far beyond what a page of 500 service accounts takes.
+// One answer read whole (an object, a Status): far beyond what one object takes. List pages are streamed instead
+// (kube/list_stream.hpp has their bounds).
 constexpr std::size_t kMaxResponseBody = 16 * 1024 * 1024;
+// One list page, streamed: a server that ignores `limit` sends every account at once (about 150 MiB for 100,000).
+constexpr std::chrono::seconds kListPageTimeout{60};
 
 std::string path_escape(std::string_view s) { return http::form_encode(s); }
 
@@ -138,23 +142,13 @@ bool WatchState::data(std::string_view bytes) {
 
 ListPage parse_service_account_list(std::string_view body) {
   ListPage out;
-  json::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec || !v.is_object()) {
-    out.error = "the answer is not JSON";
+  ServiceAccountListStream stream([&](ServiceAccount&& sa) { out.items.push_back(std::move(sa)); });
+  if (!stream.data(body) || !stream.finish()) {
+    out.error = stream.error();
     return out;
   }
-  const json::object& o = v.get_object();
-  if (const json::value* items = o.if_contains("items"); items && items->is_array()) {
-    for (const auto& item : items->get_array())
-      if (auto sa = service_account_from_json(item)) out.items.push_back(std::move(*sa));
-  }
-  if (const json::value* meta = o.if_contains("metadata"); meta && meta->is_object()) {
-    const json::object& m = meta->get_object();
-    if (auto* rv = m.if_contains("resourceVersion"); rv && rv->is_string())
-      out.resource_version = std::string(rv->get_string());
-    if (auto* c = m.if_contains("continue"); c && c->is_string()) out.continue_token = std::string(c->get_string());
-  }
+  out.resource_version = stream.resource_version();
+  out.continue_token = stream.continue_token();
   return out;
 }
 
@@ -269,32 +263,51 @@ FetchResult ApiClient::get_service_account(std::string_view ns, std::string_view
 }
 
 ListResult ApiClient::list_service_accounts(int page_size) {
+  std::vector<ServiceAccount> items;
+  ListResult out = list_service_accounts(page_size, [&](ServiceAccount&& sa) { items.push_back(std::move(sa)); });
+  out.items = std::move(items);
+  return out;
+}
+
+ListResult ApiClient::list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item,
+                                           std::string_view resource_version) {
   ListResult out;
   std::string cont;
   for (int page = 0; page < 100'000; ++page) {
-    std::string path = "/api/v1/serviceaccounts?limit=" + std::to_string(page_size);
-    if (!cont.empty()) path += "&continue=" + path_escape(cont);
-    auto r = get(path);
-    if (!r.error.empty()) {
-      out.error = r.error;
+    http::ClientRequest req;
+    req.url = config_.server + "/api/v1/serviceaccounts?limit=" + std::to_string(page_size);
+    // The version goes with the first page only: the API server refuses it next to a continue token.
+    if (!cont.empty()) {
+      req.url += "&continue=" + path_escape(cont);
+    } else if (!resource_version.empty()) {
+      req.url += "&resourceVersion=" + path_escape(resource_version);
+    }
+    req.headers.emplace_back("Accept", "application/json");
+    if (auto token = bearer_token(); !token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+    req.connect_timeout = std::chrono::milliseconds(3'000);
+    req.timeout = kListPageTimeout;
+    // Parsed as it arrives: a server that ignores `limit` answers with the whole cluster's accounts at once.
+    ServiceAccountListStream stream(on_item);
+    auto r = http_->stream(req, [&](std::string_view bytes) { return stream.data(bytes); });
+    if (r.end == http::StreamEnd::handler_stopped) {
+      out.error = "list service accounts: " + stream.error();
       return out;
     }
-    if (r.status != 200) {
-      out.error = "list service accounts: " + status_message(r.status, r.body);
+    if (r.error) {
+      out.error = r.response.status ? "list service accounts: " + r.error->message
+                                    : "cannot reach the API server at " + config_.server + ": " + r.error->message;
       return out;
     }
-    ListPage p = parse_service_account_list(r.body);
-    if (!p.error.empty()) {
-      out.error = "list service accounts: " + p.error;
+    if (r.response.status != 200) {
+      out.error = "list service accounts: " + status_message(r.response.status, r.response.body);
       return out;
     }
-    if (out.items.empty()) {
-      out.items = std::move(p.items);
-    } else {
-      for (auto& sa : p.items) out.items.push_back(std::move(sa));
+    if (!stream.finish()) {
+      out.error = "list service accounts: " + stream.error();
+      return out;
     }
-    if (!p.resource_version.empty()) out.resource_version = std::move(p.resource_version);
-    cont = std::move(p.continue_token);
+    if (!stream.resource_version().empty()) out.resource_version = stream.resource_version();
+    cont = stream.continue_token();
     if (cont.empty()) return out;
   }
   out.error = "list service accounts: too many pages";

@@ -37,8 +37,8 @@ struct ListResult {
   std::string error;  // set: the list failed
 };
 
-// One page of a ServiceAccount list answer (items that are not service accounts are left out); exposed for the fuzz
-// target. error set: the body is not a JSON object.
+// One page of a ServiceAccount list answer (items that are not service accounts are left out), through
+// ServiceAccountListStream; exposed for the fuzz target. error set: the body is not one JSON object, or is refused.
 struct ListPage {
   std::vector<ServiceAccount> items;
   std::string resource_version, continue_token, error;
@@ -81,7 +81,13 @@ class ApiClient {
   // Errors are returned as text (nullopt version with `error` set).
   std::optional<ServerVersion> version(std::string* error);
   FetchResult get_service_account(std::string_view ns, std::string_view name);
-  // All service accounts in the cluster, in pages of `page_size`.
+  // All service accounts in the cluster, in pages of `page_size`, each handed to `on_item` as soon as it is parsed
+  // (items stays empty); a page is never held whole. On an error, the accounts handed over so far are real ones.
+  // `resource_version` "0": any version the API server holds (its watch cache, which answers with every account in
+  // one page whatever `limit` says: how client-go's informers list first); empty: the latest (a read from etcd).
+  ListResult list_service_accounts(int page_size, const std::function<void(ServiceAccount&&)>& on_item,
+                                   std::string_view resource_version = {});
+  // The same, collected into items.
   ListResult list_service_accounts(int page_size = 500);
   // Blocks until the stream ends; calls on_event for each event in order. `error` receives the reason of
   // failed/gone ends. A raised `stop` ends the watch within a fraction of a second, whatever the server sends.

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A stand-in Kubernetes API server for the webhook's tests: real HTTPS, bearer-token (or client-certificate, optionally
 required and of one common name) authentication, /version, and ServiceAccount get, list (paginated, every page from
-one snapshot) and watch (chunked, newline-delimited JSON events, each event deliberately split across two chunks,
+one snapshot; or, with --ignore-limit, all in one page) and watch (chunked, newline-delimited JSON events, each event deliberately split across two chunks,
 bookmarks, 410 Gone after a compaction).
 
 Test control endpoints (same authentication):
@@ -10,7 +10,8 @@ Test control endpoints (same authentication):
   POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
   POST   /__test__/break-watches              breaks open watches off mid-stream (no last chunk, the connection shut),
                                               as a cut connection or a crashing server does; resuming works
-  GET    /__test__/stats                      counts of get/list/watch/version requests served, and of secret_*/mwc_*
+  GET    /__test__/stats                      counts of get/list/watch/version requests served (list_any_version: lists
+                                              with resourceVersion=0), and of secret_*/mwc_*
                                               get/create/update/patch/delete/conflict requests
   POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
                                               updates fail with 409 Conflict, and the object's resourceVersion moves
@@ -51,7 +52,7 @@ class State:
         self.compacted_below = 0  # watches from an older resourceVersion get 410
         self.generation = 0  # bumped by compact: open watches end
         self.breaks = 0  # bumped by break-watches: open watches break off
-        self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
+        self.stats = {"get": 0, "list": 0, "list_any_version": 0, "watch": 0, "version": 0}
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
         self.snapshots = {}  # resourceVersion -> the items of a paginated list in progress
@@ -69,7 +70,9 @@ class State:
             obj.setdefault("kind", "ServiceAccount")
             kind = "MODIFIED" if key in self.accounts else "ADDED"
             self.accounts[key] = obj
-            self.events.append((self.rv, kind, json.loads(json.dumps(obj))))
+            # The event shares the stored object: nothing changes a stored object in place (a replacement or a
+            # deletion makes a new one), and a copy would double the memory of a 100,000-account seed.
+            self.events.append((self.rv, kind, obj))
             self.lock.notify_all()
             return obj
 
@@ -367,7 +370,12 @@ def make_handler(state, args):
 
         def list(self, q):
             state.stats["list"] += 1
-            limit = int(q.get("limit") or 0)
+            # resourceVersion=0 ("any"): the real API server answers from its watch cache, in one page whatever the
+            # limit.
+            any_version = q.get("resourceVersion") == "0" and not q.get("continue")
+            if any_version:
+                state.stats["list_any_version"] += 1
+            limit = 0 if args.ignore_limit or (any_version and not args.page_any_version) else int(q.get("limit") or 0)
             # As the real API server does, every page of one list comes from the same snapshot, whose
             # resourceVersion the pages carry: a watch from it misses nothing written during the paging.
             token = q.get("continue") or ""
@@ -505,6 +513,13 @@ def main():
     p.add_argument("--version", default="v1.32.0")
     p.add_argument("--seed", default="", help="JSON file with a list of ServiceAccounts to start with")
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
+    p.add_argument("--seed-padding", type=int, default=0,
+                   help="give each filler account an unrelated annotation of this many bytes (large list answers)")
+    p.add_argument("--ignore-limit", action="store_true",
+                   help="answer every list with all accounts in one page, as servers that ignore `limit` do")
+    p.add_argument("--page-any-version", action="store_true",
+                   help="page lists with resourceVersion=0 too (by default they are answered in one page, as the "
+                        "API server answers them from its watch cache)")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
     p.add_argument("--get-delay", type=float, default=0, help="seconds between reading a ServiceAccount for a GET "
@@ -519,8 +534,10 @@ def main():
             for obj in json.load(f):
                 state.put(obj)
     for i in range(args.seed_count):
-        state.put({"metadata": {"name": f"filler-{i}", "namespace": f"ns-{i % 50}",
-                                "annotations": {"azure.workload.identity/client-id": f"client-{i}"}}})
+        annotations = {"azure.workload.identity/client-id": f"client-{i}"}
+        if args.seed_padding:
+            annotations["example.com/padding"] = "p" * args.seed_padding
+        state.put({"metadata": {"name": f"filler-{i}", "namespace": f"ns-{i % 50}", "annotations": annotations}})
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)

@@ -6,9 +6,11 @@
 #include <boost/json.hpp>
 
 #include "http/asio_client.hpp"
+#include "kube/account_store.hpp"
 #include "kube/cache.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
+#include "kube/list_stream.hpp"
 #include "support.hpp"
 
 using namespace azwi;
@@ -38,6 +40,115 @@ TEST(ServiceAccountJson, KeepsOnlyWorkloadIdentityAnnotations) {
   EXPECT_EQ(sa->resource_version, "7");
   EXPECT_FALSE(kube::service_account_from_json(boost::json::parse(R"({"metadata":{}})")));
   EXPECT_FALSE(kube::service_account_from_json(boost::json::parse(R"([1])")));
+}
+
+// A list answer as the API server sends one, with fields the cache does not keep around the ones it does.
+const std::string kListAnswer = R"({"kind":"ServiceAccountList","apiVersion":"v1",
+  "metadata":{"resourceVersion":"905","continue":"tok\"en"},
+  "items":[
+    {"metadata":{"name":"a","namespace":"n1","uid":"u-1","resourceVersion":"901","creationTimestamp":"2026-01-01T00:00:00Z",
+      "labels":{"azure.workload.identity/use":"true"},
+      "annotations":{"azure.workload.identity/client-id":"c-\u00e9\n","kubectl.kubernetes.io/last-applied-configuration":
+        "{\"metadata\":{\"name\":\"x\"}}","azure.workload.identity/tenant-id":"t"},
+      "managedFields":[{"manager":"kubectl","fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:name":{}}}}}]},
+     "secrets":[{"name":"a-token"}],"automountServiceAccountToken":false},
+    {"metadata":{"namespace":"n1","annotations":{"azure.workload.identity/client-id":"no name: not an account"}}},
+    42,
+    {"kind":"ServiceAccount","metadata":{"resourceVersion":"902","name":"b","namespace":"n2","annotations":{}}}
+  ]})";
+
+TEST(ServiceAccountListStream, KeepsTheCachedFieldsWhereverTheAnswerIsCut) {
+  std::vector<kube::ServiceAccount> whole;
+  ASSERT_TRUE(kube::parse_service_account_list(kListAnswer).error.empty());
+  whole = kube::parse_service_account_list(kListAnswer).items;
+  ASSERT_EQ(whole.size(), 2u);
+  EXPECT_EQ(whole[0].name, "a");
+  EXPECT_EQ(whole[0].ns, "n1");
+  EXPECT_EQ(whole[0].resource_version, "901");
+  EXPECT_EQ(whole[0].annotations, (std::map<std::string, std::string, std::less<>>{
+                                      {"azure.workload.identity/client-id", "c-\xc3\xa9\n"},
+                                      {"azure.workload.identity/tenant-id", "t"}}));
+  EXPECT_EQ(whole[1], (kube::ServiceAccount{"n2", "b", "902", {}}));
+  // Every cut into two network reads, and one byte at a time, give the same accounts and list metadata.
+  for (std::size_t cut = 0; cut <= kListAnswer.size(); ++cut) {
+    std::vector<kube::ServiceAccount> got;
+    kube::ServiceAccountListStream stream([&](kube::ServiceAccount&& sa) { got.push_back(std::move(sa)); });
+    ASSERT_TRUE(stream.data(std::string_view(kListAnswer).substr(0, cut))) << cut << ": " << stream.error();
+    ASSERT_TRUE(stream.data(std::string_view(kListAnswer).substr(cut))) << cut << ": " << stream.error();
+    ASSERT_TRUE(stream.finish()) << cut << ": " << stream.error();
+    EXPECT_EQ(got, whole) << cut;
+    EXPECT_EQ(stream.resource_version(), "905");
+    EXPECT_EQ(stream.continue_token(), "tok\"en");
+  }
+  std::vector<kube::ServiceAccount> bytewise;
+  kube::ServiceAccountListStream stream([&](kube::ServiceAccount&& sa) { bytewise.push_back(std::move(sa)); });
+  for (char c : kListAnswer) ASSERT_TRUE(stream.data(std::string_view(&c, 1))) << stream.error();
+  ASSERT_TRUE(stream.finish());
+  EXPECT_EQ(bytewise, whole);
+}
+
+TEST(ServiceAccountListStream, RefusesWhatIsNotOneListObjectAndSaysWhy) {
+  auto error_of = [](std::string_view body) {
+    kube::ServiceAccountListStream stream([](kube::ServiceAccount&&) {});
+    bool ok = stream.data(body) && stream.finish();
+    EXPECT_FALSE(ok) << body.substr(0, 80);
+    return stream.error();
+  };
+  EXPECT_EQ(error_of("[1,2]"), "the answer is not a JSON object");
+  EXPECT_EQ(error_of("\"items\""), "the answer is not a JSON object");
+  EXPECT_EQ(error_of(""), "the answer is empty");
+  EXPECT_EQ(error_of(R"({"items":[{"metadata":{"name":"a")"), "the answer is not JSON (it ends early)");
+  EXPECT_EQ(error_of(R"({"items":[]} {"items":[]})"), "the answer has data after its JSON object");
+  EXPECT_NE(error_of(R"({"items":[}])").find("the answer is not JSON ("), std::string::npos);
+  EXPECT_EQ(error_of(std::string(200, '[')), "the answer is not a JSON object");
+  EXPECT_EQ(error_of("{\"a\":" + std::string(100, '[')), "nested deeper than 64 levels");
+  // A kept string beyond 256 KiB (Kubernetes allows that much for all of an object's annotations) is refused; an
+  // unrelated one of any size is skipped.
+  std::string big(kube::kMaxKeptString + 1, 'x');
+  EXPECT_EQ(error_of(R"({"items":[{"metadata":{"name":"a","annotations":{"azure.workload.identity/client-id":")" +
+                     big + R"("}}}]})"),
+            "a service account's annotation azure.workload.identity/client-id is longer than 256 KiB");
+  EXPECT_EQ(error_of(R"({"items":[{"metadata":{"name":")" + big + R"("}}]})"),
+            "a service account's name is longer than 256 KiB");
+  std::size_t kept = 0;
+  kube::ServiceAccountListStream skipping([&](kube::ServiceAccount&&) { ++kept; });
+  EXPECT_TRUE(skipping.data(R"({"items":[{"metadata":{"name":"a","annotations":{"other/big":")" + big + big +
+                            R"("}}}]})") &&
+              skipping.finish())
+      << skipping.error();
+  EXPECT_EQ(kept, 1u);
+}
+
+TEST(AccountStore, RoundTripsSweepsAndForgetsEmptyNamespaces) {
+  kube::AccountStore store;
+  kube::ServiceAccount a{"ns", "a", "17", {{"azure.workload.identity/client-id", std::string("c\0d", 3)},
+                                           {"azure.workload.identity/service-account-token-expiration", "7200"}}};
+  kube::ServiceAccount b{"ns", "b-with-a-name-longer-than-sso", "", {}};
+  kube::ServiceAccount c{"other", "c", std::string(300, '9'), {{"azure.workload.identity/" + std::string(200, 'k'),
+                                                                 std::string(70000, 'v')}}};
+  store.put(a, 1);
+  store.put(b, 1);
+  store.put(c, 1);
+  EXPECT_EQ(store.size(), 3u);
+  EXPECT_EQ(*store.get("ns", "a"), a);
+  EXPECT_EQ(*store.get("ns", "b-with-a-name-longer-than-sso"), b);
+  EXPECT_EQ(*store.get("other", "c"), c);
+  EXPECT_EQ(store.get("ns", "c"), nullptr);
+  EXPECT_EQ(store.get("nope", "a"), nullptr);
+
+  kube::ServiceAccount a2 = a;
+  a2.resource_version = "18";
+  store.put(a2, 2, false);  // kept: already there
+  EXPECT_EQ(store.get("ns", "a")->resource_version, "17");
+  store.put(a2, 2);
+  EXPECT_EQ(store.get("ns", "a")->resource_version, "18");
+  EXPECT_EQ(store.sweep(2), 2u);  // b and c were not stored again by generation 2
+  EXPECT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.namespaces(), 1u);
+  store.erase("ns", "a");
+  store.erase("ns", "a");
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.namespaces(), 0u);
 }
 
 class KubeconfigTest : public ::testing::Test {
@@ -212,6 +323,27 @@ TEST_F(StandInApiServer, VersionGetAndPaginatedList) {
   EXPECT_EQ(list.items.size(), 1203u);
   EXPECT_FALSE(list.resource_version.empty());
   EXPECT_EQ(stats().at("list").as_int64(), 3);
+}
+
+// A server that ignores `limit` answers with every account in one page: 20,000 accounts, 25 MiB, more than the
+// 16 MiB an answer read whole may have. Parsed as it arrives, it is listed, and the cache syncs from it.
+TEST_F(StandInApiServer, OnePageLargerThan16MiBFromAServerIgnoringLimitIsStreamed) {
+  start({"--token", "t0ken", "--seed-count", "20000", "--seed-padding", "1200", "--ignore-limit"});
+  kube::ApiClient client(token_config());
+  auto list = client.list_service_accounts(500);
+  ASSERT_TRUE(list.error.empty()) << list.error;
+  EXPECT_EQ(list.items.size(), 20000u);
+  EXPECT_EQ(stats().at("list").as_int64(), 1);
+  ASSERT_FALSE(list.items.empty());
+  EXPECT_EQ(list.items.back().annotations.size(), 1u) << "the padding annotation is not kept";
+
+  kube::ServiceAccountCache cache(client, nullptr);
+  cache.start();
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }, std::chrono::seconds(30))) << cache.last_error();
+  EXPECT_EQ(cache.size(), 20000u);
+  auto sa = cache.cached("ns-7", "filler-19957");
+  ASSERT_TRUE(sa);
+  EXPECT_EQ(*sa->annotation("azure.workload.identity/client-id"), "client-19957");
 }
 
 TEST_F(StandInApiServer, WrongTokenAndUnreachableServerAreClearErrors) {
@@ -476,6 +608,9 @@ TEST_F(StandInApiServer, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
   ASSERT_TRUE(eventually([&] { return cache.synced(); }));
   EXPECT_EQ(cache.size(), 3u);
   ASSERT_TRUE(cache.cached("ns-1", "filler-1"));
+  // The first list asks for any version (the API server's watch cache, one page), as client-go's informers do.
+  EXPECT_EQ(stats().at("list").as_int64(), 1);
+  EXPECT_EQ(stats().at("list_any_version").as_int64(), 1);
 
   put_sa("apps", "late", "id-1");
   ASSERT_TRUE(eventually([&] { return cache.cached("apps", "late") != nullptr; }));
@@ -494,8 +629,20 @@ TEST_F(StandInApiServer, CacheFollowsCreateChangeDeleteAndRelistsOnGone) {
   ASSERT_EQ(control("POST", "/__test__/compact").response.status, 200);
   put_sa("apps", "after-compaction", "id-3");
   EXPECT_TRUE(eventually([&] { return cache.cached("apps", "after-compaction") != nullptr; }));
-  EXPECT_GT(stats().at("list").as_int64(), lists_before);
+  // Listed again from the latest version (etcd, in pages of 2: 3 or 4 accounts, 2 pages), not from any cached one.
+  EXPECT_EQ(stats().at("list").as_int64(), lists_before + 2);
+  EXPECT_EQ(stats().at("list_any_version").as_int64(), 1);
+  EXPECT_EQ(cache.size(), 4u);
   EXPECT_NE(registry.render().find("reason=\"gone\""), std::string::npos);
+
+  // An account deleted while nothing watched is removed by the next list (which updates in place, then sweeps).
+  cache.stop();
+  ASSERT_EQ(control("DELETE", "/__test__/serviceaccounts/ns-2/filler-2").response.status, 200);
+  EXPECT_NE(cache.cached("ns-2", "filler-2"), nullptr);
+  cache.start();
+  EXPECT_TRUE(eventually([&] { return cache.cached("ns-2", "filler-2") == nullptr; }));
+  EXPECT_NE(cache.cached("ns-1", "filler-1"), nullptr);
+  EXPECT_EQ(cache.size(), 3u);
 
   // A miss falls back to one GET, and the answer is remembered.
   cache.stop();
