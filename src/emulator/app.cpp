@@ -347,7 +347,9 @@ void Emulator::start() {
   client.user_agent = "azwi-emulator/" AZWI_VERSION;
   client.ca_file = write_trust_bundle(o.state_dir, m.tls.ca_cert).string();
   client.ca_dir = std::getenv("SSL_CERT_DIR") ? std::getenv("SSL_CERT_DIR") : "";
-  m.jwks = std::make_unique<JwksCache>(client, m.clock, std::chrono::seconds(o.jwks_cache_ttl));
+  auto egress = http::EgressProxySettings::from_environment();
+  for (const auto& p : egress.problems()) m.logger.warn("egress proxy setting ignored", {{"problem", p}});
+  m.jwks = std::make_unique<JwksCache>(client, std::move(egress), m.clock, std::chrono::seconds(o.jwks_cache_ttl));
   m.entra = std::make_unique<EntraService>(std::move(dir), *m.jwks, m.entra_keys, m.clock,
                                            EntraOptions{m.base_url, o.token_lifetime, o.refresh_in, o.clock_skew});
   m.arm = std::make_unique<ArmService>(m.entra->store(), m.entra_keys, m.clock,

@@ -4,9 +4,10 @@
 
 namespace azwi::emulator {
 
-JwksCache::JwksCache(http::ClientOptions client_options, Clock& clock, std::chrono::seconds ttl,
-                     std::chrono::milliseconds refetch_interval)
-    : client_options_(std::move(client_options)), clock_(clock), ttl_(ttl), refetch_interval_(refetch_interval) {}
+JwksCache::JwksCache(http::ClientOptions client_options, http::EgressProxySettings proxy, Clock& clock,
+                     std::chrono::seconds ttl, std::chrono::milliseconds refetch_interval)
+    : client_(std::move(client_options), std::move(proxy)), clock_(clock), ttl_(ttl),
+      refetch_interval_(refetch_interval) {}
 
 std::uint64_t JwksCache::fetch_count() const {
   std::lock_guard lock(mutex_);
@@ -22,13 +23,12 @@ std::shared_ptr<const jwt::KeySet> JwksCache::fetch(const std::string& issuer, s
     error = "issuer '" + issuer + "' is not an https URL";
     return nullptr;
   }
-  http::Client client(client_options_);
   auto get = [&](const std::string& url, std::string& body) -> bool {
     http::ClientRequest req;
     req.url = url;
     req.timeout = std::chrono::milliseconds(5000);
     req.connect_timeout = std::chrono::milliseconds(3000);
-    auto res = client.perform(req);
+    auto res = client_.perform(req);
     if (res.error) {
       error = "GET " + url + " failed: " + res.error->message;
       return false;

@@ -2,7 +2,8 @@
 // Fetches the signing keys of an assertion's issuer the way Entra does: HTTPS GET {iss}/.well-known/openid-configuration,
 // then its jwks_uri. Results are cached per issuer for a TTL; an unknown kid triggers one refetch (at most once per
 // refetch interval per issuer and kid), so a rotated issuer key is picked up at once while a stream of tokens with
-// a bogus kid cannot make the cache hammer the issuer.
+// a bogus kid cannot make the cache hammer the issuer. The requests go through the project's Asio client, over the
+// egress proxy the environment names (HTTPS_PROXY, NO_PROXY).
 #include <chrono>
 #include <map>
 #include <memory>
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
-#include "http/client.hpp"
+#include "http/asio_client.hpp"
 #include "jwt/jwks.hpp"
 
 namespace azwi::emulator {
@@ -25,7 +26,7 @@ struct JwksLookup {
 
 class JwksCache {
  public:
-  JwksCache(http::ClientOptions client_options, Clock& clock, std::chrono::seconds ttl,
+  JwksCache(http::ClientOptions client_options, http::EgressProxySettings proxy, Clock& clock, std::chrono::seconds ttl,
             std::chrono::milliseconds refetch_interval = std::chrono::milliseconds(1000));
   JwksLookup lookup(const std::string& issuer, const std::string& kid);
   std::uint64_t fetch_count() const;
@@ -40,7 +41,7 @@ class JwksCache {
   // Returns the key set or an error text.
   std::shared_ptr<const jwt::KeySet> fetch(const std::string& issuer, std::string& error);
 
-  http::ClientOptions client_options_;
+  http::AsioClient client_;
   Clock& clock_;
   std::chrono::seconds ttl_;
   std::chrono::milliseconds refetch_interval_;

@@ -12,14 +12,6 @@ namespace azwi::emulator {
 namespace fs = std::filesystem;
 
 namespace {
-std::string file_stamp(const fs::path& p) {
-  std::error_code ec1, ec2;
-  auto t = fs::last_write_time(p, ec1);
-  auto s = fs::file_size(p, ec2);
-  if (ec1 || ec2) return {};
-  return std::to_string(t.time_since_epoch().count()) + "/" + std::to_string(s);
-}
-
 RingKey new_key(jwt::Alg alg, std::int64_t now) { return RingKey{jwt::Key::generate(alg), now, std::nullopt, 0}; }
 }  // namespace
 
@@ -27,9 +19,9 @@ KeyRing::KeyRing(fs::path file, std::int64_t exp_slack)
     : file_(std::move(file)), lock_file_(file_.string() + ".lock"), exp_slack_(exp_slack) {}
 
 std::vector<RingKey> KeyRing::load_locked() {
-  std::string stamp = file_stamp(file_);
-  if (stamp.empty()) {
-    stamp_.clear();
+  auto stamp = file_stamp(file_);
+  if (!stamp) {
+    stamp_.reset();
     cache_.clear();
     return cache_;
   }
@@ -129,8 +121,7 @@ std::vector<jwt::Key> KeyRing::published(std::int64_t now, std::int64_t skew) {
   std::lock_guard guard(mutex_);
   std::vector<RingKey> keys;
   {
-    std::string stamp = file_stamp(file_);
-    if (stamp != stamp_) {
+    if (file_stamp(file_) != stamp_) {
       FileLock lock(lock_file_);
       keys = load_locked();
     } else {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/files.hpp"
 #include "jwt/key.hpp"
 
 namespace azwi::emulator {
@@ -52,7 +53,7 @@ class KeyRing {
   std::filesystem::path file_, lock_file_;
   std::int64_t exp_slack_;
   std::mutex mutex_;
-  std::string stamp_;
+  std::optional<FileStamp> stamp_;  // of the file cache_ was read from
   std::vector<RingKey> cache_;
 };
 

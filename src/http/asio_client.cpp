@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -27,12 +26,13 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <vector>
-#include <thread>
-#include <condition_variable>
 
+#include "common/files.hpp"
 #include "common/text.hpp"
+#include "http/name_resolver.hpp"
 
 namespace azwi::http {
 namespace asio = boost::asio;
@@ -54,6 +54,7 @@ struct AsioClient::Impl {
   Impl(ClientOptions o, EgressProxySettings p) : options(std::move(o)), proxy(std::move(p)) {}
   ClientOptions options;
   EgressProxySettings proxy;
+  NameResolver resolver;
 
   // The TLS context is built from the options' files, and built again when one of them changes (the kubelet
   // rotates mounted CA bundles, cert-manager client certificates): checked at most once a second, on use. A request
@@ -63,7 +64,7 @@ struct AsioClient::Impl {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_check_) {
       next_check_ = now + std::chrono::seconds(1);
-      std::string stamp = files_stamp();
+      auto stamp = files_stamp();
       if (stamp != stamp_ || (!tls_ && tls_error_.empty())) {
         stamp_ = std::move(stamp);
         auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -86,23 +87,17 @@ struct AsioClient::Impl {
   std::mutex tls_mutex_;
   std::shared_ptr<asio::ssl::context> tls_;
   std::string tls_error_;
-  std::string stamp_;
+  using Stamps = std::array<std::optional<FileStamp>, 3>;
+  Stamps stamp_;
   std::chrono::steady_clock::time_point next_check_{};
 
-  // Size and modification time of each file the context reads; in-memory material never changes.
-  std::string files_stamp() const {
-    std::string out;
+  // The files the context reads; in-memory material never changes.
+  Stamps files_stamp() const {
+    Stamps out;
+    std::size_t i = 0;
     for (const std::string* f : {&options.ca_file, &options.client_cert_file, &options.client_key_file}) {
-      if (f->empty()) continue;
-      struct stat st{};
-      if (::stat(f->c_str(), &st) == 0) {
-        // The inode and change time too: a file replaced by rename, or made readable by chmod, is new.
-        out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
-               std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
-               std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + ";";
-      } else {
-        out += "missing;";
-      }
+      if (!f->empty()) out[i] = file_stamp(*f);
+      ++i;
     }
     return out;
   }
@@ -267,6 +262,27 @@ class Exchange {
     }
   }
 
+  // One asynchronous step (connect, handshake, write, read) started by `start` with a completion handler, run to its
+  // end within `limit` and the request's deadline; returns its error. A raised stop flag ends it too (stopped_).
+  template <class Start>
+  beast::error_code await(Start&& start, std::chrono::milliseconds limit = std::chrono::milliseconds::max()) {
+    beast::error_code ec;
+    lowest_->expires_after(std::min(limit, left()));
+    start([&ec](beast::error_code e, auto&&...) { ec = e; });
+    run();
+    return ec;
+  }
+
+  // The same for a step whose failure ends the request: "stopped", or a transport error saying `what` failed.
+  template <class Start>
+  std::optional<ClientError> step(const std::string& what, Start&& start,
+                                  std::chrono::milliseconds limit = std::chrono::milliseconds::max()) {
+    beast::error_code ec = await(std::forward<Start>(start), limit);
+    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
+    if (ec) return transport_error(ec, what);
+    return std::nullopt;
+  }
+
   // Resolves, connects (to the egress proxy if one applies, then CONNECT for https) and makes the TLS handshake.
   std::optional<ClientError> open() {
     proxy_ = impl_.proxy.proxy_for(t_.scheme, t_.host, t_.port);
@@ -276,12 +292,10 @@ class Exchange {
 
     std::vector<tcp::endpoint> endpoints;
     if (auto e = resolve(connect_host, connect_port, endpoints)) return e;
-    beast::error_code ec;
-    stream_.expires_after(std::min(req_.connect_timeout, left()));
-    stream_.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
-    run();
-    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
-    if (ec) return transport_error(ec, "cannot connect to " + where);
+    if (auto e = step("cannot connect to " + where,
+                      [&](auto handler) { stream_.async_connect(endpoints, std::move(handler)); },
+                      req_.connect_timeout))
+      return e;
 
     if (proxy_ && t_.scheme == "https") {
       if (auto e = tunnel(*proxy_)) return e;
@@ -300,9 +314,8 @@ class Exchange {
     }
     if (!impl_.options.insecure_skip_verify)
       tls_->set_verify_callback(asio::ssl::host_name_verification(server_name));
-    lowest_->expires_after(left());
-    tls_->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
-    run();
+    beast::error_code ec =
+        await([&](auto handler) { tls_->async_handshake(asio::ssl::stream_base::client, std::move(handler)); });
     if (stopped_) return error_of(ClientError::Kind::other, "stopped");
     if (ec) {
       if (ec == beast::error::timeout) {
@@ -317,8 +330,7 @@ class Exchange {
     return std::nullopt;
   }
 
-  // getaddrinfo cannot be interrupted, and an io_context waits for a lookup it started: the lookup runs on a thread
-  // of its own, and a caller that stops waiting (timeout, stop flag) leaves it to finish and drop its result.
+  // A name is looked up on the client's resolver thread (http/name_resolver.hpp), within the connect timeout.
   std::optional<ClientError> resolve(const std::string& host, std::uint16_t port, std::vector<tcp::endpoint>& out) {
     beast::error_code ec;
     auto address = asio::ip::make_address(host, ec);
@@ -326,42 +338,22 @@ class Exchange {
       out.assign(1, tcp::endpoint(address, port));
       return std::nullopt;
     }
-    struct Lookup {
-      std::mutex mutex;
-      std::condition_variable done_cv;
-      bool done = false;
-      beast::error_code ec;
-      std::vector<tcp::endpoint> endpoints;
-    };
-    auto lookup = std::make_shared<Lookup>();
-    std::thread([lookup, host, port] {
-      asio::io_context io;
-      tcp::resolver resolver(io);
-      beast::error_code e;
-      auto results = resolver.resolve(host, std::to_string(port), e);
-      std::lock_guard lock(lookup->mutex);
-      lookup->ec = e;
-      for (const auto& entry : results) lookup->endpoints.push_back(entry.endpoint());
-      lookup->done = true;
-      lookup->done_cv.notify_all();
-    }).detach();
-    auto deadline = Clock::now() + std::min(req_.connect_timeout, left());
-    std::unique_lock lock(lookup->mutex);
-    while (!lookup->done) {
-      if (stop_ && stop_->load()) {
+    NameLookup lookup = impl_.resolver.resolve(host, port, Clock::now() + std::min(req_.connect_timeout, left()),
+                                               stop_, poll_);
+    switch (lookup.end) {
+      case NameLookup::End::resolved:
+        out = std::move(lookup.endpoints);
+        return std::nullopt;
+      case NameLookup::End::stopped:
         stopped_ = true;
         return error_of(ClientError::Kind::other, "stopped");
-      }
-      auto now = Clock::now();
-      if (now >= deadline) return error_of(ClientError::Kind::timeout, "resolving " + host + " timed out");
-      lookup->done_cv.wait_until(lock, std::min(deadline, now + std::max(poll_, std::chrono::milliseconds(10))));
+      case NameLookup::End::timed_out:
+        return error_of(ClientError::Kind::timeout, "resolving " + host + " timed out");
+      case NameLookup::End::failed:
+        break;
     }
-    if (lookup->ec) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": " + lookup->ec.message());
-    if (lookup->endpoints.empty()) return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": no address");
-    out = std::move(lookup->endpoints);
-    return std::nullopt;
+    return error_of(ClientError::Kind::connect, "cannot resolve " + host + ": " + lookup.error);
   }
-
 
   std::optional<ClientError> tunnel(const ProxyServer& proxy) {
     std::string authority = (t_.host.find(':') != std::string::npos ? "[" + t_.host + "]" : t_.host) + ":" +
@@ -369,19 +361,15 @@ class Exchange {
     bhttp::request<bhttp::empty_body> connect{bhttp::verb::connect, authority, 11};
     connect.set(bhttp::field::host, authority);
     if (!proxy.authorization.empty()) connect.set(bhttp::field::proxy_authorization, proxy.authorization);
-    beast::error_code ec;
-    stream_.expires_after(left());
-    bhttp::async_write(stream_, connect, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
-    if (ec) return transport_error(ec, "cannot talk to proxy " + proxy.host);
+    if (auto e = step("cannot talk to proxy " + proxy.host,
+                      [&](auto handler) { bhttp::async_write(stream_, connect, std::move(handler)); }))
+      return e;
     bhttp::response_parser<bhttp::empty_body> parser;
     parser.skip(true);  // a CONNECT answer has no body: the tunnel follows
     beast::flat_buffer buffer;
-    bhttp::async_read_header(stream_, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
-    if (ec) return transport_error(ec, "no answer from proxy " + proxy.host + " to CONNECT " + authority);
+    if (auto e = step("no answer from proxy " + proxy.host + " to CONNECT " + authority,
+                      [&](auto handler) { bhttp::async_read_header(stream_, buffer, parser, std::move(handler)); }))
+      return e;
     if (parser.get().result_int() != 200) {
       return error_of(ClientError::Kind::connect, "proxy " + proxy.host + " refused CONNECT " + authority +
                                                       ": HTTP " + std::to_string(parser.get().result_int()));
@@ -416,13 +404,8 @@ class Exchange {
     req.body() = req_.body;
     req.prepare_payload();
 
-    beast::error_code ec;
-    lowest_->expires_after(left());
-    bhttp::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (stopped_) return error_of(ClientError::Kind::other, "stopped");
-    if (ec) return transport_error(ec, "cannot send the request to " + t_.host);
-    return std::nullopt;
+    return step("cannot send the request to " + t_.host,
+                [&](auto handler) { bhttp::async_write(stream, req, std::move(handler)); });
   }
 
   template <class Fields>
@@ -436,13 +419,10 @@ class Exchange {
   template <class Stream>
   ClientResult exchange(Stream& stream, std::size_t max_body) {
     if (auto e = write_request(stream)) return {std::move(e), {}};
-    beast::error_code ec;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(max_body);
     beast::flat_buffer buffer;
-    lowest_->expires_after(left());
-    bhttp::async_read(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
+    beast::error_code ec = await([&](auto handler) { bhttp::async_read(stream, buffer, parser, std::move(handler)); });
     if (ec == bhttp::error::body_limit) {
       return {error_of(ClientError::Kind::other, "the answer from " + t_.host + " is larger than " +
                                                      std::to_string(max_body) + " bytes"),
@@ -467,10 +447,8 @@ class Exchange {
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(boost::none);  // the handler decides how much it takes
     beast::flat_buffer buffer;
-    beast::error_code ec;
-    lowest_->expires_after(left());
-    bhttp::async_read_header(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
+    beast::error_code ec =
+        await([&](auto handler) { bhttp::async_read_header(stream, buffer, parser, std::move(handler)); });
     if (stopped_) return finish(StreamEnd::stop_requested);
     if (ec) return finish(StreamEnd::failed, transport_error(ec, "no valid answer from " + t_.host));
     copy_head(parser.get().base(), out.response);
@@ -480,9 +458,7 @@ class Exchange {
     while (!parser.is_done()) {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;
-      lowest_->expires_after(left());
-      bhttp::async_read_some(stream, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-      run();
+      ec = await([&](auto handler) { bhttp::async_read_some(stream, buffer, parser, std::move(handler)); });
       std::size_t got = sizeof chunk - parser.get().body().size;
       if (ec == bhttp::error::need_buffer) ec = {};
       if (got > 0 && wanted && !stopped_) {

@@ -1,9 +1,10 @@
 #pragma once
 // Outbound HTTP(S) on Asio and OpenSSL alone: one connection per request, an egress proxy through CONNECT, the trust
 // store from SSL_CERT_FILE/SSL_CERT_DIR (OpenSSL's defaults) or the options (CA file or in-memory bundle, client
-// certificate for mutual TLS, no verification when asked). The sidecar and the webhook use this instead of libcurl
-// because libcurl's dependency tree costs several MiB of resident memory in every process; their requests are rare
-// enough that connection reuse does not matter. Blocking: call it from a worker thread.
+// certificate for mutual TLS, no verification when asked). Every binary uses this, not libcurl, whose dependency tree
+// costs several MiB of resident memory in every process; their requests are rare enough that connection reuse does
+// not matter. Names are looked up on one thread per client (http/name_resolver.hpp), joined when the client goes.
+// Blocking: call it from a worker thread.
 #include <atomic>
 #include <functional>
 #include <memory>

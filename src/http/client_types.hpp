@@ -1,6 +1,6 @@
 #pragma once
-// Request, response and error types shared by the outbound HTTP clients (libcurl in http/client.hpp,
-// Asio in http/asio_client.hpp).
+// Request, response and error types of the outbound HTTP clients: the project's (http/asio_client.hpp) and the tests'
+// independent one (tests/support/curl_client.hpp).
 #include <chrono>
 #include <optional>
 #include <string>

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/files.hpp"
+
 namespace azwi::http {
 namespace asio = boost::asio;
 
@@ -51,21 +53,16 @@ std::shared_ptr<asio::ssl::context> ReloadingTlsProvider::current() {
   // fell between the two lookups, and then the pair does not match, is refused and read again at the next check.
   auto cert = fs::canonical(cert_file_, ec1);
   auto key = fs::canonical(key_file_, ec2);
-  std::uintmax_t s1 = 0, s2 = 0;
-  fs::file_time_type t1, t2;
+  std::optional<FileStamp> cert_stamp, key_stamp;
   if (!ec1 && !ec2) {
-    t1 = fs::last_write_time(cert, ec1);
-    s1 = fs::file_size(cert, ec1);
-    t2 = fs::last_write_time(key, ec2);
-    s2 = fs::file_size(key, ec2);
+    cert_stamp = file_stamp(cert);
+    key_stamp = file_stamp(key);
   }
-  if (ec1 || ec2) {
+  if (!cert_stamp || !key_stamp) {
     error_ = "certificate files " + cert_file_ + " / " + key_file_ + " are not readable";
     return ctx_;
   }
-  std::string stamp = cert.string() + "/" + std::to_string(t1.time_since_epoch().count()) + "/" + std::to_string(s1) +
-                      "/" + key.string() + "/" + std::to_string(t2.time_since_epoch().count()) + "/" +
-                      std::to_string(s2);
+  std::pair stamp{*cert_stamp, *key_stamp};
   if (ctx_ && stamp == stamp_) return ctx_;
   try {
     ctx_ = make_server_tls_context(cert.string(), key.string(), min_version_);

@@ -7,7 +7,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
+#include "common/files.hpp"
 #include "http/server.hpp"
 
 namespace azwi::http {
@@ -21,8 +23,7 @@ std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const std::st
                                                                    const std::string& key_file,
                                                                    TlsVersion min_version = TlsVersion::v1_2);
 
-// Re-reads the certificate and key when either file's modification time or size changes, at most once per
-// check interval; keeps serving the last good pair when a new one does not load.
+// Re-reads the certificate and key when either file changes (its FileStamp), at most once per check interval; keeps serving the last good pair when a new one does not load.
 class ReloadingTlsProvider {
  public:
   ReloadingTlsProvider(std::string cert_file, std::string key_file, TlsVersion min_version,
@@ -37,7 +38,7 @@ class ReloadingTlsProvider {
   std::chrono::milliseconds check_interval_;
   mutable std::mutex mutex_;
   std::shared_ptr<boost::asio::ssl::context> ctx_;
-  std::string stamp_;
+  std::optional<std::pair<FileStamp, FileStamp>> stamp_;  // of the pair in use
   std::string error_;
   std::chrono::steady_clock::time_point next_check_{};
 };

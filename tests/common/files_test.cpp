@@ -1,5 +1,6 @@
 // The project's file writer seen from the file system and from a concurrent reader: modes whatever the umask, a key
-// never readable by others even while being written, and a set of files that switches as one.
+// never readable by others even while being written, a set of files that switches as one, and the stamp that tells
+// a re-reader a file changed.
 #include <gtest/gtest.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/files.hpp"
@@ -137,4 +139,45 @@ TEST_F(Files, AReaderFollowingTheLinksNeverSeesFilesOfTwoGenerations) {
   EXPECT_GT(pairs.load(), 0);
   EXPECT_EQ(mixed.load(), 0);
   EXPECT_EQ(read_file(dir / "b"), "300");
+}
+
+TEST_F(Files, AFileStampChangesWithEveryKindOfReplacementAndOnlyThen) {
+  const fs::path file = dir / "ca.crt";
+  EXPECT_FALSE(file_stamp(file)) << "no file yet";
+  write_file_atomically(file, "one\n");
+  auto stamp = file_stamp(file);
+  ASSERT_TRUE(stamp);
+  EXPECT_EQ(file_stamp(file), stamp) << "nothing changed";
+  { std::ifstream(file).get(); }
+  EXPECT_EQ(file_stamp(file), stamp) << "reading is no change";
+
+  // Each step below changes the file in one way; the stamp must see each. The file system's clock ticks every few
+  // milliseconds: the pauses keep two writes of the same size from sharing a time.
+  auto changed = [&](const char* what) {
+    auto now = file_stamp(file);
+    EXPECT_TRUE(now) << what;
+    EXPECT_NE(now, stamp) << what;
+    stamp = now;
+    std::this_thread::sleep_for(20ms);
+  };
+  std::this_thread::sleep_for(20ms);
+  { std::ofstream(file, std::ios::in | std::ios::out) << "two"; }  // in place, same size, same inode
+  changed("rewritten in place");
+  write_file_atomically(file, "two\n");  // same content, a new inode by rename
+  changed("replaced by rename");
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  changed("chmod");
+  EXPECT_EQ(file_stamp(file), stamp);
+
+  // Through links, as a Secret volume is read: the stamp is that of the file the links lead to, and a switch of
+  // ..data to a file of the same size is a change.
+  const fs::path mounted = dir / "volume" / "ca.crt";
+  write_files_together(dir / "volume", {{"ca.crt", "three\n"}});
+  auto before = file_stamp(mounted);
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before, file_stamp(fs::canonical(mounted)));
+  write_files_together(dir / "volume", {{"ca.crt", "THREE\n"}});
+  EXPECT_NE(file_stamp(mounted), before);
+  fs::remove(file);
+  EXPECT_FALSE(file_stamp(file)) << "gone";
 }

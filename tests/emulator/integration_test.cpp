@@ -10,7 +10,6 @@
 #include <set>
 #include <thread>
 
-#include "http/client.hpp"
 #include "common/base64.hpp"
 #include "jwt/digest.hpp"
 #include "jwt/jwks.hpp"

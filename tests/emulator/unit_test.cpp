@@ -212,7 +212,7 @@ TEST(Arm, CredentialTakesEffectForEntraAfterThePropagationDelay) {
                      R"(","subject":"system:serviceaccount:ns:sa","audiences":["api://AzureADTokenExchange"]}})";
   ASSERT_EQ(f.call("PUT", f.base + "/federatedIdentityCredentials/ns-sa", body).status, 201u);
   Directory d = *f.store->snapshot();
-  JwksCache jwks(http::ClientOptions{}, f.clock, std::chrono::seconds(60));
+  JwksCache jwks(http::ClientOptions{}, http::EgressProxySettings("", "", ""), f.clock, std::chrono::seconds(60));
   KeyRing entra_keys(f.dir / "token-keys.json");
   EntraService entra(std::move(d), jwks, entra_keys, f.clock, EntraOptions{"https://127.0.0.1:2/"});
   jwt::Key signer = jwt::Key::generate(jwt::Alg::RS256);

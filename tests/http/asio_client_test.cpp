@@ -18,8 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "http/asio_client.hpp"
 #include "http/server.hpp"
@@ -258,9 +260,9 @@ TEST(AsioClient, AnAnswerLargerThanTheLimitIsNamedAsSuch) {
   EXPECT_NE(r.error->message.find("larger than 10 bytes"), std::string::npos) << r.error->message;
 }
 
-// A name whose lookup never ends: in private mount and network namespaces, /etc/resolv.conf names a server on
-// loopback that reads queries and never answers. The lookup must not outlive the request's timeout or stop flag.
-// Runs in a child process (namespaces are per process); needs root.
+// A name whose lookup hangs: in private mount and network namespaces, /etc/resolv.conf names a server on loopback
+// that reads queries and never answers, so each lookup lasts the resolver's own 3 s timeout. Lookups must not outlive
+// the request's timeout or stop flag. Runs in a child process (namespaces are per process); needs root.
 int with_silent_dns(const std::function<int()>& body) {
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -268,7 +270,7 @@ int with_silent_dns(const std::function<int()>& body) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
     if (std::system("ip link set lo up") != 0) ::_exit(77);
     std::string conf = "/tmp/azwi-silent-dns-" + std::to_string(::getpid());
-    { std::ofstream(conf) << "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n"; }
+    { std::ofstream(conf) << "nameserver 127.0.0.1\noptions timeout:3 attempts:1\n"; }
     if (::mount(conf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) ::_exit(77);
     int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a{};
@@ -312,6 +314,70 @@ TEST(AsioClient, AHangingNameLookupEndsWithTheTimeoutAndTheStopFlag) {
   if (code == 77) GTEST_SKIP() << "namespaces are not available here";
   EXPECT_EQ(code, 0) << "1: no timeout error, 2: wrong message, 3: perform outlived its timeout, "
                         "4: the stream did not end as stopped, 5: the stream outlived its stop flag";
+}
+
+int thread_count() {
+  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                        std::filesystem::directory_iterator()));
+}
+
+TEST(AsioClient, ConcurrentHangingLookupsShareOneThreadAndEachEndsByItsDeadline) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for mount and network namespaces";
+  int code = with_silent_dns([] {
+    const int before = thread_count();
+    auto client = std::make_unique<http::AsioClient>(http::ClientOptions{}, no_proxy());
+    constexpr int kCallers = 12;
+    std::atomic<int> timed_out{0}, late{0};
+    std::vector<std::thread> callers;
+    for (int i = 0; i < kCallers; ++i) {
+      callers.emplace_back([&, i] {
+        auto start = Clock::now();
+        auto r = client->perform({.url = "https://api" + std::to_string(i) + ".blackhole.test/",
+                                  .timeout = 2s, .connect_timeout = 800ms});
+        if (Clock::now() - start > 1300ms) ++late;
+        if (r.error && r.error->kind == http::ClientError::Kind::timeout &&
+            r.error->message.find("resolving api" + std::to_string(i) + ".blackhole.test timed out") !=
+                std::string::npos)
+          ++timed_out;
+      });
+    }
+    std::this_thread::sleep_for(400ms);  // every caller is waiting for its lookup now
+    const int during = thread_count();
+    for (auto& t : callers) t.join();
+    if (during > before + kCallers + 1) return 1;
+    if (timed_out != kCallers) return 2;
+    if (late != 0) return 3;
+    // Destruction waits for the lookup in progress, no longer than the resolver's own timeout.
+    auto start = Clock::now();
+    client.reset();
+    if (Clock::now() - start > 3500ms) return 4;
+    if (thread_count() != before) return 5;
+    return 0;
+  });
+  if (code == 77) GTEST_SKIP() << "namespaces are not available here";
+  EXPECT_EQ(code, 0) << "1: more than one lookup thread, 2: not every lookup timed out, 3: a lookup outlived its "
+                        "deadline, 4: destruction outlived the resolver's timeout, 5: the lookup thread outlived "
+                        "its client";
+}
+
+TEST(AsioClient, ManyLookupsUseOneThreadThatEndsWithItsClient) {
+  // localhost comes from /etc/hosts: many lookups, one thread, gone with its client.
+  const int before = thread_count();
+  {
+    http::AsioClient client({}, no_proxy());
+    for (int i = 0; i < 20; ++i) {
+      ScriptedServer server([](const ScriptedServer::Send& send) {
+        send("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+      });
+      std::string url = server.url("/");
+      url.replace(url.find("127.0.0.1"), 9, "localhost");
+      auto r = client.perform({.url = url, .timeout = 5s});
+      ASSERT_FALSE(r.error) << r.error->message;
+      EXPECT_EQ(r.response.status, 204);
+      EXPECT_LE(thread_count(), before + 2) << "the server's thread and the client's resolver";
+    }
+  }
+  EXPECT_EQ(thread_count(), before);
 }
 
 // ------------------------------------------------------------------------------------------------- TLS options

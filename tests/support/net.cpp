@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/curl_client.hpp"
+
 namespace azwi::test {
 namespace {
 int connect_loopback(std::uint16_t port) {
@@ -52,7 +54,7 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
 
 http::ClientResponse http_request(const std::string& method, const std::string& url, http::HeaderList headers,
                                   std::string body, const std::string& ca_file) {
-  http::Client client({"azwi-test", ca_file, ""});
+  CurlClient client({"azwi-test", ca_file, ""});
   http::ClientRequest req;
   req.method = method;
   req.url = url;

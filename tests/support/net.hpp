@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "http/client.hpp"
+#include "http/client_types.hpp"
 
 namespace azwi::test {
 
@@ -14,7 +14,7 @@ std::uint16_t free_port();
 // True once something accepts TCP connections on 127.0.0.1:port.
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout);
 
-// One HTTP request through libcurl (ca_file empty: system trust).
+// One HTTP request through the libcurl test client (support/curl_client.hpp; ca_file empty: system trust).
 http::ClientResponse http_request(const std::string& method, const std::string& url, http::HeaderList headers = {},
                                   std::string body = {}, const std::string& ca_file = {});
 

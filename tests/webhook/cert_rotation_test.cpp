@@ -15,11 +15,11 @@
 #include <thread>
 
 #include "common/clock.hpp"
-#include "http/client.hpp"
 #include "http/tls.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/support.hpp"
+#include "support/curl_client.hpp"
 #include "webhook/cert_rotation.hpp"
 
 using namespace azwi;
@@ -165,7 +165,7 @@ class RotationOnStandInApiServer : public ::testing::Test {
     client = std::make_unique<kube::ApiClient>(c);
     http::ClientOptions o;
     o.ca_file = dir + "/ca.crt";
-    http = std::make_unique<http::Client>(o);
+    http = std::make_unique<test::CurlClient>(o);
     auto created = call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
                         manifest_webhook_configuration());
     ASSERT_EQ(created.status, 201) << created.body;
@@ -219,7 +219,7 @@ class RotationOnStandInApiServer : public ::testing::Test {
   std::unique_ptr<FakeApiServer> api;
   kube::ClusterConfig cluster;
   std::unique_ptr<kube::ApiClient> client;
-  std::unique_ptr<http::Client> http;
+  std::unique_ptr<test::CurlClient> http;
 };
 
 TEST_F(RotationOnStandInApiServer, ProvisionsTheSecretTheCaBundleAndTheCertificateDirectory) {

@@ -13,7 +13,7 @@
 #include <boost/json.hpp>
 
 #include "../kube/support.hpp"
-#include "http/client.hpp"
+#include "support/curl_client.hpp"
 
 using namespace azwi;
 using namespace azwi::testing;
@@ -144,7 +144,7 @@ class WebhookOnStandInApiServer : public ::testing::Test {
     })) << webhook->log();
   }
   http::ClientResult plain_get(int p, const std::string& path) {
-    http::Client c(http::ClientOptions{});
+    test::CurlClient c(http::ClientOptions{});
     http::ClientRequest r;
     r.url = "http://127.0.0.1:" + std::to_string(p) + path;
     return c.perform(r);
@@ -158,7 +158,7 @@ class WebhookOnStandInApiServer : public ::testing::Test {
     o.ca_file = dir + "/ca.crt";
     return o;
   }
-  http::ClientResult post(http::Client& client, const std::string& body, const std::string& path = "/mutate-v1-pod",
+  http::ClientResult post(test::CurlClient& client, const std::string& body, const std::string& path = "/mutate-v1-pod",
                           const std::string& type = "application/json", const std::string& method = "POST") {
     http::ClientRequest r;
     r.method = method;
@@ -169,7 +169,7 @@ class WebhookOnStandInApiServer : public ::testing::Test {
   }
   // POSTs a review and returns its response object (fails the test on a transport error).
   json::object admit(const std::string& body) {
-    http::Client client(webhook_client_options());
+    test::CurlClient client(webhook_client_options());
     auto r = post(client, body);
     EXPECT_FALSE(r.error) << (r.error ? r.error->message : "");
     EXPECT_EQ(r.response.status, 200) << r.response.body;
@@ -186,7 +186,7 @@ class WebhookOnStandInApiServer : public ::testing::Test {
   http::ClientResult control(const std::string& method, const std::string& path, const std::string& body = "") {
     http::ClientOptions o;
     o.ca_file = dir + "/ca.crt";
-    http::Client client(o);
+    test::CurlClient client(o);
     http::ClientRequest r;
     r.method = method;
     r.url = api->url() + path;
@@ -468,7 +468,7 @@ TEST_F(WebhookOnStandInApiServer, ManyConcurrentConnections) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      http::Client client(webhook_client_options());
+      test::CurlClient client(webhook_client_options());
       for (int i = 0; i < kRequests; ++i) {
         std::string uid = "c-" + std::to_string(t) + "-" + std::to_string(i);
         auto r = post(client, review(uid, labelled_pod(i % 2 ? "app" : "plain")));
@@ -527,7 +527,7 @@ TEST_F(WebhookOnStandInApiServer, MalformedRequestsAreRefusedClearlyAndNeverCras
   start_api();
   start_webhook(api->port());
   ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
-  http::Client client(webhook_client_options());
+  test::CurlClient client(webhook_client_options());
   struct Case {
     std::string body;
     unsigned status;

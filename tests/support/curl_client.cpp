@@ -1,4 +1,4 @@
-#include "http/client.hpp"
+#include "support/curl_client.hpp"
 
 #include <curl/curl.h>
 
@@ -7,7 +7,13 @@
 #include <mutex>
 
 
-namespace azwi::http {
+namespace azwi::test {
+using http::ClientError;
+using http::ClientOptions;
+using http::ClientRequest;
+using http::ClientResult;
+using http::HeaderList;
+
 namespace {
 std::once_flag g_curl_init;
 
@@ -52,14 +58,14 @@ ClientError::Kind classify(CURLcode code) {
 }
 }  // namespace
 
-Client::Client(ClientOptions options) : options_(std::move(options)) {
+CurlClient::CurlClient(ClientOptions options) : options_(std::move(options)) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
 }
 
-Client::~Client() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+CurlClient::~CurlClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
-ClientResult Client::perform(const ClientRequest& req) {
+ClientResult CurlClient::perform(const ClientRequest& req) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);
   ClientResult result;
@@ -125,4 +131,4 @@ ClientResult Client::perform(const ClientRequest& req) {
   return result;
 }
 
-}  // namespace azwi::http
+}  // namespace azwi::test
