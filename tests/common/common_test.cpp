@@ -15,7 +15,6 @@
 #include "common/flags.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
-#include "common/metrics.hpp"
 #include "http/address.hpp"
 
 using namespace azwi;
@@ -246,19 +245,6 @@ TEST(Flags, ListsAppendAcrossUsesAndCommasAndShortNamesShowOneDash) {
   std::string usage = f.usage();
   EXPECT_NE(usage.find("\n  -n=string "), std::string::npos) << usage;
   EXPECT_NE(usage.find("\n  --skip-phase=string "), std::string::npos) << usage;
-}
-
-TEST(Metrics, PrometheusTextFormat) {
-  metrics::Registry r;
-  r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}).inc(3);
-  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(0.5);
-  auto text = r.render();
-  EXPECT_NE(text.find("# TYPE req_total counter\n"), std::string::npos);
-  EXPECT_NE(text.find("req_total{route=\"token\",code=\"200\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"0.1\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"1\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_count 1\n"), std::string::npos);
 }
 
 TEST(Address, HostPortForms) {
