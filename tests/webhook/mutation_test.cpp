@@ -1,5 +1,6 @@
-// Table-driven tests of the pod mutation: one row per rule of webhook-behaviour.md. Every allowed row also checks
-// idempotence (the mutation of its own output is empty), and all rows' patches are applied by python3-jsonpatch.
+// Table-driven tests of the pod mutation: one row per rule of docs/webhook.md ("What it changes"). Every allowed row
+// also checks idempotence (the mutation of its own output is empty), and all rows' patches are applied by
+// python3-jsonpatch.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
