@@ -90,18 +90,7 @@ void FlagSet::add_list(std::string name, std::vector<std::string>* target, std::
 
 void FlagSet::add_version(std::string version) {
   version_ = std::move(version);
-  flags_.push_back({"version", Kind::boolean, "print the version and exit", "",
-                    [asked = version_asked_](std::string_view v) {
-                      if (v == "true" || v == "1" || v.empty()) {
-                        *asked = true;
-                      } else if (v == "false" || v == "0") {
-                        *asked = false;
-                      } else {
-                        return false;
-                      }
-                      return true;
-                    },
-                    ""});
+  add_bool("version", version_asked_.get(), "print the version and exit");
 }
 
 void FlagSet::add_env(std::string name, std::string help) { env_.emplace_back(std::move(name), std::move(help)); }

@@ -59,7 +59,7 @@ class FlagSet {
                    std::function<void(std::int64_t)> set);
   std::string program_;
   std::string version_;
-  std::shared_ptr<bool> version_asked_ = std::make_shared<bool>(false);
+  std::shared_ptr<bool> version_asked_ = std::make_shared<bool>(false);  // outlives copies of the FlagSet's flags
   std::string summary_;
   std::vector<Flag> flags_;
   std::vector<std::pair<std::string, std::string>> env_;

@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
-#include "../kube/support.hpp"
+#include "certs.hpp"
 #include "common/clock.hpp"
 #include "http/server.hpp"
 #include "http/client.hpp"
@@ -22,13 +22,7 @@ namespace {
 class WebhookAppInProcess : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = make_temp_dir("azwi-webhook-app");
-    make_ca(dir);
-    make_cert(dir, "server", "localhost");
-    std::filesystem::create_directory(dir + "/certs");
-    make_cert(dir, "webhook", "webhook-in-process");
-    std::filesystem::rename(dir + "/webhook.crt", dir + "/certs/tls.crt");
-    std::filesystem::rename(dir + "/webhook.key", dir + "/certs/tls.key");
+    dir = make_webhook_test_dir("azwi-webhook-app", "webhook-in-process");
     write_file(dir + "/seed.json", R"([{"metadata":{"name":"app","namespace":"ns1",
       "annotations":{"azure.workload.identity/client-id":"cid-app"}}}])");
     api = std::make_unique<FakeApiServer>(

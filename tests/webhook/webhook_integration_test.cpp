@@ -12,7 +12,7 @@
 #include <tuple>
 #include <boost/json.hpp>
 
-#include "../kube/support.hpp"
+#include "certs.hpp"
 #include "http/client.hpp"
 
 using namespace azwi;
@@ -77,12 +77,7 @@ std::string labelled_pod(const std::string& sa, const std::string& annotations =
 class WebhookOnStandInApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = make_temp_dir("azwi-webhook");
-    make_ca(dir);
-    make_cert(dir, "server", "localhost");
-    std::filesystem::create_directory(dir + "/certs");
-    make_cert(dir, "webhook", "webhook-one");
-    install_webhook_cert("webhook");
+    dir = make_webhook_test_dir("azwi-webhook", "webhook-one");
     write_file(dir + "/seed.json", R"([
       {"metadata":{"name":"app","namespace":"ns1","annotations":{"azure.workload.identity/client-id":"cid-app",
         "azure.workload.identity/tenant-id":"tenant-app"}}},
@@ -92,15 +87,6 @@ class WebhookOnStandInApiServer : public ::testing::Test {
     webhook.reset();
     api.reset();
     if (!HasFailure()) std::filesystem::remove_all(dir);
-  }
-  void install_webhook_cert(const std::string& name) {
-    // Written aside and renamed, as the kubelet and cert-manager update mounted secrets.
-    std::filesystem::copy_file(dir + "/" + name + ".crt", dir + "/certs/tls.crt.new",
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::copy_file(dir + "/" + name + ".key", dir + "/certs/tls.key.new",
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::rename(dir + "/certs/tls.key.new", dir + "/certs/tls.key");
-    std::filesystem::rename(dir + "/certs/tls.crt.new", dir + "/certs/tls.crt");
   }
   void start_api(std::vector<std::string> extra = {}, int port = 0) {
     std::vector<std::string> args = {"--token", "api-token", "--seed", dir + "/seed.json", "--bookmark-seconds", "0.5"};
@@ -522,7 +508,7 @@ TEST_F(WebhookOnStandInApiServer, RefusesOldTlsAndReloadsRotatedCertificates) {
   EXPECT_EQ(handshake(port, TLS1_3_VERSION), "webhook-one");
 
   make_cert(dir, "rotated", "webhook-two");
-  install_webhook_cert("rotated");
+  install_webhook_cert(dir, "rotated");
   EXPECT_TRUE(eventually([&] { return handshake(port, TLS1_3_VERSION) == std::optional<std::string>("webhook-two"); }));
   EXPECT_EQ(injected_client_id("app"), "cid-app");
 
@@ -549,7 +535,7 @@ TEST_F(WebhookOnStandInApiServer, NotReadyUntilTheCertificateAppears) {
   EXPECT_EQ(r.response.status, 503);
   EXPECT_NE(r.response.body.find("serving certificate not loaded"), std::string::npos) << r.response.body;
   EXPECT_FALSE(handshake(port, TLS1_3_VERSION));
-  install_webhook_cert("webhook");
+  install_webhook_cert(dir, "webhook");
   EXPECT_TRUE(eventually([this] { return ready(); })) << webhook->log();
   EXPECT_EQ(handshake(port, TLS1_3_VERSION), "webhook-one");
 }
