@@ -7,7 +7,9 @@
 # arm64 emulator. The webhook's, kube's and cli's suites are left to the amd64 run: cross-building them too would
 # double this step's cold cost. Then the images for both architectures (deploy/images/build.sh with
 # AZWI_IMAGE_PLATFORMS="amd64 arm64", from the amd64 static binaries in BUILD/deploy-images): each two-architecture
-# archive must give skopeo the image of the architecture asked for, and the arm64 binaries must run.
+# archive must give skopeo the image of the architecture asked for, and the arm64 binaries must run; then
+# tests/arm64/images_test.py runs the arm64 azwi-proxy-init image (its iptables, and its azwi-proxy-init installing
+# the rules in network namespaces with both backends) and azwi-app's busybox.
 # Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,7 @@ ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 300 -R "$te
 
 images=$build/oci-images
 AZWI_IMAGE_PLATFORMS="amd64 arm64" deploy/images/build.sh "$images" "${AZWI_BUILD_DIR:-build}/deploy-images" >/dev/null
-for name in azwi-proxy azwi-webhook azwi-cni pause; do
+for name in azwi-proxy azwi-proxy-init azwi-webhook azwi-cni pause azwi-app; do
   for arch in amd64 arm64; do
     got=$(skopeo --override-arch "$arch" --override-os linux inspect --format '{{.Architecture}}' \
           "oci-archive:$images/$name.tar")
@@ -42,5 +44,8 @@ done
 for b in azwi-proxy azwi-proxy-init azwi-webhook azwi-cni; do
   qemu-aarch64-static "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin/$b" --version >/dev/null
 done
-echo "test-arm64: images azwi-proxy, azwi-webhook, azwi-cni, pause are one index of amd64 and arm64; arm64 binaries run:"
+echo "test-arm64: every image is one index of amd64 and arm64; arm64 binaries run:"
 ls -l "${AZWI_BUILD_DIR:-build}/deploy-images-arm64/bin"
+rc=0
+timeout 300 python3 tests/arm64/images_test.py "$images" || rc=$?
+[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || { echo "test-arm64: tests/arm64/images_test.py failed (exit $rc)" >&2; exit 1; }

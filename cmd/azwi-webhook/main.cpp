@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   std::string proxy_resources = resources_text(webhook::kDefaultProxyResources),
               proxy_init_resources = resources_text(webhook::kDefaultProxyInitResources);
   bool disable_cert_rotation = false;
+  int watch_timeout_seconds = kube::CacheOptions{}.watch_timeout_seconds;
   std::string cert_secret(webhook::kDefaultCertSecretName), service_name(webhook::kDefaultServiceName),
       webhook_config(webhook::kDefaultWebhookConfigName);
   FlagSet flags("azwi-webhook",
@@ -73,6 +74,10 @@ int main(int argc, char** argv) {
                    "how an injected proxy sidecar is reached, for pods without the "
                    "azure.workload.identity/proxy-sidecar-mode annotation: " +
                        std::string(webhook::kProxyModeChoices));
+  flags.add_int("watch-timeout-seconds", &watch_timeout_seconds,
+                "timeoutSeconds of the ServiceAccount watch: the API server ends the watch then, and the webhook "
+                "watches on from where it was",
+                10, 3600);
   flags.add_string("health-addr", &health_addr, "address of /healthz and /readyz (plain HTTP)");
   flags.add_string("metrics-addr", &metrics_addr, "address of the Prometheus /metrics endpoint (plain HTTP)");
   flags.add_string("kubeconfig", &kubeconfig,
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
   if (!min_version) exit_usage_error("azwi-webhook", "invalid --tls-min-version \"" + tls_min + "\": use 1.2 or 1.3");
   webhook::AppOptions options;
   options.threads = threads;
+  options.service_accounts.watch_timeout_seconds = watch_timeout_seconds;
   options.cert_dir = cert_dir;
   options.tls_min_version = *min_version;
   webhook::Config& config = options.config;

@@ -3,7 +3,8 @@
 # against, and prints its path. Debian's arm64 -dev packages are not all co-installable with the amd64 ones
 # (yaml-cpp's, Boost's headers), and multiarch would change the host's dpkg; so the sysroot is a directory of its
 # own: debootstrap --foreign resolves and downloads the packages, and each is unpacked, never configured (nothing of
-# it runs at build time). Cached in AZWI_CACHE_DIR (default /var/cache/azwi), keyed by the package list below.
+# it runs at build time). Cached in AZWI_CACHE_DIR (default /var/cache/azwi), keyed by the package list below; the
+# downloaded .debs in AZWI_CACHE_DIR/debs-arm64, shared with deploy/cross/arm64-stage-root.sh.
 set -euo pipefail
 cache=${AZWI_CACHE_DIR:-/var/cache/azwi}
 mirror=${AZWI_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -14,9 +15,10 @@ root=$cache/sysroot-arm64-$key
 if [ ! -f "$root/.complete" ]; then
   command -v debootstrap >/dev/null || { echo "arm64-sysroot: debootstrap is missing" >&2; exit 3; }
   rm -rf "$root.tmp"
-  mkdir -p "$cache"
+  mkdir -p "$cache/debs-arm64"
   echo "arm64-sysroot: debootstrap arm64 into $root" >&2
-  debootstrap --foreign --arch=arm64 --variant=minbase --include="$packages" bookworm "$root.tmp" "$mirror" \
+  debootstrap --foreign --arch=arm64 --variant=minbase --include="$packages" \
+    --cache-dir="$cache/debs-arm64" bookworm "$root.tmp" "$mirror" \
     >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
   # --foreign unpacks only the base; the included packages are downloaded, and unpacked here.
   for deb in "$root.tmp"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$root.tmp"; done

@@ -18,7 +18,8 @@ RUN deploy/build-static.sh /out
 
 # Debian's iptables package (both backends: iptables-nft-{save,restore} and iptables-legacy-{save,restore}) and the
 # shared libraries it needs, as a root filesystem of its own: deploy/images/iptables-rootfs.sh assembles it with
-# dpkg -L and ldd. deploy/images/build.sh runs the same script on the (Debian 12) host instead of this stage.
+# dpkg -L and ldd. deploy/images/build.sh runs the same script on the (Debian 12) host instead of this stage
+# (for arm64, against an arm64 root of the stage's packages: deploy/cross/arm64-stage-root.sh).
 FROM debian:bookworm AS iptables
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables \

@@ -11,8 +11,8 @@
 # ghcr.io/azwi) / NAME : AZWI_IMAGE_TAG (default v<project VERSION of CMakeLists.txt>), as the webhook's
 # PROXY_IMAGE/PROXY_INIT_IMAGE defaults and the chart's values name them.
 # AZWI_IMAGE_PLATFORMS="amd64 arm64" (default amd64) also cross-builds the static binaries for arm64 (into
-# STATIC_DIR-arm64) and makes each image that can be one OCI image index of both architectures; azwi-proxy-init and
-# azwi-app stay amd64 only (their iptables and busybox files are the host's).
+# STATIC_DIR-arm64) and makes each image one OCI image index of both architectures; the arm64 iptables and busybox
+# files of azwi-proxy-init and azwi-app come from Debian's arm64 packages (deploy/cross/arm64-stage-root.sh).
 # Import: ctr -n k8s.io images import OUT_DIR/NAME.tar. Push: skopeo copy oci-archive:OUT_DIR/NAME.tar docker://...
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -7,13 +7,34 @@
 # /etc (passwd, group, nsswitch.conf). Runs on Debian 12 with the iptables package installed: the Dockerfile's
 # `iptables` stage, or the host when deploy/images/build.sh builds the image without Docker. No documentation, no
 # package database.
+# AZWI_STAGE_ROOT: take the files from this Debian root of another architecture instead of /, one whose packages are
+# unpacked but not configured (deploy/cross/arm64-stage-root.sh makes the arm64 one): deploy/images/build.sh's arm64
+# stand-in for the stage. Its loader then lists the libraries under qemu-user, as ldd does natively.
 # Usage: iptables-rootfs.sh DIR   (DIR is emptied first)
 set -euo pipefail
 dir=$1
 [ -n "$dir" ] && [ "$dir" != / ] || { echo "iptables-rootfs: refusing to use '$dir'" >&2; exit 2; }
-dpkg-query -W -f='${Status}' iptables 2>/dev/null | grep -q 'install ok installed' ||
-  { echo "iptables-rootfs: Debian's iptables package is not installed (apt-get install iptables)" >&2; exit 3; }
-command -v ldd >/dev/null || { echo "iptables-rootfs: ldd is missing (libc-bin)" >&2; exit 3; }
+src=$(realpath "${AZWI_STAGE_ROOT:-/}")
+[ "$src" = / ] && src=
+query=(dpkg-query --root="${src:-/}")
+"${query[@]}" -W -f='${Status}' iptables 2>/dev/null | grep -Eq 'install ok (installed|unpacked)' ||
+  { echo "iptables-rootfs: Debian's iptables package is not installed in ${src:-/} (apt-get install iptables)" >&2
+    exit 3; }
+arch=$("${query[@]}" -W -f='${Architecture}' iptables)
+if [ -z "$src" ]; then
+  command -v ldd >/dev/null || { echo "iptables-rootfs: ldd is missing (libc-bin)" >&2; exit 3; }
+  libraries() { ldd "$1"; }
+  emulator=()
+else
+  case $arch in
+    arm64) qemu=qemu-aarch64-static loader=/lib/ld-linux-aarch64.so.1 ;;
+    *) echo "iptables-rootfs: no emulator known for the $arch files of $src" >&2; exit 2 ;;
+  esac
+  command -v "$qemu" >/dev/null || { echo "iptables-rootfs: $qemu is missing (qemu-user-static)" >&2; exit 3; }
+  # The loader names itself by its host path: back to the root's own.
+  libraries() { "$qemu" -L "$src" "$src$loader" --list "$1" | sed "s|$src/|/|g"; }
+  emulator=("$qemu" -L "$dir")
+fi
 rm -rf "$dir"
 mkdir -p "$dir"
 dir=$(realpath "$dir")
@@ -22,23 +43,25 @@ mkdir -p "$dir/usr/bin" "$dir/usr/sbin" "$dir/usr/lib" "$dir/usr/lib64" "$dir/et
 chmod 1777 "$dir/tmp"
 for top in bin sbin lib lib64; do ln -s "usr/$top" "$dir/$top"; done
 
-# add PATH: copies PATH (a file or a symlink, with every link it goes through) to the same place under DIR.
+# add PATH: copies PATH of the source root (a file or a symlink, with every link it goes through) to the same place
+# under DIR.
 add() {
   local p=$1 parent real
-  parent=$(realpath "$(dirname "$p")")
+  parent=$(realpath "$src$(dirname "$p")")
+  case $parent/ in "$src"/*) parent=${parent#"$src"} ;; *) echo "iptables-rootfs: $p leaves $src" >&2; exit 1 ;; esac
   real=$parent/$(basename "$p")
   [ -e "$dir$real" ] || [ -L "$dir$real" ] && return 0
   mkdir -p "$dir$parent"
-  if [ -L "$real" ]; then
-    cp -P "$real" "$dir$real"
+  if [ -L "$src$real" ]; then
+    cp -P "$src$real" "$dir$real"
     local target
-    target=$(readlink "$real")
+    target=$(readlink "$src$real")
     case $target in
       /*) add "$target" ;;
       *) add "$parent/$target" ;;
     esac
   else
-    cp -p "$real" "$dir$real"
+    cp -p "$src$real" "$dir$real"
   fi
 }
 
@@ -48,17 +71,17 @@ while read -r f; do
     /usr/share/doc/* | /usr/share/man/* | /usr/share/lintian/*) continue ;;
     */iptables-apply | */ip6tables-apply) continue ;;  # shell scripts; the image has no shell
   esac
-  [ -d "$f" ] && [ ! -L "$f" ] && continue
-  [ -e "$f" ] || [ -L "$f" ] || continue
+  [ -d "$src$f" ] && [ ! -L "$src$f" ] && continue
+  [ -e "$src$f" ] || [ -L "$src$f" ] || continue
   add "$f"
-  if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(head -c4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+  if [ -f "$src$f" ] && [ ! -L "$src$f" ] && [ "$(head -c4 "$src$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
     elves+=("$f")
   fi
-done < <(dpkg -L iptables)
+done < <("${query[@]}" -L iptables)
 
 # Shared libraries: ldd on the binaries and on the extensions (dlopen'ed, so not in the binaries' own list).
 for f in "${elves[@]}"; do
-  ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+  libraries "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
 done | sort -u | while read -r lib; do add "$lib"; done
 
 # The names Debian gives through update-alternatives (default: the nft backend).
@@ -75,8 +98,15 @@ printf 'passwd: files\ngroup: files\nhosts: files\nprotocols: files\nservices: f
 printf 'root:x:0:0:root:/root:/usr/sbin/nologin\n' >"$dir/etc/passwd"
 printf 'root:x:0:\n' >"$dir/etc/group"
 
-# The programs must find their libraries inside DIR alone (chroot needs root; the Dockerfile's RUN is root).
-if [ "$(id -u)" -eq 0 ]; then
+# The programs must find their libraries inside DIR alone (chroot needs root; the Dockerfile's RUN is root). Foreign
+# ones run under qemu-user with DIR as their root (-L, no root needed): the two multi-call programs behind every name.
+if [ ${#emulator[@]} -gt 0 ]; then
+  for tool in iptables-nft-save iptables-legacy-save; do
+    real=$dir/usr/sbin/xtables-${tool#iptables-} real=${real%-save}-multi
+    out=$("${emulator[@]}" -0 "$tool" "$real" --version 2>&1) ||
+      { echo "iptables-rootfs: $tool ($arch) does not run from $dir: $out" >&2; exit 1; }
+  done
+elif [ "$(id -u)" -eq 0 ]; then
   for tool in iptables iptables-nft-save iptables-legacy-save iptables-nft-restore iptables-legacy-restore; do
     out=$(chroot "$dir" "/usr/sbin/$tool" --version 2>&1) ||
       { echo "iptables-rootfs: /usr/sbin/$tool does not run in $dir: $out" >&2; exit 1; }

@@ -13,7 +13,9 @@ ending in `RUN SCRIPT OUTDIR` with SCRIPT a file of this repository. Without Doc
 stage's base) stands in for the stage: SCRIPT runs on the host with OUTDIR mapped to a work directory, other
 paths of the stage are the host's own files (they must belong to a Debian package), and the packages the stage
 installs with apt-get must be installed on the host. deploy/build-static.sh is not run again: the static binaries
-build.sh built (STATIC_DIR) are its OUTDIR.
+build.sh built (STATIC_DIR) are its OUTDIR. For arm64 the stand-in is an arm64 root of the stage's packages
+(deploy/cross/arm64-stage-root.sh: downloaded and unpacked, not configured): SCRIPT runs on the host with
+AZWI_STAGE_ROOT naming it and takes its files from there.
 
 Each image is one layer (sorted entries, owner 0:0, mtime SOURCE_DATE_EPOCH, default 0) and a config with the same
 creation time, so equal inputs give equal digests. Outputs: OUT/<name>.tar (an OCI image layout as a tar archive,
@@ -39,14 +41,11 @@ HELPER_STAGE = {"RUN", "WORKDIR", "COPY"}
 HOST_ARCH = "amd64"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 BUILD_STATIC = "deploy/build-static.sh"
+STAGE_ROOTS = {"arm64": "deploy/cross/arm64-stage-root.sh"}
 
 
 class DockerfileError(Exception):
     pass
-
-
-class NotForArch(Exception):
-    """The image cannot be built for this (foreign) architecture: a helper stage runs on the host."""
 
 
 def log(msg):
@@ -175,7 +174,8 @@ def installed(package):
 
 
 class Stages:
-    """Stands in for the helper stages: runs their scripts on the host, once per build, cached across builds."""
+    """Stands in for the helper stages: runs their scripts on the host (for another architecture against a root of
+    that architecture's packages), once per build, cached across builds."""
 
     def __init__(self, static_dir, work, arch=HOST_ARCH):
         self.static_dir = static_dir
@@ -218,7 +218,7 @@ class Stages:
         script, out = self.helper(stage)
         src_n = os.path.normpath(src)
         if src_n == out or src_n.startswith(out + "/"):
-            return os.path.join(self.output(script), os.path.relpath(src_n, out)).rstrip("/.") + (
+            return os.path.join(self.output(stage, script), os.path.relpath(src_n, out)).rstrip("/.") + (
                 "/" if src.endswith("/") else "")
         # A file of the stage's Debian, the host's own: one a package ships, or one made in a directory of a
         # package the stage installs (the CA bundle update-ca-certificates writes into ca-certificates' dir).
@@ -239,24 +239,41 @@ class Stages:
                 names += [p for p in m.group(1).split() if not p.startswith("-")]
         return names
 
-    def output(self, script):
+    def stage_root(self, stage):
+        """The root SCRIPT takes its files from: the host's for its own architecture, else one made for the stage."""
+        if self.arch == HOST_ARCH:
+            return "/"
+        maker = STAGE_ROOTS.get(self.arch)
+        if not maker:
+            raise DockerfileError(f"{stage['line']}: no stand-in for stage {stage['name']} on {self.arch}")
+        r = subprocess.run([os.path.join(ROOT, maker), *self.packages(stage)], stdout=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise DockerfileError(f"{stage['line']}: {maker} failed (exit {r.returncode}) for stage {stage['name']}")
+        return r.stdout.strip()
+
+    def output(self, stage, script):
         if script == BUILD_STATIC:
             return self.static_dir
-        if self.arch != HOST_ARCH:
-            raise NotForArch(f"its stage runs {script} on the host, whose files are {HOST_ARCH}")
         if script in self.done:
             return self.done[script]
-        out = os.path.join(self.work, "stages", os.path.basename(script).rsplit(".", 1)[0])
-        # Cached by the script's text and the host's package list (what it reads).
-        packages = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version} ${Status}\n"],
+        suffix = "" if self.arch == HOST_ARCH else "-" + self.arch
+        out = os.path.join(self.work, "stages" + suffix, os.path.basename(script).rsplit(".", 1)[0])
+        src = self.stage_root(stage)
+        # Cached by the script's text and the package list of the root it reads.
+        packages = subprocess.run(["dpkg-query", "--root=" + src, "-W", "-f=${Package} ${Version} ${Status}\n"],
                                   capture_output=True, text=True, check=True).stdout
         with open(os.path.join(ROOT, script), "rb") as f:
-            key = hashlib.sha256(f.read() + packages.encode()).hexdigest()
+            key = hashlib.sha256(f.read() + src.encode() + packages.encode()).hexdigest()
         stamp = out + ".key"
         if not (os.path.isdir(out) and os.path.exists(stamp) and open(stamp).read() == key):
-            log(f"running {script} (stands in for its Dockerfile stage)")
+            log(f"running {script} (stands in for its Dockerfile stage{'' if src == '/' else ', ' + self.arch})")
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            subprocess.run([os.path.join(ROOT, script), out], check=True)
+            env = dict(os.environ)
+            env.pop("AZWI_STAGE_ROOT", None)
+            if src != "/":
+                env["AZWI_STAGE_ROOT"] = src
+            if subprocess.run([os.path.join(ROOT, script), out], env=env).returncode != 0:
+                raise DockerfileError(f"{stage['line']}: {script} failed for {self.arch}")
             with open(stamp, "w") as f:
                 f.write(key)
         self.done[script] = out
@@ -384,6 +401,14 @@ def read_index(layout):
     return index
 
 
+def image_bytes(layout):
+    """What a registry stores of the layout's one image: its manifest, config and (compressed) layers."""
+    descriptor = read_index(layout)["manifests"][0]
+    with open(os.path.join(layout, "blobs", "sha256", descriptor["digest"].split(":", 1)[1])) as f:
+        manifest = json.load(f)
+    return descriptor["size"] + manifest["config"]["size"] + sum(l["size"] for l in manifest["layers"])
+
+
 def merge_layouts(layouts, merged):
     """One layout whose index.json names a single image index, the manifests of LAYOUTS ({arch: layout}) with their
     platforms: a multi-architecture image that ctr import and skopeo copy take as one reference."""
@@ -415,20 +440,18 @@ def merge_layouts(layouts, merged):
 
 
 def build_image(name, spec, reference, out_dir, work, arch_stages, epoch):
-    """OUT/NAME.tar for every architecture of ARCH_STAGES it can be built for: (archive, {arch: unpacked}, built)."""
+    """OUT/NAME.tar for every architecture of ARCH_STAGES: (archive, {arch: (compressed, unpacked)}, built)."""
     tag = reference.rsplit(":", 1)[1]
     layouts, unpacked = {}, {}
     for stages in arch_stages:
-        try:
-            layouts[stages.arch], unpacked[stages.arch] = build_layout(name, spec, tag, work, stages, epoch)
-        except NotForArch as e:
-            log(f"{name}: not built for {stages.arch}: {e}")
+        layouts[stages.arch], unpacked[stages.arch] = build_layout(name, spec, tag, work, stages, epoch)
     digests = {arch: read_index(layout)["manifests"][0]["digest"] for arch, layout in layouts.items()}
+    sizes = {arch: (image_bytes(layout), unpacked[arch]) for arch, layout in layouts.items()}
     key = hashlib.sha256(json.dumps([digests, reference]).encode()).hexdigest()
     archive = os.path.join(out_dir, name + ".tar")
     stamp = os.path.join(work, name + ".key")
     if os.path.exists(archive) and os.path.exists(stamp) and open(stamp).read() == key:
-        return archive, unpacked, False
+        return archive, sizes, False
     layout = layouts[HOST_ARCH] if len(layouts) == 1 else merge_layouts(layouts, os.path.join(work, name + "-index"))
     # The index names the image by its full reference: ctr import and skopeo read these annotations.
     index_path = os.path.join(layout, "index.json")
@@ -442,7 +465,7 @@ def build_image(name, spec, reference, out_dir, work, arch_stages, epoch):
     os.replace(tmp, archive)
     with open(stamp, "w") as f:
         f.write(key)
-    return archive, unpacked, True
+    return archive, sizes, True
 
 
 def mib(n):
@@ -477,13 +500,14 @@ def main():
         for name in names:
             spec = image_spec(os.path.join(DOCKER_DIR, name + ".Dockerfile"))
             reference = f"{a.registry}/{name}:{a.tag}"
-            archive, unpacked, built = build_image(name, spec, reference, out, work, arch_stages, epoch)
+            archive, sizes, built = build_image(name, spec, reference, out, work, arch_stages, epoch)
             lines.append(f"{os.path.basename(archive)} {reference}\n")
             compressed = os.path.getsize(archive)
-            log(f"{name}: {'built' if built else 'unchanged'} ({' '.join(sorted(unpacked))})")
-            report.append(f"{name:<16} {reference:<40} compressed {mib(compressed):>10}  unpacked {mib(unpacked[HOST_ARCH]):>10}"
-                          + "".join(f"  {arch} unpacked {mib(n):>10}" for arch, n in sorted(unpacked.items())
-                                    if arch != HOST_ARCH))
+            log(f"{name}: {'built' if built else 'unchanged'} ({' '.join(sorted(sizes))})")
+            # The archive, then (with several architectures) each image's compressed / unpacked size.
+            report.append(f"{name:<16} {reference:<40} compressed {mib(compressed):>10}  unpacked "
+                          f"{mib(sizes[HOST_ARCH][1]):>10}" + ("" if len(sizes) == 1 else "".join(
+                              f"  {arch} {mib(c)} / {mib(n)}" for arch, (c, n) in sorted(sizes.items()))))
     except DockerfileError as e:
         raise SystemExit(f"images: {e}")
     tmp = os.path.join(out, "images.txt.tmp")

@@ -18,7 +18,7 @@ struct App::Impl {
       : options(std::move(o)),
         tls(options.cert_dir + "/tls.crt", options.cert_dir + "/tls.key", options.tls_min_version),
         api(options.cluster),
-        accounts(api, &registry),
+        accounts(api, &registry, options.service_accounts),
         versions(api),
         service(options.config, accounts, [this] { return cluster_version(); }, registry),
         group(options.threads) {

@@ -10,6 +10,7 @@
 
 #include "common/clock.hpp"
 #include "http/tls.hpp"
+#include "kube/cache.hpp"
 #include "kube/cluster_config.hpp"
 #include "webhook/cert_rotation.hpp"
 #include "webhook/config.hpp"
@@ -24,6 +25,7 @@ struct AppOptions {
   http::TlsVersion tls_min_version = http::TlsVersion::v1_3;
   std::optional<CertRotationOptions> rotation;  // nullopt: only read the certificate (e.g. cert-manager's)
   unsigned threads = 2;                         // I/O threads, each with its own admission listener
+  kube::CacheOptions service_accounts;          // how the ServiceAccount cache lists and watches
 };
 
 class App {

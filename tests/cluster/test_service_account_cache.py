@@ -2,9 +2,9 @@
 account created just before its pod, an annotation changed later, and the watch closed by the API server (it ends
 every watch at the client's timeoutSeconds) and opened again where it was, without a new list.
 
-The webhook asks for timeoutSeconds=300 (src/kube/cache.hpp), and the API server honours a client's timeoutSeconds
-whatever its --min-request-timeout (that flag only bounds watches that name no timeout), so the test waits up to
-about 6 minutes for the close on any cluster. The last test reads the API server's audit log of service account
+The webhook is installed here asking for timeoutSeconds=30 (chart value watchTimeoutSeconds; 300 by default), and the
+API server honours a client's timeoutSeconds whatever its --min-request-timeout (that flag only bounds watches that
+name no timeout), so the close comes within about a minute on any cluster. The last test reads the API server's audit log of service account
 watches (tests/cluster/audit-policy.yaml, given with AZWI_CLUSTER_APISERVER_ARGS) and skips without it."""
 import base64
 import datetime
@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from conftest import WEBHOOK_NAMESPACE, apply, env, kubectl, kubectl_json, unique, wait_until
+from conftest import (WEBHOOK_NAMESPACE, apply, ensure_webhook_namespace, env, helm_install_webhook, kubectl,
+                      kubectl_json, unique, wait_until)
 from test_seed_flow import app_image
 from webhook_inspect import (container_env, pod_metrics, metric, print_diagnostics,
                              webhook_log_lines, webhook_pods)
@@ -24,8 +25,19 @@ from webhook_inspect import (container_env, pod_metrics, metric, print_diagnosti
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 RESTARTS = "azwi_webhook_serviceaccount_watch_restarts_total"
 LOOKUPS = "azwi_webhook_serviceaccount_lookups_total"
-WATCH_TIMEOUT = 300  # the webhook's timeoutSeconds (kube::CacheOptions::watch_timeout_seconds)
+# The webhook's watch timeoutSeconds, shorter than its default 300 (--watch-timeout-seconds) so that the API server
+# closes every replica's watch within the test's time.
+WATCH_TIMEOUT = 30
 CLOSED = {}  # what the close test saw, for the audit log test after it
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    """The chart as the migration guide installs it, but with a short watch timeout; the next file's install puts the
+    default back."""
+    ensure_webhook_namespace()
+    helm_install_webhook(watchTimeoutSeconds=WATCH_TIMEOUT)
+    return WEBHOOK_NAMESPACE
 
 
 def service_account(ns, name, client_id):

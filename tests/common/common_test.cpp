@@ -87,7 +87,9 @@ void expect_whole_lines_from_threads(bool to_pipe) {
   std::vector<std::thread> writers;
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([t] {
-      log::Logger logger("w" + std::to_string(t));
+      std::string name = "w";  // not "w" + to_string(t): g++ 12 warns falsely on it (-Wrestrict, GCC bug 105329)
+      name += std::to_string(t);
+      log::Logger logger(name);
       for (int i = 0; i < kLines; ++i) {
         std::string filler(i % 10 == 0 ? 6000 : 50 + i % 7, static_cast<char>('a' + t));
         logger.info("line", {{"i", i}, {"filler", filler}});

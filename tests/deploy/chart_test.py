@@ -237,6 +237,9 @@ extraVolumeMounts: [{name: extra-ca, mountPath: /etc/corp-ca, readOnly: true}]
     def test_token_layout_and_resources_become_flags(self):
         args = pod_spec(render())["containers"][0]["args"]
         self.assertIn("--token-layout=v1.6", args)
+        self.assertIn("--watch-timeout-seconds=300", args)
+        self.assertIn("--watch-timeout-seconds=45",
+                      pod_spec(render("watchTimeoutSeconds=45"))["containers"][0]["args"])
         self.assertIn("--proxy-resources=requests.cpu=10m,requests.memory=16Mi,limits.cpu=200m,limits.memory=64Mi", args)
         args = pod_spec(render("tokenLayout=v1.5", "proxyResources.limits.cpu=null",
                                "proxyInitResources.requests.memory=8Mi"))["containers"][0]["args"]
@@ -297,7 +300,7 @@ class Values(unittest.TestCase):
                     "certManager.issuerRef.kind=Other", "metrics.port=70000", "unknownValue=1",
                     "image.registy=typo.example", "tokenLayout=v1.7", "metricsBackend=statsd",
                     "customTokenEndpoint.tokenProxy=http://plain.example", "customTokenEndpoint.annotationSuffix=a/b",
-                    "proxyResources.limits.gpu=1"):
+                    "proxyResources.limits.gpu=1", "watchTimeoutSeconds=5"):
             with self.subTest(bad):
                 r = helm("template", "x", CHART, "--set", TENANT, "--set", bad, check=False)
                 self.assertNotEqual(r.returncode, 0, bad)
