@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 namespace azwi {
 
@@ -50,5 +51,8 @@ class ManualClock final : public Clock {
 inline std::int64_t unix_seconds(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
+
+// "2026-12-01T15:04:05Z" (whole seconds, UTC): certificate dates in messages and logs.
+std::string utc_text(Clock::time_point t);
 
 }  // namespace azwi

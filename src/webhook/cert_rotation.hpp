@@ -1,21 +1,21 @@
 #pragma once
 // The webhook's own serving certificate (unless --disable-cert-rotation): a CA and a certificate for
-// <service>.<namespace>.svc, made with OpenSSL and kept in one Secret that every replica shares (the single source
-// of truth: whoever writes first wins, the others adopt its content after a resourceVersion conflict). Each replica
-// copies the Secret's pair into its certificate directory and keeps the caBundle of the
-// MutatingWebhookConfiguration equal to the Secret's CA bundle. Certificates are renewed when a third of their
-// lifetime is left; a renewed CA is published next to the previous one until that expires, so the API server
-// trusts the certificates of replicas that have not picked up the new pair yet.
+// <service>.<namespace>.svc (made by src/certs) kept in one Secret that every replica shares (the single source of
+// truth: whoever writes first wins, the others adopt its content after a 409 Conflict). Each replica copies the
+// Secret's pair into its certificate directory and keeps the caBundle of the MutatingWebhookConfiguration equal to
+// the Secret's CA bundle. Certificates are renewed when a third of their lifetime is left; a renewed CA is published
+// next to the previous one until that expires, so the API server trusts the certificates of replicas that have not
+// picked up the new pair yet.
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <condition_variable>
-#include <vector>
 
+#include "certs/pki.hpp"
 #include "common/clock.hpp"
 
 namespace azwi::kube {
@@ -34,37 +34,24 @@ inline constexpr std::string_view kDefaultWebhookConfigName = "azure-wi-webhook-
 inline constexpr std::string_view kCaCertKey = "ca.crt", kCaKeyKey = "ca.key", kCertKey = "tls.crt",
                                   kKeyKey = "tls.key";
 
-// PEM texts. ca_cert may hold several CA certificates: the first one (whose key is ca_key) signs; the others are
-// earlier CAs still published so certificates they signed stay trusted.
-struct Pki {
-  std::string ca_cert, ca_key, cert, key;
-  bool operator==(const Pki&) const = default;
+// What one pass found in the Secret: whether it exists and, when it does, the check of its pair at the pass's time.
+struct SecretState {
+  bool found = false;
+  certs::PkiCheck check;
 };
-
-// DNS names of the serving certificate: service, service.ns, service.ns.svc, service.ns.svc.cluster.local.
-std::vector<std::string> serving_dns_names(std::string_view service, std::string_view ns);
-
-struct PkiCheck {
-  bool usable = false;      // false: replace (reason says why)
-  bool renew_ca = false;    // the replacement needs a new CA too
-  std::string reason;
-  Clock::time_point cert_not_after{}, ca_not_after{};
+enum class SecretAction {
+  adopt,   // the Secret's pair is served as it is
+  create,  // no Secret: create one with a new CA and certificate
+  renew,   // the pair cannot be served (much longer): replace it, keeping the CA unless new_ca
 };
-// Whether `pki` can be served at `now`: everything parses, the keys match, the certificate chains to the first CA,
-// names every DNS name, and more than a third of each certificate's lifetime is left.
-PkiCheck check_pki(const Pki& pki, const std::vector<std::string>& dns_names, Clock::time_point now);
-
-struct PkiLifetimes {
-  std::chrono::seconds ca{std::chrono::hours(24 * 365 * 10)};
-  std::chrono::seconds cert{std::chrono::hours(24 * 365)};
+struct SecretDecision {
+  SecretAction action = SecretAction::adopt;
+  bool new_ca = false;
+  std::string reason;  // why, for the log ("" when adopting)
+  bool operator==(const SecretDecision&) const = default;
 };
-// A new serving certificate (EC P-256) signed by the first CA of `keep_ca` (when given and its CA is not to be
-// renewed), else by a new CA that is published together with keep_ca's still-valid CAs.
-Pki issue_pki(const std::vector<std::string>& dns_names, Clock::time_point now, const PkiLifetimes& lifetimes,
-              const Pki* keep_ca);
-
-// First 12 hex digits of the SHA-256 of a certificate's DER: for logs.
-std::string cert_fingerprint(const std::string& cert_pem);
+// The decision of a pass about the Secret: a pure function of what was read.
+SecretDecision decide_secret(const SecretState& state);
 
 struct CertRotationOptions {
   std::string ns{kDefaultNamespace};
@@ -72,7 +59,7 @@ struct CertRotationOptions {
   std::string service_name{kDefaultServiceName};
   std::string webhook_config_name{kDefaultWebhookConfigName};
   std::string cert_dir = "/certs";
-  PkiLifetimes lifetimes;
+  certs::PkiLifetimes lifetimes;
   std::chrono::milliseconds check_interval{60'000};  // re-read the Secret and the webhook configuration
   std::chrono::milliseconds min_backoff{500}, max_backoff{30'000};
   int conflict_retries = 5;  // per object and pass
@@ -91,7 +78,8 @@ class CertRotator {
   // nullopt once the Secret, the certificate directory and the caBundle have all been brought up to date once
   // (later failures are retried but do not make the webhook unready while its certificate is still valid).
   std::optional<std::string> unready_reason() const;
-  // One pass: Secret, then caBundle, then certificate directory. Returns "" or what failed.
+  // One pass: the Secret (read, decide, write; again after a conflict), then the caBundle, then the certificate
+  // directory. Returns "" or what failed.
   std::string reconcile();
 
   struct Impl;

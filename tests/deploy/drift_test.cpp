@@ -235,39 +235,6 @@ TEST(DeployDrift, EnvironmentIsWhatTheWebhookReads) {
   }
 }
 
-// What the code calls, per resource: the list+watch cache and GETs of service accounts everywhere; with built-in
-// rotation, its Secret (get, create, update) and its MutatingWebhookConfiguration (get, update).
-TEST(DeployDrift, RbacGrantsExactlyWhatTheCodeCalls) {
-  for (const auto& f : kManifestFiles) {
-    auto m = load(f);
-    bool rotation = f == "azwi-webhook.yaml";
-    std::set<std::string> cluster, ns;
-    auto collect = [](const YAML::Node& role, std::set<std::string>& out) {
-      for (const auto& rule : role["rules"]) {
-        std::string names;
-        for (const auto& n : rule["resourceNames"]) names += "/" + n.as<std::string>();
-        for (const auto& g : rule["apiGroups"])
-          for (const auto& r : rule["resources"])
-            for (const auto& v : rule["verbs"])
-              out.insert(g.as<std::string>() + ":" + r.as<std::string>() + names + ":" + v.as<std::string>());
-      }
-    };
-    collect(m.one("ClusterRole"), cluster);
-    for (const auto& r : m.all("Role")) collect(r, ns);
-    auto secret = std::string(wh::kDefaultCertSecretName);
-    auto mwc = m.one("MutatingWebhookConfiguration")["metadata"]["name"].as<std::string>();
-    std::set<std::string> want_cluster = {":serviceaccounts:get", ":serviceaccounts:list", ":serviceaccounts:watch"};
-    std::set<std::string> want_ns;
-    if (rotation) {
-      want_cluster.insert("admissionregistration.k8s.io:mutatingwebhookconfigurations/" + mwc + ":get");
-      want_cluster.insert("admissionregistration.k8s.io:mutatingwebhookconfigurations/" + mwc + ":update");
-      want_ns = {":secrets/" + secret + ":get", ":secrets/" + secret + ":update", ":secrets:create"};
-    }
-    EXPECT_EQ(cluster, want_cluster) << f;
-    EXPECT_EQ(ns, want_ns) << f;
-  }
-}
-
 // The objects carry the names the webhook's certificate rotation uses by default, in the default namespace, and
 // the Deployment passes the same names explicitly.
 TEST(DeployDrift, NamesAreTheCertificateRotationDefaults) {

@@ -13,6 +13,12 @@ Test control endpoints (same authentication):
   POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
                                               updates fail with 409 Conflict, and the object's resourceVersion moves
                                               on, as when another writer got there first
+  POST   /__test__/forbidden                  body {"secrets": ["update", ...], ...}: from now on those verbs on those
+                                              resources answer 403 Forbidden, as when RBAC does not grant them
+
+--record FILE appends one JSON line per API request that azwi's Kubernetes client (User-Agent azwi-webhook/...)
+makes, in RBAC's terms: {"verb", "group", "resource", "namespace", "name"} or {"verb", "nonResourceURL"}; the RBAC
+drift test (tests/deploy/rbac_test.cpp) compares the chart's roles with what was recorded.
 
 Pods (for azwi-cni, which gets one per sandbox), Secrets (namespaced) and MutatingWebhookConfigurations
 (cluster-scoped), for certificate rotation: get, create
@@ -45,6 +51,8 @@ class State:
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
         self.snapshots = {}  # resourceVersion -> the items of a paginated list in progress
+        self.forbidden = {}  # resource -> verbs answered with 403
+        self.record_lock = threading.Lock()
 
     def put(self, obj):
         with self.lock:
@@ -119,6 +127,27 @@ def invalid_base64(resource, obj):
     return None
 
 
+def rbac_request(method, path):
+    """The request as RBAC sees it: verb, API group, resource, namespace and name (or the non-resource URL)."""
+    url = urllib.parse.urlsplit(path)
+    parts = [p for p in url.path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return {"verb": method.lower(), "nonResourceURL": url.path}
+    namespace = ""
+    if len(rest) >= 2 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    resource, name = (rest + ["", ""])[:2]
+    query = dict(urllib.parse.parse_qsl(url.query))
+    verb = {"GET": "get" if name else ("watch" if query.get("watch") in ("1", "true") else "list"),
+            "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection"}.get(method, method.lower())
+    return {"verb": verb, "group": group, "resource": resource, "namespace": namespace, "name": name}
+
+
 def status(code, reason, message):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -149,15 +178,26 @@ def make_handler(state, args):
                         return value
             return None
 
+        def record(self):
+            """Appends the request to --record's file when azwi's client made it (not a test's own calls)."""
+            if not args.record or self.path.startswith("/__test__/") \
+                    or not self.headers.get("User-Agent", "").startswith("azwi-webhook/"):
+                return
+            line = json.dumps(rbac_request(self.command, self.path), sort_keys=True) + "\n"
+            with state.record_lock, open(args.record, "a", encoding="utf-8") as f:
+                f.write(line)
+
         def authenticated(self):
             cn = self.client_cn()
             if cn is not None and (not args.client_cn or cn == args.client_cn):
+                self.record()
                 return True
             expected = args.token
             if args.token_file:
                 with open(args.token_file, encoding="utf-8") as f:
                     expected = f.read().strip()
             if expected and self.headers.get("Authorization") == "Bearer " + expected:
+                self.record()
                 return True
             self.read_body()  # keeps the connection usable for the next request
             self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
@@ -202,7 +242,14 @@ def make_handler(state, args):
                 return obj
 
             body = self.read_body() if method in ("POST", "PUT", "PATCH") else b""
+            verb = rbac_request(method, self.path)["verb"]
             with state.lock:
+                if verb in state.forbidden.get(resource, ()):
+                    count("forbidden")
+                    self.send_json(403, status(403, "Forbidden", f'{resource} "{name or ""}" is forbidden: User '
+                                                                 f'"system:serviceaccount:test:webhook" cannot {verb} '
+                                                                 f'resource "{resource}"'))
+                    return True
                 if method == "GET" and name:
                     count("get")
                     obj = state.objects.get(key)
@@ -401,6 +448,11 @@ def make_handler(state, args):
                     for resource, n in json.loads(self.read_body()).items():
                         state.conflicts[resource] = int(n)
                 return self.send_json(200, {})
+            if self.path == "/__test__/forbidden":
+                with state.lock:
+                    for resource, verbs in json.loads(self.read_body()).items():
+                        state.forbidden[resource] = set(verbs)
+                return self.send_json(200, {})
             if self.objects("POST"):
                 return
             self.send_json(404, status(404, "NotFound", "no such path"))
@@ -435,6 +487,7 @@ def main():
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
+    p.add_argument("--record", default="", help="append the requests azwi's client makes to this file (JSON lines)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 

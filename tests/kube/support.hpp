@@ -167,7 +167,9 @@ inline void make_cert(const std::string& dir, const std::string& name, const std
                ".ext && mv " + name + ".key.tmp " + name + ".key && mv " + name + ".crt.tmp " + name + ".crt");
 }
 
-// The stand-in API server as a child process, on `port` (0: any).
+// The stand-in API server as a child process, on `port` (0: any). When AZWI_API_CALLS_DIR is set (the webhook's
+// integration tests, by CMake), it records the calls azwi's client makes into a file of its own there, for the RBAC
+// drift test.
 class FakeApiServer {
  public:
   FakeApiServer(const std::string& dir, std::vector<std::string> extra = {}, int port = 0)
@@ -196,6 +198,11 @@ class FakeApiServer {
     std::vector<std::string> a = {"/usr/bin/python3", FAKE_APISERVER, "--cert", dir + "/server.crt", "--key",
                                   dir + "/server.key", "--port", std::to_string(port)};
     for (auto& e : extra) a.push_back(std::move(e));
+    if (const char* calls = std::getenv("AZWI_API_CALLS_DIR"); calls && *calls) {
+      std::filesystem::create_directories(calls);
+      a.push_back("--record");
+      a.push_back(std::string(calls) + "/" + std::to_string(::getpid()) + "-" + std::to_string(counter()) + ".jsonl");
+    }
     return a;
   }
   Process process_;

@@ -99,7 +99,7 @@ class WebhookOnStandInApiServer : public ::testing::Test {
   }
   std::unique_ptr<Process> launch(std::vector<std::string> extra, std::map<std::string, std::string> env = {},
                                   std::vector<std::string> env_removed = {}) {
-    // These tests provide the serving certificates themselves (rotation is tested in tests/deploy).
+    // These tests provide the serving certificates themselves (rotation: cert_rotation_test.cpp).
     std::vector<std::string> args = {WEBHOOK_BIN, "--disable-cert-rotation"};
     for (auto& e : extra) args.push_back(e);
     std::map<std::string, std::string> e = {{"AZURE_TENANT_ID", "tenant-default"},

@@ -1,13 +1,16 @@
-// Certificate rotation: the PKI functions (checked with the openssl command as an independent verifier), the
-// rotator against the stand-in Kubernetes API server over real HTTPS (Secrets and MutatingWebhookConfigurations,
-// resourceVersion conflicts, several replicas, renewal on a simulated clock), and the real azwi-webhook binary:
-// replicas that provision themselves and then answer an admission over TLS verified with the caBundle they wrote.
+// Certificate rotation: the decision (a table), the rotator against the stand-in Kubernetes API server over real
+// HTTPS (Secrets and MutatingWebhookConfigurations, resourceVersion conflicts, Forbidden, several replicas, renewal
+// on a simulated clock), and the real azwi-webhook binary: replicas that provision themselves and then answer an
+// admission over TLS verified with the caBundle they wrote. The certificates themselves are tested in tests/certs.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <boost/json.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -81,118 +84,60 @@ int count_certs(const std::string& pem) {
   return n;
 }
 
-const auto kDns = wh::serving_dns_names(kService, kNs);
-const wh::PkiLifetimes kLife;
+const auto kDns = certs::serving_dns_names(kService, kNs);
+const certs::PkiLifetimes kLife;
 
-// ---------------------------------------------------------------- PKI functions
+// ---------------------------------------------------------------- the decision
 
-TEST(CertPki, IssuedCertificateChainsToItsCaAndNamesTheService) {
-  auto dir = make_temp_dir("azwi-pki");
-  auto now = system_clock::now();
-  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
-  EXPECT_TRUE(wh::check_pki(pki, kDns, now).usable) << wh::check_pki(pki, kDns, now).reason;
-  EXPECT_EQ(count_certs(pki.ca_cert), 1);
-  for (const auto& name : kDns) EXPECT_TRUE(openssl_verifies(dir, pki.ca_cert, pki.cert, name, now)) << name;
-  EXPECT_FALSE(openssl_verifies(dir, pki.ca_cert, pki.cert, "other." + kNs + ".svc", now));
-  auto text = sh("echo '" + pki.cert + "' | openssl x509 -noout -text");
-  EXPECT_NE(text.out.find("TLS Web Server Authentication"), std::string::npos);
-  EXPECT_NE(text.out.find("prime256v1"), std::string::npos);
-  EXPECT_NE(text.out.find("CA:FALSE"), std::string::npos);
-  std::filesystem::remove_all(dir);
+TEST(SecretDecision, FollowsFromWhatWasRead) {
+  certs::PkiCheck usable{true, false, "", {}, {}};
+  certs::PkiCheck cert_due{false, false, "the serving certificate expires at 2027-01-01T00:00:00Z (renewal due)"};
+  certs::PkiCheck ca_due{false, true, "the CA expires at 2030-01-01T00:00:00Z (renewal due)"};
+  certs::PkiCheck garbage{false, true, "no CA certificate"};
+  certs::PkiCheck wrong_name{false, false, "the serving certificate does not name svc.ns.svc"};
+  struct Row {
+    const char* what;
+    wh::SecretState state;
+    wh::SecretDecision want;
+  } rows[] = {
+      {"no Secret", {false, {}}, {wh::SecretAction::create, true, "no certificate secret yet"}},
+      {"no Secret, whatever the check said", {false, usable}, {wh::SecretAction::create, true, "no certificate secret yet"}},
+      {"a servable pair", {true, usable}, {wh::SecretAction::adopt, false, ""}},
+      {"the certificate is due", {true, cert_due}, {wh::SecretAction::renew, false, cert_due.reason}},
+      {"the certificate names another service", {true, wrong_name}, {wh::SecretAction::renew, false, wrong_name.reason}},
+      {"the CA is due", {true, ca_due}, {wh::SecretAction::renew, true, ca_due.reason}},
+      {"the Secret holds no CA", {true, garbage}, {wh::SecretAction::renew, true, garbage.reason}},
+  };
+  for (const auto& row : rows) EXPECT_EQ(wh::decide_secret(row.state), row.want) << row.what;
 }
 
-TEST(CertPki, RenewalIsDueWhenAThirdOfTheLifetimeIsLeft) {
-  auto now = system_clock::now();
-  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
-  // Lifetime runs from an hour before issue; two thirds of (1 year + 1 hour) later, renewal is due.
-  auto due = now - hours(1) + (kLife.cert + hours(1)) * 2 / 3;
-  auto before = wh::check_pki(pki, kDns, due - hours(2));
-  EXPECT_TRUE(before.usable) << before.reason;
-  auto after = wh::check_pki(pki, kDns, due + hours(2));
-  EXPECT_FALSE(after.usable);
-  EXPECT_FALSE(after.renew_ca);
-  EXPECT_NE(after.reason.find("renewal due"), std::string::npos) << after.reason;
-}
+// What the process writes to stderr (its log) while alive.
+class StderrCapture {
+ public:
+  explicit StderrCapture(const std::string& path) : path_(path) {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~StderrCapture() { restore(); }
+  std::string text() {
+    restore();
+    return read_file(path_);
+  }
 
-TEST(CertPki, RenewedCertificateKeepsTheCa) {
-  auto now = system_clock::now();
-  auto first = wh::issue_pki(kDns, now, kLife, nullptr);
-  auto later = now + days(300);
-  auto renewed = wh::issue_pki(kDns, later, kLife, &first);
-  EXPECT_EQ(renewed.ca_cert, first.ca_cert);
-  EXPECT_EQ(renewed.ca_key, first.ca_key);
-  EXPECT_NE(renewed.cert, first.cert);
-  EXPECT_NE(renewed.key, first.key);
-  EXPECT_TRUE(wh::check_pki(renewed, kDns, later).usable);
-}
-
-TEST(CertPki, NewCaIsPublishedWithThePreviousOneSoOldCertificatesStayTrusted) {
-  auto dir = make_temp_dir("azwi-pki");
-  auto now = system_clock::now();
-  wh::PkiLifetimes short_ca{hours(24 * 90), hours(24 * 90)};  // the first leaf outlives the CA's renewal
-  auto first = wh::issue_pki(kDns, now, short_ca, nullptr);
-  auto later = now + days(61);  // past two thirds of the CA's 90 days
-  auto check = wh::check_pki(first, kDns, later);
-  EXPECT_FALSE(check.usable);
-  EXPECT_TRUE(check.renew_ca) << check.reason;
-  auto renewed = wh::issue_pki(kDns, later, short_ca, &first);
-  EXPECT_EQ(count_certs(renewed.ca_cert), 2);
-  EXPECT_NE(renewed.ca_key, first.ca_key);
-  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, renewed.cert, kServiceHost, later));
-  // A replica still serving the previous certificate (signed by the old CA) is trusted through the new bundle.
-  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, first.cert, kServiceHost, later));
-  // Once the old CA has expired it is dropped at the next renewal.
-  auto much_later = now + days(120);
-  auto again = wh::issue_pki(kDns, much_later, short_ca, &renewed);
-  EXPECT_EQ(count_certs(again.ca_cert), 1);
-  std::filesystem::remove_all(dir);
-}
-
-TEST(CertPki, WrongNamesMismatchedKeysAndGarbageAreReplaced) {
-  auto now = system_clock::now();
-  auto pki = wh::issue_pki(kDns, now, kLife, nullptr);
-  auto other = wh::issue_pki(wh::serving_dns_names("other", kNs), now, kLife, nullptr);
-  EXPECT_FALSE(wh::check_pki(other, kDns, now).usable);
-  EXPECT_NE(wh::check_pki(other, kDns, now).reason.find("does not name"), std::string::npos);
-  auto swapped = pki;
-  swapped.key = other.key;
-  EXPECT_NE(wh::check_pki(swapped, kDns, now).reason.find("serving key does not belong"), std::string::npos);
-  auto foreign_ca = pki;
-  foreign_ca.ca_cert = other.ca_cert;
-  foreign_ca.ca_key = other.ca_key;
-  EXPECT_NE(wh::check_pki(foreign_ca, kDns, now).reason.find("does not verify"), std::string::npos);
-  auto garbage = wh::check_pki(wh::Pki{"x", "y", "z", "w"}, kDns, now);
-  EXPECT_FALSE(garbage.usable);
-  EXPECT_TRUE(garbage.renew_ca);
-  auto empty = wh::check_pki(wh::Pki{}, kDns, now);
-  EXPECT_TRUE(empty.renew_ca);
-}
-
-// A Secret the upstream webhook's cert-controller left (RSA keys, made by another tool) is adopted while valid.
-TEST(CertPki, ForeignRsaCertificatesAreAdopted) {
-  auto dir = make_temp_dir("azwi-pki");
-  write_file(dir + "/ext", "subjectAltName=DNS:" + kDns[0] + ",DNS:" + kDns[1] + ",DNS:" + kDns[2] + ",DNS:" +
-                               kDns[3] + "\nextendedKeyUsage=serverAuth\n");
-  auto r = sh("cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650"
-              " -subj /CN=upstream-ca && openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj /CN=" +
-              kService + " && openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650"
-              " -out tls.crt -extfile ext");
-  ASSERT_EQ(r.code, 0) << r.out;
-  wh::Pki upstream{read_file(dir + "/ca.crt"), read_file(dir + "/ca.key"), read_file(dir + "/tls.crt"),
-                   read_file(dir + "/tls.key")};
-  auto check = wh::check_pki(upstream, kDns, system_clock::now());
-  EXPECT_TRUE(check.usable) << check.reason;
-  // And its CA signs our renewals.
-  auto renewed = wh::issue_pki(kDns, system_clock::now() + days(300), kLife, &upstream);
-  EXPECT_EQ(renewed.ca_cert, upstream.ca_cert);
-  EXPECT_TRUE(openssl_verifies(dir, renewed.ca_cert, renewed.cert, kServiceHost, system_clock::now() + days(300)));
-  // Past two thirds of its ten years, the upstream CA is replaced and published next to the new one.
-  auto late = system_clock::now() + days(2500);
-  auto replaced = wh::issue_pki(kDns, late, kLife, &upstream);
-  EXPECT_EQ(count_certs(replaced.ca_cert), 2);
-  EXPECT_TRUE(openssl_verifies(dir, replaced.ca_cert, upstream.cert, kServiceHost, late));
-  std::filesystem::remove_all(dir);
-}
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::string path_;
+  int saved_ = -1;
+};
 
 // ---------------------------------------------------------------- the rotator against the stand-in API server
 
@@ -247,7 +192,7 @@ class RotationOnStandInApiServer : public ::testing::Test {
     auto s = get_json("/__test__/stats");
     return s.contains(key) ? s.at(key).as_int64() : 0;
   }
-  wh::Pki secret_pki() {
+  certs::Pki secret_pki() {
     auto data = get_json(kSecretPath)["data"].as_object();
     auto v = [&](const char* k) { return unb64(std::string(data.at(k).as_string())); };
     return {v("ca.crt"), v("ca.key"), v("tls.crt"), v("tls.key")};
@@ -286,7 +231,7 @@ TEST_F(RotationOnStandInApiServer, ProvisionsTheSecretTheCaBundleAndTheCertifica
   auto secret = get_json(kSecretPath);
   EXPECT_EQ(secret["type"], "Opaque");
   auto pki = secret_pki();
-  EXPECT_TRUE(wh::check_pki(pki, kDns, system_clock::now()).usable);
+  EXPECT_TRUE(certs::check_pki(pki, kDns, system_clock::now()).usable);
   EXPECT_EQ(ca_bundles(), std::vector<std::string>{pki.ca_cert});
   EXPECT_EQ(read_file(dir + "/certs/tls.crt"), pki.cert);
   EXPECT_EQ(read_file(dir + "/certs/tls.key"), pki.key);
@@ -325,7 +270,7 @@ TEST_F(RotationOnStandInApiServer, ReplicasStartingTogetherAgreeOnOneSecret) {
 TEST_F(RotationOnStandInApiServer, CreateRaceAdoptsTheWinnersSecret) {
   // Another replica's Secret appears between our GET (404) and our POST: simulated by creating it first and
   // checking that a rotator whose POST meets 409 AlreadyExists serves the existing content.
-  auto winner = wh::issue_pki(kDns, system_clock::now(), kLife, nullptr);
+  auto winner = certs::issue_pki(kDns, system_clock::now(), kLife, nullptr);
   json::object secret{{"metadata", {{"name", kSecret}}},
                       {"data",
                        {{"ca.crt", b64(winner.ca_cert)},
@@ -354,7 +299,7 @@ TEST_F(RotationOnStandInApiServer, UpdateConflictsAreRetriedFromAFreshRead) {
   EXPECT_NE(after.cert, before.cert);
   EXPECT_EQ(after.ca_cert, before.ca_cert);
   EXPECT_EQ(read_file(dir + "/certs/tls.crt"), after.cert);
-  EXPECT_TRUE(wh::check_pki(after, kDns, clock.now()).usable);
+  EXPECT_TRUE(certs::check_pki(after, kDns, clock.now()).usable);
 }
 
 TEST_F(RotationOnStandInApiServer, ARenewedPairReachesTheTlsServerTogether) {
@@ -376,14 +321,14 @@ TEST_F(RotationOnStandInApiServer, ARenewedPairReachesTheTlsServerTogether) {
   EXPECT_EQ(tls.last_error(), "");
   X509* served = SSL_CTX_get0_certificate(renewed->native_handle());
   ASSERT_TRUE(served);
-  EXPECT_EQ(wh::cert_fingerprint(secret_pki().cert), [&] {
+  EXPECT_EQ(certs::cert_fingerprint(secret_pki().cert), [&] {
     BIO* bio = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(bio, served);
     char* data = nullptr;
     long n = BIO_get_mem_data(bio, &data);
     std::string pem(data, static_cast<std::size_t>(n));
     BIO_free(bio);
-    return wh::cert_fingerprint(pem);
+    return certs::cert_fingerprint(pem);
   }());
 }
 
@@ -404,6 +349,46 @@ TEST_F(RotationOnStandInApiServer, CaBundleConflictsAreRetriedAndAWipedBundleIsR
   ASSERT_EQ(rotator.reconcile(), "");
   EXPECT_EQ(stat("mwc_conflict"), 3);
   EXPECT_EQ(ca_bundles(), std::vector<std::string>{ca});
+}
+
+TEST_F(RotationOnStandInApiServer, ConflictsAreLoggedAndNeverOverwriteAnotherWritersChange) {
+  ManualClock clock(system_clock::now());
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  ASSERT_EQ(rotator.reconcile(), "");
+  clock.advance(days(250));
+  call("POST", "/__test__/conflicts", R"({"secrets": 1})");
+  StderrCapture log(dir + "/stderr.log");
+  ASSERT_EQ(rotator.reconcile(), "");
+  auto text = log.text();
+  EXPECT_NE(text.find("the certificate secret changed meanwhile (409 Conflict); reading it again"), std::string::npos)
+      << text;
+  // Each refused write was followed by a fresh read: one update was refused, one landed.
+  EXPECT_EQ(stat("secret_conflict"), 1);
+  EXPECT_EQ(stat("secret_get"), 3);
+  EXPECT_TRUE(certs::check_pki(secret_pki(), kDns, clock.now()).usable);
+  EXPECT_EQ(text.find("PRIVATE KEY"), std::string::npos);
+}
+
+TEST_F(RotationOnStandInApiServer, ForbiddenCallsAreReportedAsMissingGrants) {
+  SystemClock clock;
+  wh::CertRotator rotator(*client, options(dir + "/certs"), clock);
+  call("POST", "/__test__/forbidden", R"({"secrets": ["create"]})");
+  auto error = rotator.reconcile();
+  EXPECT_NE(error.find("cannot create Secret " + kNs + "/" + kSecret + ": HTTP 403: "), std::string::npos) << error;
+  EXPECT_NE(error.find("not granted create"), std::string::npos) << error;
+  ASSERT_TRUE(rotator.unready_reason());
+  EXPECT_NE(rotator.unready_reason()->find("HTTP 403"), std::string::npos);
+  call("POST", "/__test__/forbidden", R"({"secrets": [], "mutatingwebhookconfigurations": ["update"]})");
+  error = rotator.reconcile();
+  EXPECT_NE(error.find("cannot update the caBundle of MutatingWebhookConfiguration " + kConfig + ": HTTP 403"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/certs/tls.crt")) << "no certificate before the API server trusts it";
+  call("POST", "/__test__/forbidden", R"({"mutatingwebhookconfigurations": []})");
+  EXPECT_EQ(rotator.reconcile(), "");
+  EXPECT_EQ(stat("secret_forbidden"), 1);
+  EXPECT_EQ(stat("mwc_forbidden"), 1);
+  EXPECT_EQ(stat("secret_create"), 1);
 }
 
 TEST_F(RotationOnStandInApiServer, EndlessConflictsFailTheFirstPassAndKeepTheWebhookUnready) {
