@@ -57,7 +57,6 @@ int main(int argc, char** argv) {
   std::string exclude = "kube-system";
   std::string daemonset = "azwi-cni";
   int interval = 5;
-  bool version = false;
   log::LoggingFlags logging;
   FlagSet flags("azwi-cni",
                 "A chained CNI plugin: for pods whose azure.workload.identity/proxy-sidecar-mode annotation is cni, it\n"
@@ -82,14 +81,10 @@ int main(int argc, char** argv) {
                    "everything in place for the next pod, else it uninstalls");
   flags.add_int("interval", &interval, "install: seconds between checks that everything is still in place", 1, 3600);
   logging.add_to(flags);
-  flags.add_bool("version", &version, "print the version and exit");
+  flags.add_version(AZWI_VERSION);
   flags.add_env("CNI_COMMAND", "set by the container runtime: run as the CNI plugin (flags are then ignored)");
   flags.add_env("KUBERNETES_SERVICE_HOST", "install: the API server the plugin's kubeconfig names (with _PORT)");
   auto positional = parse_flags_or_exit(flags, argc, argv);
-  if (version) {
-    std::printf("azwi-cni %s\n", AZWI_VERSION);
-    return 0;
-  }
   logging.apply_or_exit("azwi-cni");
   log::Logger log("cni-installer");
   if (positional.size() != 1 || positional.front() != "install") {

@@ -43,27 +43,13 @@ constexpr const char* kUsage =
 }
 
 // A missing or malformed flag is a usage error: exit 2, as a flag the parser refuses.
-[[noreturn]] void die_usage(const std::string& message) {
-  std::fprintf(stderr, "azwi-emulator: %s (see --help)\n", message.c_str());
-  std::exit(2);
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
+[[noreturn]] void die_usage(const std::string& message) { exit_usage_error("azwi-emulator", message + " (see --help)"); }
 
 int serve(int argc, char** argv) {
   ServeOptions o;
-  std::string state_dir, ready_file, config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa",
-                                                   issuer, audience = "api://AzureADTokenExchange", sans,
-                                                   imds_ready_file, failure_rate = "0", token_proxy_ready_file;
+  std::string config, tenant, client, subject = "system:serviceaccount:default:workload-identity-sa", issuer,
+                                      audience = "api://AzureADTokenExchange";
   log::LoggingFlags logging;
-  int token_lifetime = 3600, refresh_in = 0, clock_skew = 300, jwks_ttl = 300, propagation = 0, latency = 0, fail_next = 0,
-      fail_status = 503, retry_after = 0, outage = 0, log_size = 1000;
   FlagSet flags("azwi-emulator serve",
                 "Serves the cluster OIDC issuer, the Entra ID token endpoint and discovery, and the test-only "
                 "control API on one HTTPS listener. State (CA, serving certificate, signing keys) lives in "
@@ -72,25 +58,25 @@ int serve(int argc, char** argv) {
   flags.add_bool("allow-remote", &o.allow_remote,
                  "allow --listen, --imds-listen and --token-proxy-listen beyond loopback (anyone who reaches them gets tokens and the "
                  "control API)");
-  flags.add_string("state-dir", &state_dir, "directory for the CA, certificates, signing keys and issuer URL (required)");
-  flags.add_string("ready-file", &ready_file, "once listening, write the base URL (https://host:port/) here atomically");
+  flags.add_string("state-dir", &o.state_dir, "directory for the CA, certificates, signing keys and issuer URL (required)");
+  flags.add_string("ready-file", &o.ready_file, "once listening, write the base URL (https://host:port/) here atomically");
   flags.add_string("public-url", &o.public_url, "base URL to advertise instead of the one derived from --listen");
-  flags.add_string("san", &sans, "extra serving-certificate names, comma-separated (IPs or DNS names)");
+  flags.add_list("san", &o.sans, "extra serving-certificate names, comma-separated (IPs or DNS names)");
   flags.add_string("config", &config, "JSON file of tenants, identities and federated credentials");
   flags.add_string("tenant-id", &tenant, "tenant of the single identity given by flags");
   flags.add_string("client-id", &client, "client ID of the single identity given by flags");
   flags.add_string("subject", &subject, "federated credential subject of that identity");
   flags.add_string("issuer", &issuer, "federated credential issuer of that identity (default: this emulator's issuer)");
   flags.add_string("audience", &audience, "federated credential audience of that identity");
-  flags.add_int("token-lifetime", &token_lifetime, "access-token lifetime in seconds", 1, 86400 * 7);
-  flags.add_int("refresh-in", &refresh_in, "refresh_in seconds in token answers (0: omit)", 0, 86400 * 7);
-  flags.add_int("clock-skew", &clock_skew, "tolerated clock skew for assertion exp/nbf/iat, seconds", 0, 3600);
-  flags.add_int("jwks-cache-ttl", &jwks_ttl, "how long a fetched issuer JWKS is cached, seconds", 0, 86400);
-  flags.add_int("credential-propagation-seconds", &propagation,
+  flags.add_int("token-lifetime", &o.token_lifetime, "access-token lifetime in seconds", 1, 86400 * 7);
+  flags.add_int("refresh-in", &o.refresh_in, "refresh_in seconds in token answers (0: omit)", 0, 86400 * 7);
+  flags.add_int("clock-skew", &o.clock_skew, "tolerated clock skew for assertion exp/nbf/iat, seconds", 0, 3600);
+  flags.add_int("jwks-cache-ttl", &o.jwks_cache_ttl, "how long a fetched issuer JWKS is cached, seconds", 0, 86400);
+  flags.add_int("credential-propagation-seconds", &o.credential_propagation_seconds,
                 "seconds before the token endpoint uses a federated credential created through the ARM API", 0, 3600);
   flags.add_bool("imds", &o.imds, "also serve a plain-HTTP IMDS instance-metadata responder on --imds-listen");
   flags.add_string("imds-listen", &o.imds_listen, "IMDS responder listen address host:port");
-  flags.add_string("imds-ready-file", &imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
+  flags.add_string("imds-ready-file", &o.imds_ready_file, "once listening, write the IMDS base URL (http://host:port/) here");
   flags.add_string("token-proxy-listen", &o.token_proxy_listen,
                    "also serve a custom token endpoint (AKS identity bindings) on this host:port: its own CA "
                    "(STATE/token-proxy/ca.crt), a certificate for --token-proxy-name only, the exchange forwarded to "
@@ -99,42 +85,22 @@ int serve(int argc, char** argv) {
                    "the one name the token proxy's certificate carries (clients send it as AZURE_KUBERNETES_SNI_NAME)");
   flags.add_string("token-proxy-path", &o.token_proxy_path,
                    "path of the token proxy's URL (e.g. /base): requests under it go to the Entra role without it");
-  flags.add_string("token-proxy-ready-file", &token_proxy_ready_file,
+  flags.add_string("token-proxy-ready-file", &o.token_proxy_ready_file,
                    "once listening, write the token proxy's base URL (https://host:port/) here");
-  flags.add_int("latency-ms", &latency, "fault: delay every token answer by this many milliseconds", 0, 600000);
-  flags.add_int("fail-next", &fail_next, "fault: the next N token requests fail with --fail-status", 0, 1000000000);
-  flags.add_int("fail-status", &fail_status, "fault: HTTP status of injected failures", 400, 599);
-  flags.add_int("retry-after", &retry_after, "fault: Retry-After seconds on injected failures (0: none)", 0, 86400);
-  flags.add_string("failure-rate", &failure_rate, "fault: fraction 0.0..1.0 of token requests that fail at random");
-  flags.add_int("outage-seconds", &outage, "fault: every token request fails with 503 for this long after start", 0, 86400);
-  flags.add_int("request-log-size", &log_size, "token requests kept for GET /_emulator/requests", 1, 1000000);
+  flags.add_int("latency-ms", &o.faults.latency_ms, "fault: delay every token answer by this many milliseconds", 0, 600000);
+  flags.add_int("fail-next", &o.faults.fail_next, "fault: the next N token requests fail with --fail-status", 0, 1000000000);
+  flags.add_int("fail-status", &o.faults.fail_status, "fault: HTTP status of injected failures", 400, 599);
+  flags.add_int("retry-after", &o.faults.retry_after, "fault: Retry-After seconds on injected failures (0: none)", 0, 86400);
+  flags.add_float("failure-rate", &o.faults.failure_rate, "fault: fraction 0.0..1.0 of token requests that fail at random",
+                  0.0, 1.0);
+  flags.add_int("outage-seconds", &o.faults.outage_seconds,
+                "fault: every token request fails with 503 for this long after start", 0, 86400);
+  flags.add_int("request-log-size", &o.request_log_size, "token requests kept for GET /_emulator/requests", 1, 1000000);
   logging.add_to(flags);
   parse_flags_or_exit(flags, argc, argv);
   logging.apply_or_exit("azwi-emulator");
 
-  if (state_dir.empty()) die_usage("serve: --state-dir is required");
-  o.state_dir = state_dir;
-  o.ready_file = ready_file;
-  o.imds_ready_file = imds_ready_file;
-  o.token_proxy_ready_file = token_proxy_ready_file;
-  if (!o.token_proxy_path.starts_with('/')) o.token_proxy_path.insert(0, "/");
-  while (o.token_proxy_path.size() > 1 && o.token_proxy_path.back() == '/') o.token_proxy_path.pop_back();
-  o.sans = split_commas(sans);
-  o.token_lifetime = token_lifetime;
-  o.refresh_in = refresh_in;
-  o.clock_skew = clock_skew;
-  o.jwks_cache_ttl = jwks_ttl;
-  o.credential_propagation_seconds = propagation;
-  o.request_log_size = static_cast<std::size_t>(log_size);
-  o.faults.latency_ms = latency;
-  o.faults.fail_next = fail_next;
-  o.faults.fail_status = static_cast<unsigned>(fail_status);
-  o.faults.retry_after = retry_after;
-  o.faults.outage_seconds = outage;
-  char* end = nullptr;
-  o.faults.failure_rate = std::strtod(failure_rate.c_str(), &end);
-  if (end == failure_rate.c_str() || *end != '\0' || o.faults.failure_rate < 0.0 || o.faults.failure_rate > 1.0)
-    die_usage("serve: --failure-rate must be a number between 0.0 and 1.0");
+  if (o.state_dir.empty()) die_usage("serve: --state-dir is required");
   try {
     if (!config.empty()) o.directory = load_directory(config);
     if (tenant.empty() != client.empty()) die_usage("serve: --tenant-id and --client-id go together");
@@ -279,31 +245,22 @@ int rotate_keys(int argc, char** argv) {
   return 0;
 }
 
+int version(int argc, char** argv) {
+  FlagSet flags("azwi-emulator version", "Prints the version.");
+  parse_flags_or_exit(flags, argc, argv);
+  std::printf("azwi-emulator %s\n", AZWI_VERSION);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  std::string cmd = argv[1];
-  // Each subcommand sees its own name as argv[0].
-  int sub_argc = argc - 1;
-  char** sub_argv = argv + 1;
-  if (cmd == "serve") return serve(sub_argc, sub_argv);
-  if (cmd == "mint-token") return mint_token(sub_argc, sub_argv);
-  if (cmd == "decode-token") return decode_token(sub_argc, sub_argv);
-  if (cmd == "rotate-keys") return rotate_keys(sub_argc, sub_argv);
-  if (cmd == "version" || cmd == "--version") {
-    FlagSet flags("azwi-emulator version", "Prints the version.");
-    parse_flags_or_exit(flags, sub_argc, sub_argv);
-    std::printf("azwi-emulator %s\n", AZWI_VERSION);
-    return 0;
-  }
-  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  std::fprintf(stderr, "azwi-emulator: unknown command \"%s\"\n\n%s", cmd.c_str(), kUsage);
-  return 2;
+  return run_command("azwi-emulator", kUsage,
+                     {{"serve", serve},
+                      {"mint-token", mint_token},
+                      {"decode-token", decode_token},
+                      {"rotate-keys", rotate_keys},
+                      {"version", version},
+                      {"--version", version}},
+                     argc, argv);
 }

@@ -13,7 +13,6 @@ using namespace azwi;
 int main(int argc, char** argv) {
   bool dry_run = false;
   bool cleanup = false;
-  bool version = false;
   std::string backend_flag = "auto";
   log::LoggingFlags logging;
 
@@ -27,17 +26,12 @@ int main(int argc, char** argv) {
   flags.add_string("iptables-backend", &backend_flag,
                    "auto, nft or legacy: auto uses the backend that already holds the pod's rules (nft if none)");
   logging.add_to(flags);
-  flags.add_bool("version", &version, "print the version and exit");
+  flags.add_version(AZWI_VERSION);
   flags.add_env("PROXY_PORT", "port the azwi-proxy sidecar listens on, 1..65535 (default 8000)");
   flags.add_env("METADATA_IP", "IPv4 address of the instance metadata endpoint (default 169.254.169.254)");
   flags.add_env("METADATA_PORT", "port of the instance metadata endpoint, 1..65535 (default 80)");
   flags.add_env("PROXY_UID", "UID the azwi-proxy sidecar runs as; its own traffic is not redirected (default 1501)");
   auto positional = parse_flags_or_exit(flags, argc, argv);
-
-  if (version) {
-    std::printf("azwi-proxy-init %s\n", AZWI_VERSION);
-    return 0;
-  }
   logging.apply_or_exit("azwi-proxy-init");
   log::Logger log("proxy-init");
 

@@ -38,10 +38,6 @@ int main(int argc, char** argv) {
                 "managed identity, exchanging the pod's service account token with Microsoft Entra ID.");
   proxy::register_flags(flags, config);
   parse_flags_or_exit(flags, argc, argv);
-  if (config.version) {
-    std::printf("azwi-proxy %s\n", AZWI_VERSION);
-    return 0;
-  }
   config.logging.apply_or_exit("azwi-proxy");
   log::Logger log("proxy");
 

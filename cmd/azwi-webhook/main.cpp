@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   };
   std::string proxy_resources = resources_text(webhook::kDefaultProxyResources),
               proxy_init_resources = resources_text(webhook::kDefaultProxyInitResources);
-  bool show_version = false, disable_cert_rotation = false;
+  bool disable_cert_rotation = false;
   int watch_timeout_seconds = kube::CacheOptions{}.watch_timeout_seconds;
   std::string cert_secret(webhook::kDefaultCertSecretName), service_name(webhook::kDefaultServiceName),
       webhook_config(webhook::kDefaultWebhookConfigName);
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
                    "kubeconfig file for running outside a cluster (default: $KUBECONFIG, a :-separated list, else in-cluster)");
   log::LoggingFlags logging;
   logging.add_to(flags);
-  flags.add_bool("version", &show_version, "print the version and exit");
+  flags.add_version(AZWI_VERSION);
   flags.add_bool("disable-cert-rotation", &disable_cert_rotation,
                  "do not create or rotate the serving certificate; only read tls.crt and tls.key from "
                  "--webhook-cert-dir (e.g. issued by cert-manager)");
@@ -126,18 +126,11 @@ int main(int argc, char** argv) {
   flags.add_env("SSL_CERT_FILE", "CA bundle for the API server when the configuration names none");
   flags.add_env("HTTPS_PROXY, NO_PROXY", "egress proxy for the API server (CONNECT), as client-go");
   parse_flags_or_exit(flags, argc, argv);
-  if (show_version) {
-    std::printf("azwi-webhook %s\n", AZWI_VERSION);
-    return 0;
-  }
   logging.apply_or_exit("azwi-webhook");
   log::Logger log("webhook");
 
   auto min_version = http::parse_tls_version(tls_min);
-  if (!min_version) {
-    std::fprintf(stderr, "azwi-webhook: invalid --tls-min-version \"%s\": use 1.2 or 1.3\n", tls_min.c_str());
-    return 2;
-  }
+  if (!min_version) exit_usage_error("azwi-webhook", "invalid --tls-min-version \"" + tls_min + "\": use 1.2 or 1.3");
   webhook::AppOptions options;
   options.threads = threads;
   options.service_accounts.watch_timeout_seconds = watch_timeout_seconds;

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "cli/commands.hpp"
+#include "common/flags.hpp"
 
 namespace {
 constexpr const char* kUsage =
@@ -18,27 +19,21 @@ constexpr const char* kUsage =
     "  doctor pod NAME         why one pod does or does not get tokens\n"
     "  version                 print the version\n\n"
     "Run 'azwi <command> --help' for the flags of a command.\n";
+
+int version(int, char**) {
+  std::printf("azwi %s\n", AZWI_VERSION);
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  std::string_view cmd = argv[1];
-  // Each command sees its own name as argv[0].
-  if (cmd == "jwks") return azwi::cli::jwks_command(argc - 1, argv + 1);
-  if (cmd == "doctor") return azwi::cli::doctor_command(argc - 1, argv + 1);
-  if (cmd == "podidentity") return azwi::cli::podidentity_command(argc - 1, argv + 1);
-  if (cmd == "serviceaccount") return azwi::cli::serviceaccount_command(argc - 1, argv + 1);
-  if (cmd == "version" || cmd == "--version") {
-    std::printf("azwi %s\n", AZWI_VERSION);
-    return 0;
-  }
-  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  std::fprintf(stderr, "azwi: unknown command \"%.*s\"\n\n%s", static_cast<int>(cmd.size()), cmd.data(), kUsage);
-  return 2;
+  using namespace azwi::cli;
+  return azwi::run_command("azwi", kUsage,
+                           {{"jwks", jwks_command},
+                            {"doctor", doctor_command},
+                            {"podidentity", podidentity_command},
+                            {"serviceaccount", serviceaccount_command},
+                            {"version", version},
+                            {"--version", version}},
+                           argc, argv);
 }

@@ -10,14 +10,9 @@
 
 namespace azwi::cli {
 
-int doctor_command(int argc, char** argv) {
-  if (argc < 2 || std::string_view(argv[1]) != "pod") {
-    bool help = argc >= 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h");
-    std::fputs("Usage: azwi doctor pod NAME [-n NAMESPACE] [flags]\n\n"
-               "Explains why one pod does or does not get tokens. Run 'azwi doctor pod --help' for the flags.\n",
-               help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
+namespace {
+// argv[0] is "pod".
+int doctor_pod(int argc, char** argv) {
   std::string ns = "default", kubeconfig, output = "text", webhook_config = "azure-wi-webhook-mutating-webhook-configuration";
   ArmFlags arm;
   FlagSet flags("azwi doctor pod NAME",
@@ -34,16 +29,10 @@ int doctor_command(int argc, char** argv) {
   flags.add_string("kubeconfig", &kubeconfig, "kubeconfig file (else $KUBECONFIG, else in-cluster)");
   flags.add_string("webhook-config-name", &webhook_config, "the webhook's MutatingWebhookConfiguration");
   arm.add_to(flags, /*for_doctor=*/true);
-  auto positional = parse_flags_or_exit(flags, argc - 1, argv + 1);
+  auto positional = parse_flags_or_exit(flags, argc, argv);
   auto format = parse_output_format(output);
-  if (!format) {
-    std::fprintf(stderr, "azwi doctor: invalid value \"%s\" for --output: expected text or json\n", output.c_str());
-    return 2;
-  }
-  if (positional.size() != 1) {
-    std::fputs("azwi doctor pod: give exactly one pod name (see --help)\n", stderr);
-    return 2;
-  }
+  if (!format) exit_usage_error("azwi doctor", "invalid value \"" + output + "\" for --output: expected text or json");
+  if (positional.size() != 1) exit_usage_error("azwi doctor pod", "give exactly one pod name (see --help)");
   PodFacts facts;
   try {
     kube::ApiClient api(kube::resolve_cluster_config(kubeconfig));
@@ -66,6 +55,15 @@ int doctor_command(int argc, char** argv) {
   Report report = diagnose(facts);
   std::cout << (*format == OutputFormat::json ? render_json(report) : render_text(report, stdout_wants_colour()));
   return report.has_failure() ? 1 : 0;
+}
+
+}  // namespace
+
+int doctor_command(int argc, char** argv) {
+  return run_command("azwi doctor",
+                     "Usage: azwi doctor pod NAME [-n NAMESPACE] [flags]\n\n"
+                     "Explains why one pod does or does not get tokens. Run 'azwi doctor pod --help' for the flags.\n",
+                     {{"pod", doctor_pod}}, argc, argv, /*unknown_line=*/false);
 }
 
 }  // namespace azwi::cli

@@ -45,10 +45,7 @@ int jwks_command(int argc, char** argv) {
   flags.add_string("output-file", &output_file, "write the document to this file instead of stdout");
   auto positional = parse_flags_or_exit(flags, argc, argv);
   paths.insert(paths.end(), positional.begin(), positional.end());
-  if (paths.empty()) {
-    std::fputs("azwi jwks: --public-keys is required (see --help)\n", stderr);
-    return 2;
-  }
+  if (paths.empty()) exit_usage_error("azwi jwks", "--public-keys is required (see --help)");
   try {
     std::vector<PemFile> files;
     for (const auto& p : paths) files.push_back({p, read_text_file(p)});

@@ -362,14 +362,9 @@ DetectInputs read_detect_inputs(kube::ApiClient& api, const std::string& ns, con
   return in;
 }
 
-int podidentity_command(int argc, char** argv) {
-  if (argc < 2 || std::string_view(argv[1]) != "detect") {
-    bool help = argc >= 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h");
-    std::fputs("Usage: azwi podidentity detect --namespace NS --output-dir DIR [flags]\n\n"
-               "Run 'azwi podidentity detect --help' for the flags.\n",
-               help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
+namespace {
+// argv[0] is "detect".
+int podidentity_detect(int argc, char** argv) {
   std::string ns, output_dir, tenant_id, kubeconfig, issuer, output = "text";
   DetectOptions opt;
   FlagSet flags("azwi podidentity detect",
@@ -393,17 +388,14 @@ int podidentity_command(int argc, char** argv) {
   flags.add_string("kubeconfig", &kubeconfig, "kubeconfig file (else $KUBECONFIG, else in-cluster)");
   flags.add_string("output", &output, "the summary as text or json");
   flags.add_string("o", &output, "shorthand for --output");
-  parse_flags_or_exit(flags, argc - 1, argv + 1);
+  parse_flags_or_exit(flags, argc, argv);
   opt.tenant_id = tenant_id;
   auto format = parse_output_format(output);
-  if (!format || ns.empty() || output_dir.empty() || (opt.token_expiration != 0 && opt.token_expiration < 3600)) {
-    std::fputs(!format        ? "azwi podidentity detect: --output must be text or json\n"
-               : ns.empty()   ? "azwi podidentity detect: --namespace is required\n"
-               : output_dir.empty() ? "azwi podidentity detect: --output-dir is required\n"
-                                    : "azwi podidentity detect: --service-account-token-expiration must be 3600..86400\n",
-               stderr);
-    return 2;
-  }
+  if (!format) exit_usage_error("azwi podidentity detect", "--output must be text or json");
+  if (ns.empty()) exit_usage_error("azwi podidentity detect", "--namespace is required");
+  if (output_dir.empty()) exit_usage_error("azwi podidentity detect", "--output-dir is required");
+  if (opt.token_expiration != 0 && opt.token_expiration < 3600)
+    exit_usage_error("azwi podidentity detect", "--service-account-token-expiration must be 3600..86400");
   DetectPlan plan;
   try {
     kube::ApiClient api(kube::resolve_cluster_config(kubeconfig));
@@ -419,6 +411,15 @@ int podidentity_command(int argc, char** argv) {
   }
   std::cout << (*format == OutputFormat::json ? render_json(plan.report) : render_text(plan.report, stdout_wants_colour()));
   return 0;
+}
+
+}  // namespace
+
+int podidentity_command(int argc, char** argv) {
+  return run_command("azwi podidentity",
+                     "Usage: azwi podidentity detect --namespace NS --output-dir DIR [flags]\n\n"
+                     "Run 'azwi podidentity detect --help' for the flags.\n",
+                     {{"detect", podidentity_detect}}, argc, argv, /*unknown_line=*/false);
 }
 
 }  // namespace azwi::cli

@@ -232,17 +232,10 @@ int remove(const Options& o) {
   return finish(report, o);
 }
 
-}  // namespace
 
-int serviceaccount_command(int argc, char** argv) {
-  std::string_view verb = argc >= 2 ? argv[1] : "";
-  if (verb != "create" && verb != "delete") {
-    bool help = verb == "--help" || verb == "-h";
-    std::fputs("Usage: azwi serviceaccount create|delete [flags]\n\n"
-               "Run 'azwi serviceaccount create --help' for the flags.\n",
-               help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
+// argv[0] is "create" or "delete".
+int serviceaccount_verb(int argc, char** argv) {
+  std::string_view verb = argv[0];
   Options o;
   bool creating = verb == "create";
   FlagSet flags(std::string("azwi serviceaccount ") + std::string(verb),
@@ -278,7 +271,7 @@ int serviceaccount_command(int argc, char** argv) {
   flags.add_string("output", &o.output, "text or json");
   flags.add_string("o", &o.output, "shorthand for --output");
   o.arm.add_to(flags, false);
-  parse_flags_or_exit(flags, argc - 1, argv + 1);
+  parse_flags_or_exit(flags, argc, argv);
   std::string problem;
   for (const auto& p : o.skip)
     if (p != kPhaseCredential && p != kPhaseServiceAccount && (p != kPhaseExchange || !creating)) problem = "unknown phase \"" + p + "\" for --skip-phase";
@@ -288,16 +281,23 @@ int serviceaccount_command(int argc, char** argv) {
     problem = "--service-account-token-expiration must be 3600..86400";
   if (!o.skipped(kPhaseCredential) && !o.arm.missing().empty())
     problem = o.arm.missing() + " required for the federated-identity-credential phase (or skip it)";
-  if (!problem.empty()) {
-    std::fprintf(stderr, "azwi serviceaccount %.*s: %s\n", static_cast<int>(verb.size()), verb.data(), problem.c_str());
-    return 2;
-  }
+  if (!problem.empty()) exit_usage_error("azwi serviceaccount " + std::string(verb), problem);
   try {
     return creating ? create(o) : remove(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "azwi serviceaccount %.*s: %s\n", static_cast<int>(verb.size()), verb.data(), e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int serviceaccount_command(int argc, char** argv) {
+  return run_command("azwi serviceaccount",
+                     "Usage: azwi serviceaccount create|delete [flags]\n\n"
+                     "Run 'azwi serviceaccount create --help' for the flags.\n",
+                     {{"create", serviceaccount_verb}, {"delete", serviceaccount_verb}}, argc, argv,
+                     /*unknown_line=*/false);
 }
 
 }  // namespace azwi::cli

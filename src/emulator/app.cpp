@@ -70,9 +70,18 @@ struct TokenLog {
 
 }  // namespace
 
+namespace {
+// The token proxy's path as a URL's: one leading '/', no trailing one (whatever form the flag was given in).
+ServeOptions with_clean_token_proxy_path(ServeOptions o) {
+  if (!o.token_proxy_path.starts_with('/')) o.token_proxy_path.insert(0, "/");
+  while (o.token_proxy_path.size() > 1 && o.token_proxy_path.back() == '/') o.token_proxy_path.pop_back();
+  return o;
+}
+}  // namespace
+
 struct Emulator::Impl {
   Impl(ServeOptions o, Clock& c)
-      : options(std::move(o)), clock(c), workers(static_cast<std::size_t>(options.worker_threads)),
+      : options(with_clean_token_proxy_path(std::move(o))), clock(c), workers(static_cast<std::size_t>(options.worker_threads)),
         issuer_keys(options.state_dir / "issuer-keys.json"),
         entra_keys(options.state_dir / "entra-keys.json", 600), faults(c), log(options.request_log_size) {}
 

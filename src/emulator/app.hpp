@@ -38,7 +38,8 @@ struct ServeOptions {
   // role. Empty listen address: none.
   std::string token_proxy_listen;
   std::string token_proxy_name = "token-proxy.azwi.test";
-  std::string token_proxy_path = "/";  // the path of the token proxy's URL, taken off before the Entra role
+  std::string token_proxy_path = "/";  // the path of the token proxy's URL, taken off before the Entra role ("base",
+                                       // "/base/" and "/base" are the same path)
   std::filesystem::path token_proxy_ready_file;  // gets the token proxy's base URL once listening
   FaultSettings faults;
   std::size_t request_log_size = 1000;

@@ -22,7 +22,7 @@ void register_flags(FlagSet& f, Config& c) {
   f.add_int("entra-timeout", &c.entra_timeout_seconds,
             "seconds one token request may spend on Entra ID, retries included, before the caller gets an error", 1,
             600);
-  f.add_bool("version", &c.version, "print the version and exit");
+  f.add_version(AZWI_VERSION);
   f.add_env("AZURE_TENANT_ID", "required: tenant of the identities the proxy serves");
   f.add_env("AZURE_CLIENT_ID", "client ID used when a request names no client_id");
   f.add_env("AZURE_FEDERATED_TOKEN_FILE", "projected service account token, read afresh for every exchange");

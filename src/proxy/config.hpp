@@ -12,7 +12,6 @@ struct Config {
   // flags
   int port = 8000;
   bool probe = false;
-  bool version = false;
   log::LoggingFlags logging;
   std::string metrics_addr;
   std::string imds_endpoint = "http://169.254.169.254";

@@ -52,19 +52,14 @@ http::Response imds_error_response(unsigned status, std::string error, std::stri
 }
 
 RouteMetrics::RouteMetrics(metrics::Registry& registry, std::string route)
-    : registry_(registry), route_(std::move(route)),
+    : route_(std::move(route)),
+      requests_(registry.counter_family("azwi_proxy_requests_total", "Requests served, by route and HTTP status.",
+                                        {"route", "code"})),
       latency_(registry.histogram("azwi_proxy_request_duration_seconds", "Time from request to answer, by route.",
                                   metrics::latency_buckets(), {{"route", route_}})) {}
 
 void RouteMetrics::observe(unsigned status, double seconds) {
-  auto& slot = by_status_[status < by_status_.size() ? status : 0];
-  metrics::Counter* counter = slot.load(std::memory_order_acquire);
-  if (!counter) {
-    counter = &registry_.counter("azwi_proxy_requests_total", "Requests served, by route and HTTP status.",
-                                 {{"route", route_}, {"code", std::to_string(status)}});
-    slot.store(counter, std::memory_order_release);
-  }
-  counter->inc();
+  requests_.labels({route_, std::to_string(status)}).inc();
   latency_.observe(seconds);
 }
 

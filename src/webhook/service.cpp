@@ -4,7 +4,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <chrono>
-#include <unordered_map>
 
 #include "common/log.hpp"
 #include "http/responses.hpp"
@@ -54,58 +53,37 @@ std::string joined(const std::vector<std::string>& names) {
 struct AdmissionService::Impl {
   Impl(Config c, kube::ServiceAccountSource& a, std::function<ClusterVersion()> v, metrics::Registry& r,
        ServiceOptions o)
-      : config(std::move(c)), accounts(a), version(std::move(v)), registry(r), options(o),
+      : config(std::move(c)), accounts(a), version(std::move(v)), options(o),
         pool(static_cast<std::size_t>(std::max(1, o.lookup_threads))),
         latency(r.histogram("azwi_webhook_admission_duration_seconds",
                             "Time from receiving an AdmissionReview to having its answer", metrics::latency_buckets())),
         lookups(r.counter("azwi_webhook_serviceaccount_lookups_total",
-                          "Service accounts read from the API server because they were not in the cache")) {}
+                          "Service accounts read from the API server because they were not in the cache")),
+        requests(r.counter_family("azwi_webhook_admission_requests_total",
+                                  "AdmissionReviews answered, by namespace and result", {"namespace", "result"})) {}
 
   Config config;
   kube::ServiceAccountSource& accounts;
   std::function<ClusterVersion()> version;
-  metrics::Registry& registry;
   ServiceOptions options;
   boost::asio::thread_pool pool;
   std::atomic<std::size_t> pending{0};
   metrics::Histogram& latency;
   metrics::Counter& lookups;
+  metrics::Family<metrics::Counter>& requests;
   log::Logger log{"admission"};
-  const std::uint64_t id = next_id();
-  static std::uint64_t next_id() {
-    static std::atomic<std::uint64_t> n{0};
-    return ++n;
-  }
-
-  metrics::Counter& requests(const std::string& ns, const std::string& result) {
-    // The registry takes a lock per lookup; each I/O thread remembers the counters it has used.
-    thread_local std::unordered_map<std::string, metrics::Counter*> counters;
-    std::string key = ns;
-    key += '\0';
-    key += result;
-    thread_local std::uint64_t owner = 0;
-    if (owner != id) {  // another service (tests run several in turn): its counters are not ours
-      counters.clear();
-      owner = id;
-    }
-    auto it = counters.find(key);
-    if (it != counters.end()) return *it->second;
-    auto& c = registry.counter("azwi_webhook_admission_requests_total",
-                               "AdmissionReviews answered, by namespace and result", {{"namespace", ns}, {"result", result}});
-    counters.emplace(std::move(key), &c);
-    return c;
-  }
 
   void finish(const Review* review, Answer answer, std::chrono::steady_clock::time_point start,
               const http::Responder& respond) {
+    // Counted before answering: a client that has its answer and then reads /metrics finds it counted.
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    latency.observe(seconds);
+    requests.labels({review ? std::string_view(review->ns) : std::string_view(), answer.result}).inc();
     http::Response res{static_cast<bhttp::status>(answer.http_status), 11};
     res.set(bhttp::field::content_type, answer.content_type);
     res.body() = std::move(answer.body);
     respond(std::move(res));
 
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    latency.observe(seconds);
-    requests(review ? review->ns : std::string(), answer.result).inc();
     auto level = answer.result == "error" || answer.result == "malformed" ? log::Level::warn : log::Level::info;
     if (!log::enabled(level)) return;
     if (!review) {

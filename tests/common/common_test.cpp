@@ -12,10 +12,8 @@
 
 #include "common/base64.hpp"
 #include "common/text.hpp"
-#include "common/flags.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
-#include "common/metrics.hpp"
 #include "http/address.hpp"
 
 using namespace azwi;
@@ -195,72 +193,6 @@ TEST(Log, LevelsParse) {
   EXPECT_EQ(log::parse_level("error"), log::Level::error);
   EXPECT_FALSE(log::parse_level("loud"));
   EXPECT_FALSE(log::parse_format("xml"));
-}
-
-TEST(Flags, GoStyleForms) {
-  int port = 8000;
-  bool probe = false;
-  std::string level = "info";
-  FlagSet f("p", "s");
-  f.add_int("proxy-port", &port, "port", 1, 65535);
-  f.add_bool("probe", &probe, "probe");
-  f.add_string("log-level", &level, "level");
-  const char* argv[] = {"p", "--proxy-port=9000", "-probe", "--log-level", "debug", "rest"};
-  auto r = f.parse(6, argv);
-  ASSERT_EQ(r.outcome, FlagSet::Outcome::run) << r.message;
-  EXPECT_EQ(port, 9000);
-  EXPECT_TRUE(probe);
-  EXPECT_EQ(level, "debug");
-  ASSERT_EQ(r.positional.size(), 1u);
-}
-
-TEST(Flags, ErrorsNameTheFlag) {
-  int port = 8000;
-  FlagSet f("p", "s");
-  f.add_int("proxy-port", &port, "port", 1, 65535);
-  const char* bad[] = {"p", "--proxy-port=70000"};
-  auto r = f.parse(2, bad);
-  EXPECT_EQ(r.outcome, FlagSet::Outcome::error);
-  EXPECT_NE(r.message.find("--proxy-port"), std::string::npos);
-  const char* unknown[] = {"p", "--nope"};
-  r = f.parse(2, unknown);
-  EXPECT_NE(r.message.find("unknown flag --nope"), std::string::npos);
-  const char* missing[] = {"p", "--proxy-port"};
-  EXPECT_EQ(f.parse(2, missing).outcome, FlagSet::Outcome::error);
-  const char* help[] = {"p", "--help"};
-  r = f.parse(2, help);
-  EXPECT_EQ(r.outcome, FlagSet::Outcome::help);
-  EXPECT_NE(r.message.find("--proxy-port=int"), std::string::npos);
-  EXPECT_NE(r.message.find("(default 8000)"), std::string::npos);
-}
-
-TEST(Flags, ListsAppendAcrossUsesAndCommasAndShortNamesShowOneDash) {
-  std::vector<std::string> phases;
-  std::string ns;
-  FlagSet f("p", "s");
-  f.add_list("skip-phase", &phases, "phase");
-  f.add_string("n", &ns, "namespace");
-  const char* argv[] = {"p", "--skip-phase", "a", "--skip-phase=b,,c", "-n", "x"};
-  auto r = f.parse(6, argv);
-  ASSERT_EQ(r.outcome, FlagSet::Outcome::run) << r.message;
-  EXPECT_EQ(phases, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(ns, "x");
-  std::string usage = f.usage();
-  EXPECT_NE(usage.find("\n  -n=string "), std::string::npos) << usage;
-  EXPECT_NE(usage.find("\n  --skip-phase=string "), std::string::npos) << usage;
-}
-
-TEST(Metrics, PrometheusTextFormat) {
-  metrics::Registry r;
-  r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}).inc(3);
-  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(0.5);
-  auto text = r.render();
-  EXPECT_NE(text.find("# TYPE req_total counter\n"), std::string::npos);
-  EXPECT_NE(text.find("req_total{route=\"token\",code=\"200\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"0.1\"} 0\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"1\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("lat_seconds_count 1\n"), std::string::npos);
 }
 
 TEST(Address, HostPortForms) {

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "../kube/support.hpp"
+#include "certs.hpp"
 #include "support/curl_client.hpp"
 
 using namespace azwi;
@@ -77,12 +78,7 @@ std::string labelled_pod(const std::string& sa, const std::string& annotations =
 class WebhookOnStandInApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = make_temp_dir("azwi-webhook");
-    make_ca(dir);
-    make_cert(dir, "server", "localhost");
-    std::filesystem::create_directory(dir + "/certs");
-    make_cert(dir, "webhook", "webhook-one");
-    install_webhook_cert("webhook");
+    dir = make_webhook_test_dir("azwi-webhook", "webhook-one");
     write_file(dir + "/seed.json", R"([
       {"metadata":{"name":"app","namespace":"ns1","annotations":{"azure.workload.identity/client-id":"cid-app",
         "azure.workload.identity/tenant-id":"tenant-app"}}},
@@ -92,15 +88,6 @@ class WebhookOnStandInApiServer : public ::testing::Test {
     webhook.reset();
     api.reset();
     if (!HasFailure()) std::filesystem::remove_all(dir);
-  }
-  void install_webhook_cert(const std::string& name) {
-    // Written aside and renamed, as the kubelet and cert-manager update mounted secrets.
-    std::filesystem::copy_file(dir + "/" + name + ".crt", dir + "/certs/tls.crt.new",
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::copy_file(dir + "/" + name + ".key", dir + "/certs/tls.key.new",
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::rename(dir + "/certs/tls.key.new", dir + "/certs/tls.key");
-    std::filesystem::rename(dir + "/certs/tls.crt.new", dir + "/certs/tls.crt");
   }
   void start_api(std::vector<std::string> extra = {}, int port = 0) {
     std::vector<std::string> args = {"--token", "api-token", "--seed", dir + "/seed.json", "--bookmark-seconds", "0.5"};
@@ -142,6 +129,12 @@ class WebhookOnStandInApiServer : public ::testing::Test {
       metrics_port = std::stoi(m[3]);
       return true;
     })) << webhook->log();
+  }
+  // The stand-in API server at v1.32.2 and the webhook, serving and ready.
+  void start_ready() {
+    start_api({"--version", "v1.32.2"});
+    start_webhook(api->port());
+    ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
   }
   http::ClientResult plain_get(int p, const std::string& path) {
     test::CurlClient c(http::ClientOptions{});
@@ -241,9 +234,7 @@ std::string expand(std::string s) {
 }
 
 TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnIndependentImplementation) {
-  start_api({"--version", "v1.32.2"});
-  start_webhook(api->port());
-  ASSERT_TRUE(eventually([this] { return ready(); })) << webhook->log();
+  start_ready();
 
   std::string basic = labelled_pod("app");
   auto reply = admit(review("uid-basic", basic));
@@ -293,43 +284,71 @@ TEST_F(WebhookOnStandInApiServer, AdmitsBothReviewVersionsAndPatchesApplyWithAnI
                     "/apply.out 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file(dir + "/apply.out");
   EXPECT_NE(read_file(dir + "/apply.out").find("2 passed, 0 failed"), std::string::npos);
+}
+
+TEST_F(WebhookOnStandInApiServer, CachedServiceAccountsCostNoApiCallAndAMissCostsOneGet) {
+  start_ready();
+  EXPECT_EQ(admit(review("uid-basic", labelled_pod("app"))).at("response").at("allowed"), true);
   EXPECT_EQ(api_gets(), 0) << "cached service accounts must not cost an API call";
+  EXPECT_EQ(admit(review("uid-missing", labelled_pod("ghost"))).at("response").at("allowed"), false);
+  EXPECT_EQ(api_gets(), 1) << "a miss costs exactly one GET";
+}
 
-  // Not for the webhook: answered allowed and unchanged.
+TEST_F(WebhookOnStandInApiServer, PodsNotForTheWebhookAreAllowedUnchanged) {
+  start_ready();
   std::string unlabelled = R"({"metadata":{"name":"x"},"spec":{"containers":[{"name":"a"}]}})";
-  reply = admit(review("uid-unlabelled", unlabelled));
+  auto reply = admit(review("uid-unlabelled", unlabelled));
   EXPECT_EQ(reply.at("response").at("allowed"), true);
   EXPECT_FALSE(reply.at("response").as_object().contains("patch"));
-  reply = admit(review("uid-update", basic, "admission.k8s.io/v1", "UPDATE"));
+  reply = admit(review("uid-update", labelled_pod("app"), "admission.k8s.io/v1", "UPDATE"));
   EXPECT_EQ(reply.at("response").at("allowed"), true);
   EXPECT_FALSE(reply.at("response").as_object().contains("patch"));
+}
 
-  // Denials carry a code and a message the user can act on.
-  reply = admit(review("uid-missing", labelled_pod("ghost")));
+TEST_F(WebhookOnStandInApiServer, DenialsCarryACodeAndAMessageTheUserCanActOn) {
+  start_ready();
+  auto reply = admit(review("uid-missing", labelled_pod("ghost")));
   EXPECT_EQ(reply.at("response").at("allowed"), false);
   EXPECT_EQ(reply.at("response").at("status").at("code"), 400);
   EXPECT_NE(std::string(reply.at("response").at("status").at("message").as_string()).find("\"ghost\" not found"),
             std::string::npos);
-  EXPECT_EQ(api_gets(), 1) << "a miss costs exactly one GET";
   reply = admit(review("uid-expiry", labelled_pod("app", R"({"azure.workload.identity/service-account-token-expiration":"60"})")));
   EXPECT_EQ(reply.at("response").at("status").at("code"), 400);
   reply = admit(review("uid-hostnet", labelled_pod("app", R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
                                                    R"("hostNetwork":true,)")));
   EXPECT_NE(std::string(reply.at("response").at("status").at("message").as_string()).find("hostNetwork"),
             std::string::npos);
+}
 
-  // One structured line per admission, metrics by namespace and result.
+TEST_F(WebhookOnStandInApiServer, EachAdmissionIsOneStructuredLogLineAndTheApiTokenIsNeverLogged) {
+  start_ready();
+  admit(review("uid-proxy", labelled_pod("app", R"({"azure.workload.identity/inject-proxy-sidecar":"true"})",
+                                         R"("initContainers":[{"name":"migrate","image":"m"}],)"),
+               "admission.k8s.io/v1beta1"));
+  // The line is written after the answer is sent.
+  const char* line = R"("msg":"admission","uid":"uid-proxy","pod":"app-","namespace":"ns1","service_account":"app")";
+  EXPECT_TRUE(eventually([&] { return webhook->log().find(line) != std::string::npos; })) << webhook->log();
   std::string log = webhook->log();
-  EXPECT_NE(log.find(R"("msg":"admission","uid":"uid-proxy","pod":"app-","namespace":"ns1","service_account":"app")"),
-            std::string::npos) << log;
   EXPECT_NE(log.find(R"("injected_into":"migrate,app,azwi-proxy","proxy":"native-sidecar","proxy_mode":"init-container")"),
             std::string::npos);
   EXPECT_EQ(log.find("api-token"), std::string::npos) << "the API token must never be logged";
+}
+
+TEST_F(WebhookOnStandInApiServer, MetricsCountAdmissionsByNamespaceAndResult) {
+  start_ready();
+  for (const char* uid : {"m1", "m2"}) admit(review(uid, labelled_pod("app")));
+  for (const char* uid : {"d1", "d2", "d3"}) admit(review(uid, labelled_pod("ghost")));
   auto metrics = plain_get(metrics_port, "/metrics").response.body;
   EXPECT_NE(metrics.find(R"(azwi_webhook_admission_requests_total{namespace="ns1",result="mutated"} 2)"), std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find(R"(result="denied"} 3)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(azwi_webhook_admission_requests_total{namespace="ns1",result="denied"} 3)"), std::string::npos)
+      << metrics;
   EXPECT_NE(metrics.find("azwi_webhook_admission_duration_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(WebhookOnStandInApiServer, SigtermAfterAdmissionsIsACleanExit) {
+  start_ready();
+  admit(review("uid-basic", labelled_pod("app")));
   EXPECT_EQ(webhook->stop(), 0) << "SIGTERM is a clean exit";
 }
 
@@ -491,7 +510,7 @@ TEST_F(WebhookOnStandInApiServer, RefusesOldTlsAndReloadsRotatedCertificates) {
   EXPECT_EQ(handshake(port, TLS1_3_VERSION), "webhook-one");
 
   make_cert(dir, "rotated", "webhook-two");
-  install_webhook_cert("rotated");
+  install_webhook_cert(dir, "rotated");
   EXPECT_TRUE(eventually([&] { return handshake(port, TLS1_3_VERSION) == std::optional<std::string>("webhook-two"); }));
   EXPECT_EQ(injected_client_id("app"), "cid-app");
 
@@ -518,7 +537,7 @@ TEST_F(WebhookOnStandInApiServer, NotReadyUntilTheCertificateAppears) {
   EXPECT_EQ(r.response.status, 503);
   EXPECT_NE(r.response.body.find("serving certificate not loaded"), std::string::npos) << r.response.body;
   EXPECT_FALSE(handshake(port, TLS1_3_VERSION));
-  install_webhook_cert("webhook");
+  install_webhook_cert(dir, "webhook");
   EXPECT_TRUE(eventually([this] { return ready(); })) << webhook->log();
   EXPECT_EQ(handshake(port, TLS1_3_VERSION), "webhook-one");
 }

@@ -1,0 +1,109 @@
+// The metrics registry: the Prometheus text it writes, families looked up by label values, and updates from many
+// threads at once.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.hpp"
+
+using namespace azwi;
+
+namespace {
+// Every kind of metric, labelled and not, with label sets added out of order and a value that needs escaping.
+metrics::Registry& fill(metrics::Registry& r) {
+  r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "500"}}).inc(2);
+  r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}).inc(3);
+  r.counter("odd_total", "Odd labels.", {{"v", "a\"b\\c\nd"}}).inc();
+  r.gauge("size", "Size.").set(2.5);
+  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(0.5);
+  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(0.05);
+  r.histogram("lat_seconds", "Latency.", {0.1, 1}).observe(7);
+  r.histogram("route_seconds", "By route.", {0.1}, {{"route", "b"}}).observe(0.01);
+  r.histogram("route_seconds", "By route.", {0.1}, {{"route", "a"}}).observe(1);
+  return r;
+}
+}  // namespace
+
+// The exact text of the registry before the families replaced its maps: scrapers and dashboards see no change.
+TEST(Metrics, PrometheusTextIsByteForByteTheFormatScrapersRead) {
+  metrics::Registry r;
+  EXPECT_EQ(fill(r).render(),
+            "# HELP lat_seconds Latency.\n"
+            "# TYPE lat_seconds histogram\n"
+            "lat_seconds_bucket{le=\"0.1\"} 1\n"
+            "lat_seconds_bucket{le=\"1\"} 2\n"
+            "lat_seconds_bucket{le=\"+Inf\"} 3\n"
+            "lat_seconds_sum 7.55\n"
+            "lat_seconds_count 3\n"
+            "# HELP odd_total Odd labels.\n"
+            "# TYPE odd_total counter\n"
+            "odd_total{v=\"a\\\"b\\\\c\\nd\"} 1\n"
+            "# HELP req_total Requests.\n"
+            "# TYPE req_total counter\n"
+            "req_total{route=\"token\",code=\"200\"} 3\n"
+            "req_total{route=\"token\",code=\"500\"} 2\n"
+            "# HELP route_seconds By route.\n"
+            "# TYPE route_seconds histogram\n"
+            "route_seconds_bucket{route=\"a\",le=\"0.1\"} 0\n"
+            "route_seconds_bucket{route=\"a\",le=\"+Inf\"} 1\n"
+            "route_seconds_sum{route=\"a\"} 1\n"
+            "route_seconds_count{route=\"a\"} 1\n"
+            "route_seconds_bucket{route=\"b\",le=\"0.1\"} 1\n"
+            "route_seconds_bucket{route=\"b\",le=\"+Inf\"} 1\n"
+            "route_seconds_sum{route=\"b\"} 0.01\n"
+            "route_seconds_count{route=\"b\"} 1\n"
+            "# HELP size Size.\n"
+            "# TYPE size gauge\n"
+            "size 2.5\n");
+}
+
+TEST(Metrics, AFamilyGivesTheSameMetricForTheSameLabelValues) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"route", "code"});
+  EXPECT_EQ(&r.counter_family("req_total", "Requests.", {"route", "code"}), &family);
+  auto& ok = family.labels({"token", "200"});
+  EXPECT_EQ(&family.labels({"token", "200"}), &ok);
+  EXPECT_EQ(&r.counter("req_total", "Requests.", {{"route", "token"}, {"code", "200"}}), &ok);
+  EXPECT_NE(&family.labels({"token", "500"}), &ok);
+  // Values are not concatenated: ("ab","c") and ("a","bc") are two metrics.
+  EXPECT_NE(&family.labels({"ab", "c"}), &family.labels({"a", "bc"}));
+}
+
+TEST(Metrics, MisusedFamiliesThrowInsteadOfWritingAWrongText) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"route", "code"});
+  EXPECT_THROW(family.labels({"token"}), std::invalid_argument);
+  EXPECT_THROW(r.counter_family("req_total", "Requests.", {"route"}), std::logic_error);
+  EXPECT_THROW(r.gauge("req_total", "Requests."), std::logic_error);
+}
+
+// Threads add label sets (the table grows several times) while others count on sets already there: no count is lost.
+TEST(Metrics, CountsFromManyThreadsAreAllKeptWhileTheFamilyGrows) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"namespace", "result"});
+  auto& latency = r.histogram("lat_seconds", "Latency.", {0.5, 1.5});
+  constexpr int kThreads = 4, kRounds = 20000, kNamespaces = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        family.labels({"ns" + std::to_string((i * 7 + t) % kNamespaces), "mutated"}).inc();
+        latency.observe(i % 2);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::uint64_t total = 0;
+  for (int n = 0; n < kNamespaces; ++n) total += family.labels({"ns" + std::to_string(n), "mutated"}).value();
+  EXPECT_EQ(total, std::uint64_t(kThreads) * kRounds);
+  auto s = latency.snapshot();
+  EXPECT_EQ(s.count, std::uint64_t(kThreads) * kRounds);
+  EXPECT_EQ(s.cumulative[0], std::uint64_t(kThreads) * kRounds / 2);
+  EXPECT_EQ(s.cumulative[1], s.count);
+  EXPECT_DOUBLE_EQ(s.sum, double(kThreads) * kRounds / 2);
+  EXPECT_NE(r.render().find("req_total{namespace=\"ns199\",result=\"mutated\"} " +
+                            std::to_string(kThreads * kRounds / kNamespaces) + "\n"),
+            std::string::npos);
+}
