@@ -98,14 +98,15 @@ struct AdmissionService::Impl {
 
   void finish(const Review* review, Answer answer, std::chrono::steady_clock::time_point start,
               const http::Responder& respond) {
+    // Counted before answering: a client that has its answer and then reads /metrics finds it counted.
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    latency.observe(seconds);
+    requests(review ? review->ns : std::string(), answer.result).inc();
     http::Response res{static_cast<bhttp::status>(answer.http_status), 11};
     res.set(bhttp::field::content_type, answer.content_type);
     res.body() = std::move(answer.body);
     respond(std::move(res));
 
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    latency.observe(seconds);
-    requests(review ? review->ns : std::string(), answer.result).inc();
     auto level = answer.result == "error" || answer.result == "malformed" ? log::Level::warn : log::Level::info;
     if (!log::enabled(level)) return;
     if (!review) {
