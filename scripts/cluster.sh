@@ -9,6 +9,8 @@
 #   scripts/cluster.sh down     stop every process of the cluster, remove its mounts, namespace, cgroups and files
 #   scripts/cluster.sh restart-node   kill the node's processes and containers, rewrite its CNI configuration, start
 #                               the kubelet, kube-proxy and containerd again (a node reboot; the control plane stays)
+#   scripts/cluster.sh restart-apiserver [--kill] [--down SECONDS]   stop kube-apiserver (SIGTERM, or SIGKILL as a
+#                               crash), keep it down SECONDS, start it again with the same flags, wait for /readyz
 #   scripts/cluster.sh status   what runs, and the node's readiness
 #   scripts/cluster.sh env      shell exports for kubectl/helm against the cluster: eval "$(scripts/cluster.sh env)"
 #
@@ -366,6 +368,63 @@ start_kubelet_and_proxy() {
   launch kube-proxy "$kube" kube-proxy --config="$state/etc/kube-proxy.yaml"
 }
 
+# kube-apiserver with the cluster's flags and the extra ones `up` recorded from AZWI_CLUSTER_APISERVER_ARGS.
+start_apiserver() {
+  local extra
+  extra=$(cat "$state/etc/apiserver-args")
+  # shellcheck disable=SC2086 # the extra flags are space-separated words
+  launch kube-apiserver "$kube" kube-apiserver \
+    --advertise-address=$node_ip --bind-address=$node_ip --secure-port=6443 \
+    --etcd-servers=https://127.0.0.1:2379 --etcd-cafile="$state/pki/etcd-ca.crt" \
+    --etcd-certfile="$state/pki/apiserver-etcd-client.crt" --etcd-keyfile="$state/pki/apiserver-etcd-client.key" \
+    --tls-cert-file="$state/pki/apiserver.crt" --tls-private-key-file="$state/pki/apiserver.key" \
+    --client-ca-file="$state/pki/ca.crt" \
+    --kubelet-client-certificate="$state/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$state/pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$state/pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+    --service-account-issuer=https://$node_ip:6443 --service-account-key-file="$state/pki/sa.pub" \
+    --service-account-signing-key-file="$state/pki/sa.key" \
+    --service-cluster-ip-range=$service_cidr --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false \
+    --anonymous-auth=true --endpoint-reconciler-type=lease $extra
+  wait_for "kube-apiserver to be ready (https://$node_ip:6443/readyz)" api GET /readyz ||
+    { expect_running kube-apiserver; exit 1; }
+}
+
+# An API server restart (a control-plane upgrade or crash): kube-apiserver stops, gracefully (SIGTERM: it closes
+# its watches and finishes its requests) or with --kill as a crash (SIGKILL), stays down --down SECONDS (default 0),
+# and starts again with the same flags; etcd, and with it every object, stays. Waits until /readyz answers.
+restart_apiserver() {
+  [ "$(id -u)" -eq 0 ] || die "restart-apiserver needs root"
+  [ -d "$state/run" ] || die "no cluster at $state; run '$0 up'"
+  local signal=TERM down_seconds=0
+  while (($#)); do
+    case $1 in
+      --kill) signal=KILL ;;
+      --down) [[ ${2:-} =~ ^[0-9]+$ ]] || die "restart-apiserver: --down takes whole seconds (got '${2:-}')"
+        down_seconds=$2
+        shift ;;
+      *) die "restart-apiserver: unknown option '$1' (options: --kill, --down SECONDS)" ;;
+    esac
+    shift
+  done
+  local started=$SECONDS pid
+  if running kube-apiserver; then
+    pid=$(cat "$state/run/kube-apiserver.pid")
+    kill -"$signal" "$pid" 2>/dev/null || true
+    # A graceful shutdown finishes in-flight requests (up to a minute for long ones); the wait is bounded.
+    local deadline=$((SECONDS + 70))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && { log "kube-apiserver did not stop on SIG$signal within 70 s; killing it"; kill -KILL "$pid"; }
+  fi
+  sleep "$down_seconds"
+  kube=$("$here/build-kube.sh")
+  # Keep the previous run's log next to the new one (launch truncates it).
+  [ -f "$state/logs/kube-apiserver.log" ] && cat "$state/logs/kube-apiserver.log" >>"$state/logs/kube-apiserver.previous.log"
+  start_apiserver
+  log "kube-apiserver restarted (SIG$signal, down ${down_seconds} s) in $((SECONDS - started)) s"
+}
+
 # A node restart: the kubelet, kube-proxy, containerd, the shims and every container stop (the containers are
 # killed, as by a power cut), the node's CNI configuration is written afresh as at boot, and the three start again;
 # the control plane, the emulator and the node's files (containerd's images and state, the kubelet's) stay. The
@@ -428,6 +487,7 @@ up() {
   make_node_network
   make_cgroups
   make_node_mounts
+  echo "${AZWI_CLUSTER_APISERVER_ARGS:-}" >"$state/etc/apiserver-args"
 
   launch etcd etcd --name $node_name --data-dir "$state/etcd" \
     --listen-client-urls https://127.0.0.1:2379 --advertise-client-urls https://127.0.0.1:2379 \
@@ -438,22 +498,7 @@ up() {
   wait_for "etcd to answer on 127.0.0.1:2381/health" in_node curl -sf --max-time 2 http://127.0.0.1:2381/health ||
     { expect_running etcd; exit 1; }
 
-  launch kube-apiserver "$kube" kube-apiserver \
-    --advertise-address=$node_ip --bind-address=$node_ip --secure-port=6443 \
-    --etcd-servers=https://127.0.0.1:2379 --etcd-cafile="$state/pki/etcd-ca.crt" \
-    --etcd-certfile="$state/pki/apiserver-etcd-client.crt" --etcd-keyfile="$state/pki/apiserver-etcd-client.key" \
-    --tls-cert-file="$state/pki/apiserver.crt" --tls-private-key-file="$state/pki/apiserver.key" \
-    --client-ca-file="$state/pki/ca.crt" \
-    --kubelet-client-certificate="$state/pki/apiserver-kubelet-client.crt" \
-    --kubelet-client-key="$state/pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority="$state/pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
-    --service-account-issuer=https://$node_ip:6443 --service-account-key-file="$state/pki/sa.pub" \
-    --service-account-signing-key-file="$state/pki/sa.key" \
-    --service-cluster-ip-range=$service_cidr --authorization-mode=Node,RBAC \
-    --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false \
-    --anonymous-auth=true --endpoint-reconciler-type=lease ${AZWI_CLUSTER_APISERVER_ARGS:-}
-  wait_for "kube-apiserver to be ready (https://$node_ip:6443/readyz)" api GET /readyz ||
-    { expect_running kube-apiserver; exit 1; }
+  start_apiserver
 
   # The issuer's discovery documents readable without credentials, as Entra reads them.
   api POST /apis/rbac.authorization.k8s.io/v1/clusterrolebindings '{"apiVersion":"rbac.authorization.k8s.io/v1",
@@ -594,10 +639,11 @@ main() {
     up) up ;;
     down) down ;;
     restart-node) restart_node ;;
+    restart-apiserver) shift; restart_apiserver "$@" ;;
     status) status ;;
     env) env_cmd ;;
     -h | --help | help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0" ;;
-    *) echo "usage: $0 up|down|restart-node|status|env (see --help)" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|restart-node|restart-apiserver|status|env (see --help)" >&2; exit 2 ;;
   esac
 }
 main "$@"; exit $?

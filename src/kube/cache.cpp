@@ -66,10 +66,17 @@ ServiceAccountPtr ServiceAccountCache::cached(std::string_view ns, std::string_v
 }
 
 FetchResult ServiceAccountCache::fetch(std::string_view ns, std::string_view name) {
+  std::uint64_t before;
+  {
+    std::shared_lock lock(map_mutex_);
+    before = changes_;
+  }
   FetchResult r = client_.get_service_account(ns, name);
   if (r.sa) {
     std::unique_lock lock(map_mutex_);
-    accounts_.emplace(key(ns, name), r.sa);
+    // Once the watch or a list changed the map, the answer may be older than what they brought (the account
+    // deleted meanwhile would come back); the watch delivers the account itself.
+    if (changes_ == before) accounts_.emplace(key(ns, name), r.sa);
   }
   return r;
 }
@@ -97,6 +104,7 @@ bool ServiceAccountCache::relist() {
   {
     std::unique_lock lock(map_mutex_);
     accounts_.swap(fresh);
+    ++changes_;
   }
   resource_version_ = list.resource_version;
   if (size_gauge_) size_gauge_->set(static_cast<double>(count));
@@ -114,6 +122,7 @@ void ServiceAccountCache::apply(const WatchEvent& e) {
   std::size_t count;
   {
     std::unique_lock lock(map_mutex_);
+    ++changes_;
     if (e.type == WatchEvent::Type::deleted) {
       accounts_.erase(k);
     } else {
@@ -154,8 +163,15 @@ void ServiceAccountCache::run() {
       backoff = options_.min_backoff;
     }
     std::string error;
+    bool delivered = false;
+    auto began = std::chrono::steady_clock::now();
     WatchEnd end = client_.watch_service_accounts(
-        resource_version_, options_.watch_timeout_seconds, [this](const WatchEvent& e) { apply(e); }, stop_, &error);
+        resource_version_, options_.watch_timeout_seconds,
+        [this, &delivered](const WatchEvent& e) {
+          delivered = true;
+          apply(e);
+        },
+        stop_, &error);
     switch (end) {
       case WatchEnd::stopped: return;
       case WatchEnd::closed:
@@ -171,6 +187,11 @@ void ServiceAccountCache::run() {
         set_error(error);
         logger().warn("service account watch failed; retrying", {{"error", error}});
         restarts("failed");
+        // A watch that worked (it delivered events, or stayed open as long as the longest backoff) and then broke
+        // off, as a cut connection or a restarting API server ends one, is retried soon: the backoff grown by
+        // earlier failures would keep every update made meanwhile from the cache for up to 45 s.
+        if (delivered || std::chrono::steady_clock::now() - began >= options_.max_backoff)
+          backoff = options_.min_backoff;
         if (!wait(next_backoff())) return;
         break;
     }

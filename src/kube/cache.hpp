@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -37,7 +38,7 @@ class ServiceAccountCache final : public ServiceAccountSource {
   std::size_t size() const;
 
   ServiceAccountPtr cached(std::string_view ns, std::string_view name) const override;
-  // A direct GET; a found account is remembered unless the watch already delivered one.
+  // A direct GET; a found account is remembered unless the watch or a list changed the cache while it was asked.
   FetchResult fetch(std::string_view ns, std::string_view name) override;
 
  private:
@@ -54,6 +55,7 @@ class ServiceAccountCache final : public ServiceAccountSource {
   metrics::Registry* registry_;
   mutable std::shared_mutex map_mutex_;
   std::unordered_map<std::string, ServiceAccountPtr> accounts_;
+  std::uint64_t changes_ = 0;  // events and lists applied to accounts_ (under map_mutex_), for fetch()
   std::string resource_version_;  // only the watch thread touches it
   std::atomic<bool> synced_{false};
   std::atomic<bool> stop_{false};

@@ -1,8 +1,8 @@
-"""scripts/cluster.sh's answers to what a user can get wrong, next to a running test cluster."""
+"""scripts/cluster.sh next to a running test cluster: its answers to what a user can get wrong, and restart-apiserver."""
 import os
 import subprocess
 
-from conftest import ROOT, env
+from conftest import ROOT, env, kubectl, kubectl_json
 
 SCRIPT = os.path.join(ROOT, "scripts", "cluster.sh")
 
@@ -41,4 +41,34 @@ def test_status_and_env_of_a_cluster_that_does_not_exist_say_so():
 def test_an_unknown_command_prints_the_usage():
     proc = cluster_sh("start")
     assert proc.returncode == 2
-    assert "usage:" in proc.stderr and "up|down|restart-node|status|env" in proc.stderr
+    assert "usage:" in proc.stderr and "up|down|restart-node|restart-apiserver|status|env" in proc.stderr
+
+
+def test_restart_apiserver_refuses_an_unknown_option_and_a_bad_down_time():
+    env()
+    bad = cluster_sh("restart-apiserver", "--graceful")
+    assert bad.returncode == 1 and "unknown option '--graceful'" in bad.stderr and "--kill" in bad.stderr, bad.stderr
+    bad = cluster_sh("restart-apiserver", "--down", "soon")
+    assert bad.returncode == 1 and "--down takes whole seconds" in bad.stderr, bad.stderr
+
+
+def apiserver_process():
+    with open(os.path.join(env()["AZWI_CLUSTER_STATE"], "run", "kube-apiserver.pid")) as f:
+        pid = f.read().strip()
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return pid, f.read().split(b"\0")
+
+
+def test_restart_apiserver_kill_starts_a_new_api_server_with_the_same_flags_and_objects():
+    env()
+    kubectl("create", "configmap", "-n", "default", "survives-restart", "--from-literal=k=v")
+    try:
+        pid, cmdline = apiserver_process()
+        proc = cluster_sh("restart-apiserver", "--kill", "--down", "1")
+        assert proc.returncode == 0, proc.stderr
+        assert "kube-apiserver restarted (SIGKILL, down 1 s)" in proc.stderr, proc.stderr
+        new_pid, new_cmdline = apiserver_process()
+        assert new_pid != pid and new_cmdline == cmdline
+        assert kubectl_json("get", "configmap", "-n", "default", "survives-restart")["data"] == {"k": "v"}
+    finally:
+        kubectl("delete", "configmap", "-n", "default", "survives-restart", "--ignore-not-found")

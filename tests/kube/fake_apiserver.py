@@ -8,6 +8,8 @@ Test control endpoints (same authentication):
   POST   /__test__/serviceaccounts            body: a ServiceAccount; creates or replaces it (ADDED/MODIFIED event)
   DELETE /__test__/serviceaccounts/NS/NAME    deletes it (DELETED event)
   POST   /__test__/compact                    forgets the event history and ends open watches: resuming is 410
+  POST   /__test__/break-watches              breaks open watches off mid-stream (no last chunk, the connection shut),
+                                              as a cut connection or a crashing server does; resuming works
   GET    /__test__/stats                      counts of get/list/watch/version requests served, and of secret_*/mwc_*
                                               get/create/update/patch/delete/conflict requests
   POST   /__test__/conflicts                  body {"secrets": N, "mutatingwebhookconfigurations": M}: the next N (M)
@@ -30,6 +32,7 @@ import argparse
 import base64
 import binascii
 import json
+import socket
 import ssl
 import sys
 import threading
@@ -47,6 +50,7 @@ class State:
         self.events = []  # (rv, type, object)
         self.compacted_below = 0  # watches from an older resourceVersion get 410
         self.generation = 0  # bumped by compact: open watches end
+        self.breaks = 0  # bumped by break-watches: open watches break off
         self.stats = {"get": 0, "list": 0, "watch": 0, "version": 0}
         self.objects = {}  # (resource, namespace or "", name) -> object, for secrets and webhook configurations
         self.conflicts = {}  # resource -> updates still to refuse with 409
@@ -353,7 +357,8 @@ def make_handler(state, args):
             if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
                 state.stats["get"] += 1
                 with state.lock:
-                    obj = state.accounts.get((parts[3], parts[5]))
+                    obj = json.loads(json.dumps(state.accounts.get((parts[3], parts[5]))))
+                time.sleep(args.get_delay)  # the answer, read before, may be out of date when it arrives
                 if obj is None:
                     return self.send_json(404, status(404, "NotFound",
                                                       f'serviceaccounts "{parts[5]}" not found'))
@@ -408,8 +413,9 @@ def make_handler(state, args):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
+                broken = False
                 with state.lock:
-                    generation = state.generation
+                    generation, breaks = state.generation, state.breaks
                     if since and since < state.compacted_below:
                         obj = status(410, "Expired", f"too old resource version: {since} ({state.compacted_below})")
                         self.send_event("ERROR", obj)
@@ -418,11 +424,16 @@ def make_handler(state, args):
                     last = since
                     next_bookmark = time.monotonic() + args.bookmark_seconds
                     while True:
+                        if state.generation != generation:
+                            break  # compacted: events written since belong to the watches after it, not this one
                         pending = [e for e in state.events if e[0] > last]
                         for rv, kind, obj in pending:
                             self.send_event(kind, obj)
                             last = rv
                         now = time.monotonic()
+                        if state.breaks != breaks:
+                            broken = True
+                            break
                         if now >= deadline or state.generation != generation:
                             break
                         if now >= next_bookmark:
@@ -431,6 +442,10 @@ def make_handler(state, args):
                             last = max(last, state.rv)
                             next_bookmark = now + args.bookmark_seconds
                         state.lock.wait(min(deadline, next_bookmark) - now)
+                if broken:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.chunk(b"")
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
                 pass
@@ -442,6 +457,11 @@ def make_handler(state, args):
                 return self.send_json(201, state.put(json.loads(self.read_body())))
             if self.path == "/__test__/compact":
                 state.compact()
+                return self.send_json(200, {})
+            if self.path == "/__test__/break-watches":
+                with state.lock:
+                    state.breaks += 1
+                    state.lock.notify_all()
                 return self.send_json(200, {})
             if self.path == "/__test__/conflicts":
                 with state.lock:
@@ -487,6 +507,8 @@ def main():
     p.add_argument("--seed-count", type=int, default=0, help="also create this many filler service accounts")
     p.add_argument("--max-watch-seconds", type=int, default=600)
     p.add_argument("--bookmark-seconds", type=float, default=5)
+    p.add_argument("--get-delay", type=float, default=0, help="seconds between reading a ServiceAccount for a GET "
+                   "and sending it")
     p.add_argument("--record", default="", help="append the requests azwi's client makes to this file (JSON lines)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()

@@ -530,4 +530,56 @@ TEST_F(StandInApiServer, CacheSyncsOnceTheServerComesUpAndSurvivesOutages) {
   EXPECT_TRUE(eventually([&] { return cache.cached("apps", "after-restart") != nullptr; }, std::chrono::seconds(15)));
 }
 
+// A watch that worked and then broke off (a cut connection, a crashing API server) is opened again at once: the
+// backoff that failures before it grew is not waited again, or every update made meanwhile would wait seconds.
+TEST_F(StandInApiServer, CacheWatchesAgainAtOnceAfterAWorkingWatchBreaksOff) {
+  int port = free_port();
+  std::vector<std::string> args{"--token", "t0ken", "--bookmark-seconds", "100"};
+  api = std::make_unique<FakeApiServer>(dir, args, port);
+  kube::ApiClient client(token_config_for(port));
+  kube::CacheOptions options;
+  options.min_backoff = std::chrono::milliseconds(20);
+  options.max_backoff = std::chrono::milliseconds(4000);
+  kube::ServiceAccountCache cache(client, nullptr, options);
+  cache.start();
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }));
+  api.reset();  // 6 s down: the watch's retries back off towards 4 s
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  api = std::make_unique<FakeApiServer>(dir, args, port);
+  put_sa("apps", "while-working", "a");
+  ASSERT_TRUE(eventually([&] { return cache.cached("apps", "while-working") != nullptr; }, std::chrono::seconds(15)));
+
+  ASSERT_EQ(control("POST", "/__test__/break-watches").response.status, 200);
+  auto broke = std::chrono::steady_clock::now();
+  put_sa("apps", "after-break", "b");
+  ASSERT_TRUE(eventually([&] { return cache.cached("apps", "after-break") != nullptr; }, std::chrono::seconds(15)));
+  auto seen_after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - broke);
+  EXPECT_LT(seen_after.count(), 1500) << "the watch was opened again only after the grown backoff";
+  EXPECT_EQ(stats().at("list").as_int64(), 0) << "resumed from its resourceVersion, without a list";
+}
+
+// A GET's answer that the watch has overtaken (the account deleted, or listed again, while the answer was on its
+// way) is not remembered: it would keep a deleted account in the cache, admitting its pods with its old identity.
+TEST_F(StandInApiServer, CacheDoesNotRememberAGetAnswerTheWatchOvertook) {
+  start({"--token", "t0ken", "--get-delay", "1"});
+  kube::ApiClient client(token_config());
+  kube::CacheOptions options;
+  options.min_backoff = std::chrono::milliseconds(20);
+  kube::ServiceAccountCache cache(client, nullptr, options);
+  cache.start();
+  ASSERT_TRUE(eventually([&] { return cache.synced(); }));
+  put_sa("apps", "short-lived", "a");
+  kube::FetchResult fetched;
+  std::thread admission([&] { fetched = cache.fetch("apps", "short-lived"); });  // read now, answered in 1 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(control("DELETE", "/__test__/serviceaccounts/apps/short-lived").response.status, 200);
+  admission.join();
+  ASSERT_TRUE(fetched.sa) << fetched.error;  // this admission saw the account as it was when it asked
+  EXPECT_EQ(cache.cached("apps", "short-lived"), nullptr) << "a deleted account came back from a late GET answer";
+  cache.stop();
+  put_sa("apps", "unwatched", "b");
+  ASSERT_TRUE(cache.fetch("apps", "unwatched").sa);
+  EXPECT_NE(cache.cached("apps", "unwatched"), nullptr) << "an answer nothing overtook is remembered";
+}
+
 }  // namespace
