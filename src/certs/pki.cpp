@@ -1,5 +1,6 @@
 #include "certs/pki.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -13,9 +14,16 @@ using namespace std::chrono;
 namespace {
 
 // Renewal is due once less than a third of the certificate's own lifetime is left.
-Clock::time_point renewal_due(X509* x) {
+// "" while it is not; else why, for `what` ("the CA").
+std::string renewal_due(X509* x, std::string_view what, Clock::time_point now) {
   auto nb = not_before(x), na = not_after(x);
-  return na - (na - nb) / 3;
+  if (now < na - (na - nb) / 3) return {};
+  return std::string(what) + " expires at " + utc_text(na) + " (renewal due)";
+}
+
+bool is_ip_address(const std::string& name) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
 }
 
 KeyPtr new_key() { return KeyPtr(check_ptr(EVP_EC_gen("P-256"), "generate an EC P-256 key")); }
@@ -35,7 +43,7 @@ void set_time(ASN1_TIME* field, Clock::time_point t, std::string_view what) {
 
 // issuer/issuer_key null: self-signed with `key`.
 X509Ptr make_cert(const std::string& cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, Clock::time_point nb,
-                  Clock::time_point na, bool ca, const std::vector<std::string>& dns) {
+                  Clock::time_point na, bool ca, const std::vector<std::string>& names) {
   X509Ptr x(check_ptr(X509_new(), "allocate a certificate"));
   check(X509_set_version(x.get(), X509_VERSION_3), "set the certificate version");
   std::unique_ptr<BIGNUM, Free> serial(check_ptr(BN_new(), "allocate a serial number"));
@@ -62,7 +70,10 @@ X509Ptr make_cert(const std::string& cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* 
     add_ext(x.get(), iss, NID_ext_key_usage, "serverAuth");
     add_ext(x.get(), iss, NID_authority_key_identifier, "keyid");
     std::string san;
-    for (const auto& d : dns) san += (san.empty() ? "DNS:" : ",DNS:") + d;
+    for (const auto& n : names) {
+      if (!san.empty()) san += ',';
+      san += san_entry(n);
+    }
     add_ext(x.get(), iss, NID_subject_alt_name, san);
   }
   // X509_sign returns the signature's length.
@@ -87,11 +98,8 @@ CaState check_ca(const std::vector<X509Ptr>& cas, EVP_PKEY* ca_key, Clock::time_
   }
   CaState s;
   s.not_after = not_after(ca);
-  if (now >= renewal_due(ca)) {
-    s.reason = "the CA expires at " + utc_text(s.not_after) + " (renewal due)";
-    return s;
-  }
-  s.usable = true;
+  s.reason = renewal_due(ca, "the CA", now);
+  s.usable = s.reason.empty();
   return s;
 }
 
@@ -109,12 +117,17 @@ std::string verify_chain(X509* leaf, X509* ca, Clock::time_point now) {
 
 }  // namespace
 
+std::string san_entry(std::string_view name) {
+  std::string n(name);
+  return (is_ip_address(n) ? "IP:" : "DNS:") + n;
+}
+
 std::vector<std::string> serving_dns_names(std::string_view service, std::string_view ns) {
   std::string s(service), n(ns);
   return {s, s + "." + n, s + "." + n + ".svc", s + "." + n + ".svc.cluster.local"};
 }
 
-PkiCheck check_pki(const Pki& pki, const std::vector<std::string>& dns_names, Clock::time_point now) {
+PkiCheck check_pki(const Pki& pki, const std::vector<std::string>& names, Clock::time_point now) {
   PkiCheck out;
   auto cas = read_certs(pki.ca_cert);
   auto ca_key = read_key(pki.ca_key);
@@ -141,28 +154,27 @@ PkiCheck check_pki(const Pki& pki, const std::vector<std::string>& dns_names, Cl
     out.reason = "the serving certificate does not verify against the CA: " + why;
     return out;
   }
-  for (const auto& name : dns_names) {
-    if (X509_check_host(leaf, name.data(), name.size(), 0, nullptr) != 1) {
+  for (const auto& name : names) {
+    int named = is_ip_address(name) ? X509_check_ip_asc(leaf, name.c_str(), 0)
+                                    : X509_check_host(leaf, name.data(), name.size(), 0, nullptr);
+    if (named != 1) {
       ERR_clear_error();
       out.reason = "the serving certificate does not name " + name;
       return out;
     }
   }
   out.cert_not_after = not_after(leaf);
-  if (now >= renewal_due(leaf)) {
-    out.reason = "the serving certificate expires at " + utc_text(out.cert_not_after) + " (renewal due)";
-    return out;
-  }
-  out.usable = true;
+  out.reason = renewal_due(leaf, "the serving certificate", now);
+  out.usable = out.reason.empty();
   return out;
 }
 
-Pki issue_pki(const std::vector<std::string>& dns_names, Clock::time_point now, const PkiLifetimes& lifetimes,
+Pki issue_pki(const std::vector<std::string>& names, Clock::time_point now, const PkiProfile& profile,
               const Pki* keep_ca) {
-  if (dns_names.empty()) throw Error("cannot issue a serving certificate without a DNS name");
-  for (const auto& name : dns_names)
+  if (names.empty()) throw Error("cannot issue a serving certificate without a name");
+  for (const auto& name : names)
     if (name.empty() || name.find_first_of(", \t\r\n") != std::string::npos)
-      throw Error("cannot issue a serving certificate for the DNS name \"" + name + "\"");
+      throw Error("cannot issue a serving certificate for the name \"" + name + "\"");
   // Backdated an hour: replicas' and API servers' clocks differ a little.
   auto nb = now - hours(1);
   Pki out;
@@ -174,7 +186,7 @@ Pki issue_pki(const std::vector<std::string>& dns_names, Clock::time_point now, 
   }
   if (!keep_ca || !check_ca(cas, ca_key.get(), now).usable) {
     KeyPtr key = new_key();
-    X509Ptr ca = make_cert("azwi-webhook-ca", key.get(), nullptr, nullptr, nb, now + lifetimes.ca, true, {});
+    X509Ptr ca = make_cert(profile.ca_name, key.get(), nullptr, nullptr, nb, now + profile.ca, true, {});
     out.ca_cert = pem_of(ca.get());
     // Earlier CAs stay published until they expire: certificates they signed may still be served.
     for (auto& old : cas)
@@ -187,9 +199,9 @@ Pki issue_pki(const std::vector<std::string>& dns_names, Clock::time_point now, 
       if (not_after(c.get()) > now) out.ca_cert += pem_of(c.get());
   }
   out.ca_key = pem_of(ca_key.get());
-  auto na = std::min(now + duration_cast<Clock::duration>(lifetimes.cert), not_after(cas.front().get()));
+  auto na = std::min(now + duration_cast<Clock::duration>(profile.cert), not_after(cas.front().get()));
   KeyPtr key = new_key();
-  X509Ptr leaf = make_cert(dns_names.front(), key.get(), cas.front().get(), ca_key.get(), nb, na, false, dns_names);
+  X509Ptr leaf = make_cert(names.front(), key.get(), cas.front().get(), ca_key.get(), nb, na, false, names);
   out.cert = pem_of(leaf.get());
   out.key = pem_of(key.get());
   return out;

@@ -1,7 +1,8 @@
 #pragma once
 // The emulator's private PKI in the state directory: a CA that clients trust (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
-// NODE_EXTRA_CA_CERTS point at ca.crt) and a serving certificate it signs. Both are created on first start and
-// reused; the serving certificate is re-issued (by the same CA) when it lacks a requested name or nears expiry.
+// NODE_EXTRA_CA_CERTS point at ca.crt) and a serving certificate it signs, made by the certs module. Both are created
+// on first start and reused; the serving certificate is re-issued (by the same CA) when its names change or
+// certs::check_pki finds it unusable.
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -117,7 +117,7 @@ struct CertRotator::Impl {
       }
       certs::Pki fresh;
       try {
-        fresh = certs::issue_pki(dns, now, options.lifetimes,
+        fresh = certs::issue_pki(dns, now, options.pki,
                                  decision.action == SecretAction::renew ? &read.pki : nullptr);
       } catch (const certs::Error& e) {
         return e.what();

@@ -59,7 +59,7 @@ struct CertRotationOptions {
   std::string service_name{kDefaultServiceName};
   std::string webhook_config_name{kDefaultWebhookConfigName};
   std::string cert_dir = "/certs";
-  certs::PkiLifetimes lifetimes;
+  certs::PkiProfile pki;  // lifetimes and the CA's name of a PKI it issues
   std::chrono::milliseconds check_interval{60'000};  // re-read the Secret and the webhook configuration
   std::chrono::milliseconds min_backoff{500}, max_backoff{30'000};
   int conflict_retries = 5;  // per object and pass

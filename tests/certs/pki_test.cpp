@@ -67,7 +67,7 @@ int count_certs(const std::string& pem) {
 }
 
 const auto kDns = certs::serving_dns_names(kService, kNs);
-const certs::PkiLifetimes kLife;
+const certs::PkiProfile kLife;
 
 // ---------------------------------------------------------------- PKI functions
 
@@ -114,7 +114,7 @@ TEST(CertPki, RenewedCertificateKeepsTheCa) {
 TEST(CertPki, NewCaIsPublishedWithThePreviousOneSoOldCertificatesStayTrusted) {
   auto dir = make_temp_dir("azwi-pki");
   auto now = system_clock::now();
-  certs::PkiLifetimes short_ca{hours(24 * 90), hours(24 * 90)};  // the first leaf outlives the CA's renewal
+  certs::PkiProfile short_ca{hours(24 * 90), hours(24 * 90)};  // the first leaf outlives the CA's renewal
   auto first = certs::issue_pki(kDns, now, short_ca, nullptr);
   auto later = now + days(61);  // past two thirds of the CA's 90 days
   auto check = certs::check_pki(first, kDns, later);
@@ -151,6 +151,41 @@ TEST(CertPki, WrongNamesMismatchedKeysAndGarbageAreReplaced) {
   EXPECT_TRUE(garbage.renew_ca);
   auto empty = certs::check_pki(certs::Pki{}, kDns, now);
   EXPECT_TRUE(empty.renew_ca);
+}
+
+// The emulator's certificates name loopback and listen addresses: IP addresses are IP entries that clients match
+// against the address they dialled (a DNS entry "127.0.0.1" would match nothing), and the CA carries the profile's name.
+TEST(CertPki, IpAddressesAreIpEntriesAndTheCaIsNamedByTheProfile) {
+  auto dir = make_temp_dir("azwi-pki");
+  auto now = system_clock::now();
+  EXPECT_EQ(certs::san_entry("10.1.2.3"), "IP:10.1.2.3");
+  EXPECT_EQ(certs::san_entry("::1"), "IP:::1");
+  EXPECT_EQ(certs::san_entry("10.1.2.3.example"), "DNS:10.1.2.3.example");
+  certs::PkiProfile profile;
+  profile.ca_name = "azwi-emulator local CA";
+  const std::vector<std::string> names{"localhost", "127.0.0.1", "::1", "10.1.2.3"};
+  auto pki = certs::issue_pki(names, now, profile, nullptr);
+  EXPECT_TRUE(certs::check_pki(pki, names, now).usable) << certs::check_pki(pki, names, now).reason;
+  auto text = sh("echo '" + pki.cert + "' | openssl x509 -noout -ext subjectAltName");
+  EXPECT_NE(text.out.find("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.1.2.3"),
+            std::string::npos)
+      << text.out;
+  write_file(dir + "/ca.pem", pki.ca_cert);
+  write_file(dir + "/leaf.pem", pki.cert);
+  auto verify_ip = [&](const std::string& ip) {
+    return sh("openssl verify -CAfile " + dir + "/ca.pem -purpose sslserver -verify_ip " + ip + " " + dir +
+              "/leaf.pem")
+               .code == 0;
+  };
+  EXPECT_TRUE(verify_ip("10.1.2.3"));
+  EXPECT_TRUE(verify_ip("::1"));
+  EXPECT_FALSE(verify_ip("10.1.2.4"));
+  auto missing = certs::check_pki(pki, {"localhost", "10.1.2.4"}, now);
+  EXPECT_FALSE(missing.usable);
+  EXPECT_EQ(missing.reason, "the serving certificate does not name 10.1.2.4");
+  EXPECT_NE(sh("echo '" + pki.ca_cert + "' | openssl x509 -noout -subject").out.find("CN = azwi-emulator local CA"),
+            std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 // A Secret the upstream webhook's cert-controller left (RSA keys, made by another tool) is adopted while valid.
@@ -212,10 +247,10 @@ TEST(CertPki, NamesThatCannotBeIssuedAreClearErrors) {
     }
     return "issued";
   };
-  EXPECT_EQ(message({}), "cannot issue a serving certificate without a DNS name");
-  EXPECT_EQ(message({"svc", ""}), "cannot issue a serving certificate for the DNS name \"\"");
+  EXPECT_EQ(message({}), "cannot issue a serving certificate without a name");
+  EXPECT_EQ(message({"svc", ""}), "cannot issue a serving certificate for the name \"\"");
   EXPECT_EQ(message({"a,DNS:evil.example"}),
-            "cannot issue a serving certificate for the DNS name \"a,DNS:evil.example\"");
+            "cannot issue a serving certificate for the name \"a,DNS:evil.example\"");
 }
 
 // An OpenSSL call that fails is reported with OpenSSL's reason, not ignored: a name that is not UTF-8 cannot be the

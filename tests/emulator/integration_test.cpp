@@ -407,6 +407,19 @@ TEST(State, CaCertificateAndKeysAreReusedAcrossStarts) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// A CA the clients may already trust is never silently replaced: unreadable CA files stop the start and stay.
+TEST(State, AnUnreadableCaIsAClearStartupErrorAndIsLeftAlone) {
+  TempDir dir("azwi-emu-badca");
+  std::string state = dir.file("state");
+  std::filesystem::create_directories(state);
+  azwi::test::write_file(state + "/ca.crt", "not a certificate");
+  auto [code, output] = run({"serve", "--state-dir", state}, dir.file("log"));
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(output.find("exist but cannot be read; remove both to create a new CA"), std::string::npos) << output;
+  EXPECT_EQ(azwi::test::read_file(state + "/ca.crt"), "not a certificate");
+  EXPECT_FALSE(std::filesystem::exists(state + "/server.crt"));
+}
+
 TEST(Keys, RotationKeepsRetiredKeyUntilItsTokensExpire) {
   Emulator emu({"--clock-skew", "1", "--jwks-cache-ttl", "300"});
   std::string old_token = emu.mint({"--lifetime", "4"});

@@ -85,7 +85,7 @@ int count_certs(const std::string& pem) {
 }
 
 const auto kDns = certs::serving_dns_names(kService, kNs);
-const certs::PkiLifetimes kLife;
+const certs::PkiProfile kLife;
 
 // ---------------------------------------------------------------- the decision
 
@@ -413,7 +413,7 @@ TEST_F(RotationOnStandInApiServer, EndlessConflictsFailTheFirstPassAndKeepTheWeb
 TEST_F(RotationOnStandInApiServer, CaRenewalPublishesBothCasBeforeTheNewCertificateIsServed) {
   ManualClock clock(system_clock::now());
   auto o = options(dir + "/certs");
-  o.lifetimes = {hours(24 * 90), hours(24 * 90)};
+  o.pki = {hours(24 * 90), hours(24 * 90)};
   wh::CertRotator rotator(*client, o, clock);
   ASSERT_EQ(rotator.reconcile(), "");
   auto first = secret_pki();

@@ -1,6 +1,7 @@
 // The admission service's answers when deciding fails in a way nobody planned for: a bug (an exception) while
 // reading the cache, while deciding on the I/O thread, or on the lookup pool becomes the review's own 500 answer
-// with the reason, and the service goes on answering.
+// with the reason, and the service goes on answering. And an answer is counted in the metrics before it is handed
+// over, so a client that has its answer and then reads /metrics finds it.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -111,4 +112,21 @@ TEST(AdmissionServiceFailures, AnExceptionWhileDecidingOnTheIoThreadOrOnTheLooku
   f.version_throws = false;
   EXPECT_TRUE(response_of(answer(f.service)).at("allowed").as_bool());  // the pool thread survived
   EXPECT_NE(f.registry.render().find("result=\"error\""), std::string::npos);
+}
+
+// The metrics as they stand when the answer is handed over: what a client that reads /metrics right after its answer
+// sees. Counted afterwards, the integration test under load read 2 of 3 denials.
+TEST(AdmissionServiceMetrics, AnAnswerIsCountedBeforeItIsHandedOver) {
+  Fixture f;
+  for (bool in_cache : {true, false}) {  // answered on the calling thread, and from the lookup pool
+    f.accounts.in_cache = in_cache;
+    auto promise = std::make_shared<std::promise<std::string>>();
+    auto future = promise->get_future();
+    f.service.handle(review_request(), [&f, promise](http::Response) { promise->set_value(f.registry.render()); });
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    std::string expected = std::string(R"(azwi_webhook_admission_requests_total{namespace="ns",result="mutated"} )") +
+                           (in_cache ? "1" : "2");
+    std::string metrics = future.get();
+    EXPECT_NE(metrics.find(expected), std::string::npos) << in_cache << "\n" << metrics;
+  }
 }
