@@ -24,8 +24,13 @@ std::string text_at(const json::object& o, std::string_view section, std::string
 }
 
 std::string secret_path(std::string_view ns, std::string_view name) {
-  std::string p = kSecretsPath + http::form_encode(ns) + "/secrets";
-  if (!name.empty()) p += "/" + http::form_encode(name);
+  std::string p(kSecretsPath);  // appended, not "+"-joined: g++ 12 warns falsely on that (-Wrestrict, GCC bug 105329)
+  p += http::form_encode(ns);
+  p += "/secrets";
+  if (!name.empty()) {
+    p += '/';
+    p += http::form_encode(name);
+  }
   return p;
 }
 

@@ -24,14 +24,6 @@ namespace {
 namespace wh = azwi::webhook;
 const std::string kDeploy = DEPLOY_DIR;
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) ADD_FAILURE() << "cannot read " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string run(const std::string& cmd) {
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -244,7 +236,9 @@ TEST(DeployDrift, NamesAreTheCertificateRotationDefaults) {
     auto ns = std::string(wh::kDefaultNamespace);
     EXPECT_EQ(m.one("Namespace")["metadata"]["name"].as<std::string>(), ns) << f;
     for (const auto& d : m.docs)
-      if (d["metadata"]["namespace"]) EXPECT_EQ(d["metadata"]["namespace"].as<std::string>(), ns) << f;
+      if (d["metadata"]["namespace"]) {
+        EXPECT_EQ(d["metadata"]["namespace"].as<std::string>(), ns) << f;
+      }
     auto svc = m.one("Service", std::string(wh::kDefaultServiceName));
     m.one("MutatingWebhookConfiguration", std::string(wh::kDefaultWebhookConfigName));
     auto args = m.args();

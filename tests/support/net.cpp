@@ -54,7 +54,10 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
 
 http::ClientResponse http_request(const std::string& method, const std::string& url, http::HeaderList headers,
                                   std::string body, const std::string& ca_file) {
-  CurlClient client({"azwi-test", ca_file, ""});
+  http::ClientOptions options;
+  options.user_agent = "azwi-test";
+  options.ca_file = ca_file;
+  CurlClient client(options);
   http::ClientRequest req;
   req.method = method;
   req.url = url;
