@@ -2,8 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "common/files.hpp"
@@ -12,11 +10,9 @@ namespace azwi::cli {
 namespace fs = std::filesystem;
 
 std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = read_file(path);
+  if (!text) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
+  return std::move(*text);
 }
 
 void write_text_file(const fs::path& path, std::string_view content) {

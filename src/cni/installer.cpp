@@ -15,6 +15,7 @@
 
 #include "cni/conflist.hpp"
 #include "cni/plugin.hpp"
+#include "common/files.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 
@@ -22,14 +23,6 @@ namespace azwi::cni {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace {
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Writes through a temporary file and a rename, so that the runtime never reads half a file; only when the content
 // differs. Returns the error, or empty; `changed` says whether it wrote.

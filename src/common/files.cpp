@@ -9,8 +9,6 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace azwi {
@@ -102,12 +100,26 @@ void write_file_atomically(const fs::path& path, std::string_view content, unsig
 }
 
 std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return ss.str();
+  // read(2), not an ifstream: a stream turns a read error (a directory: EISDIR) into an empty file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      int why = errno;
+      ::close(fd);
+      errno = why;
+      return std::nullopt;
+    }
+  }
+  ::close(fd);
+  return text;
 }
 
 bool write_files_together(const fs::path& dir, const std::vector<FileContent>& files) {

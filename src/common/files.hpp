@@ -14,7 +14,7 @@ namespace azwi {
 
 // Throws std::runtime_error naming the path and the system's reason.
 void write_file_atomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
-// nullopt when the file cannot be read.
+// The whole file; nullopt when it cannot be read, errno then saying why.
 std::optional<std::string> read_file(const std::filesystem::path& path);
 
 struct FileContent {

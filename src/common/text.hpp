@@ -28,4 +28,11 @@ constexpr std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Without the spaces, tabs and line ends at its end: a token file's last newline.
+constexpr std::string_view trim_end(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace azwi::ascii

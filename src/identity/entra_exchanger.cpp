@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "common/files.hpp"
+#include "common/text.hpp"
 #include "identity/authority.hpp"
 
 namespace azwi::identity {
@@ -16,12 +16,9 @@ namespace json = boost::json;
 
 TokenFile read_token_file(const std::string& path) {
   if (path.empty()) return {{}, "AZURE_FEDERATED_TOKEN_FILE is not set"};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {{}, "cannot read the federated token file " + path + ": " + std::strerror(errno)};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  auto text = read_file(path);
+  if (!text) return {{}, "cannot read the federated token file " + path + ": " + std::strerror(errno)};
+  std::string token(ascii::trim_end(*text));
   if (token.empty()) return {{}, "the federated token file " + path + " is empty"};
   return {std::move(token), {}};
 }

@@ -7,7 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
 #include "http/asio_client.hpp"
 #include "kube/list_stream.hpp"
 
@@ -190,11 +192,7 @@ std::string ApiClient::bearer_token() {
   std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
   if (token_.empty() || now - token_read_ >= config_.token_reload) {
-    std::ifstream in(config_.token_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
-    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+    std::string t(ascii::trim_end(read_file(config_.token_file).value_or("")));
     if (!t.empty()) {  // keep the last good token while the kubelet swaps the file
       token_ = std::move(t);
       token_read_ = now;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +42,21 @@ class Files : public ::testing::Test {
   mode_t old_umask = 0;
 };
 }  // namespace
+
+TEST_F(Files, AFileIsReadWholeAndAnUnreadableOneSaysWhyInErrno) {
+  std::string content(200'000, 'x');
+  content += "\n\0end";
+  write_file_atomically(dir / "f", content);
+  EXPECT_EQ(read_file(dir / "f"), content);
+  write_file_atomically(dir / "empty", "");
+  EXPECT_EQ(read_file(dir / "empty"), "");
+  errno = 0;
+  EXPECT_EQ(read_file(dir / "missing"), std::nullopt);
+  EXPECT_EQ(errno, ENOENT);
+  errno = 0;
+  EXPECT_EQ(read_file(dir), std::nullopt);  // a directory opens but cannot be read
+  EXPECT_EQ(errno, EISDIR);
+}
 
 TEST_F(Files, AReplacedFileHasTheModeAskedForWhateverTheUmask) {
   for (mode_t mask : {0000, 0077, 0022}) {
