@@ -4,10 +4,11 @@
 # build; as deep as deploy/images/build.sh's BUILD/deploy-images-arm64/static, so that ccache serves one from the
 # other) and runs them with ctest under qemu-aarch64-static (CMAKE_CROSSCOMPILING_EMULATOR; binfmt_misc is not
 # needed). The proxy's integration tests (tests/proxy: real processes, sockets, TLS) run the arm64 proxy against the
-# arm64 emulator. The webhook's, kube's and cli's suites are left to the amd64 run: cross-building them too would
-# double this step's cold cost. Then the images for both architectures (deploy/images/build.sh with
-# AZWI_IMAGE_PLATFORMS="amd64 arm64", from the amd64 static binaries in BUILD/deploy-images): each two-architecture
-# archive must give skopeo the image of the architecture asked for, and the arm64 binaries must run; then
+# arm64 emulator. The unit suites of certs, kube, cni and the webhook's mutation, configuration, review parsing and
+# admission service run too; the webhook's and cli's process-level suites are left to the amd64 run. Then the images
+# for both architectures (deploy/images/build.sh with AZWI_IMAGE_PLATFORMS="amd64 arm64", from the amd64 static
+# binaries in BUILD/deploy-images): each two-architecture archive must give skopeo the image of the architecture asked
+# for, and the arm64 binaries must run; then
 # tests/arm64/images_test.py runs the arm64 azwi-proxy-init image (its iptables, and its azwi-proxy-init installing
 # the rules in network namespaces with both backends) and azwi-app's busybox.
 # Extra arguments go to ctest.
@@ -15,11 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${AZWI_ARM64_BUILD_DIR:-${AZWI_BUILD_DIR:-build}/arm64/tests}
 targets=(azwi-proxy azwi-emulator common_test jwt_test http_test identity_test imds_test netredirect_test
-         proxy_http_test proxy_token_test proxy_token_endpoint_test)
-tests='^(common|jwt|http|identity|imds|proxy)\.|^ProxyInit(Backend|Command|Config|NatTable|Plan|Run)\.'
+         proxy_http_test proxy_token_test proxy_token_endpoint_test
+         certs_test kube_test cni_test webhook_mutation_test webhook_config_test webhook_review_json_test
+         webhook_service_test)
+tests='^(common|jwt|http|identity|imds|proxy|certs|kube)\.|^ProxyInit(Backend|Command|Config|NatTable|Plan|Run)\.'
+tests+='|^Cni(Spec|Pod|Plugin|Conflist|Installer)\.|^webhook\.(Mutation|.*/MutationTable|Config|JsonWrite|ReviewParsing|AdmissionService)'
 # qemu-user runs posix_spawn's child as a fork, so a failed exec reaches the parent as exit 127, not as the errno
 # this test asserts: a property of the emulator, not of arm64.
-skip='^ProxyInitCommand\.MissingProgramIsReportedAsNotFound$'
+skip='^ProxyInitCommand\.MissingProgramIsReportedAsNotFound$|_NOT_BUILT$'
 for tool in aarch64-linux-gnu-g++ qemu-aarch64-static skopeo; do
   command -v "$tool" >/dev/null ||
     { echo "test-arm64: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 3; }
