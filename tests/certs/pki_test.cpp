@@ -11,8 +11,10 @@
 #include <openssl/x509.h>
 
 #include "certs/pki.hpp"
+#include "support/openssl_cli.hpp"
 
 using namespace azwi;
+using namespace azwi::testing;
 using namespace std::chrono;
 
 namespace {
@@ -33,37 +35,6 @@ std::string make_temp_dir(const std::string& stem) {
   std::string tmpl = std::filesystem::temp_directory_path().string() + "/" + stem + "-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   return tmpl;
-}
-
-struct Cmd {
-  int code = -1;
-  std::string out;
-};
-Cmd sh(const std::string& cmd) {
-  Cmd r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = p ? ::pclose(p) : -1;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-// `openssl verify` of a leaf against a CA bundle, for a host name, at a unix time.
-bool openssl_verifies(const std::string& dir, const std::string& ca_pem, const std::string& leaf_pem,
-                      const std::string& host, Clock::time_point at) {
-  write_file(dir + "/v-ca.pem", ca_pem);
-  write_file(dir + "/v-leaf.pem", leaf_pem);
-  auto r = sh("openssl verify -CAfile " + dir + "/v-ca.pem -purpose sslserver -verify_hostname " + host +
-              " -attime " + std::to_string(unix_seconds(at)) + " " + dir + "/v-leaf.pem");
-  return r.code == 0;
-}
-
-int count_certs(const std::string& pem) {
-  int n = 0;
-  for (auto p = pem.find("BEGIN CERTIFICATE"); p != std::string::npos; p = pem.find("BEGIN CERTIFICATE", p + 1)) ++n;
-  return n;
 }
 
 const auto kDns = certs::serving_dns_names(kService, kNs);
