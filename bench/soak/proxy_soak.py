@@ -23,6 +23,8 @@ import tempfile
 import threading
 import time
 
+from samples import proc_sample, slope_per_minute  # bench/soak/samples.py
+
 TENANT, CLIENT = "soak-tenant", "soak-client"
 QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
 
@@ -40,23 +42,6 @@ def wait_for(predicate, seconds, what):
             return
         time.sleep(0.1)
     raise SystemExit(f"soak: {what} within {seconds} s")
-
-
-def slope_per_minute(samples):
-    """Least-squares slope of (t, v) in v per minute."""
-    n = len(samples)
-    if n < 2:
-        return 0.0
-    mt = sum(t for t, _ in samples) / n
-    mv = sum(v for _, v in samples) / n
-    var = sum((t - mt) ** 2 for t, _ in samples)
-    return 60.0 * sum((t - mt) * (v - mv) for t, v in samples) / var if var else 0.0
-
-
-def proc_sample(pid):
-    with open(f"/proc/{pid}/status") as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class Emulator:

@@ -48,6 +48,8 @@ import threading
 import time
 import uuid
 
+from samples import proc_sample, slope_per_minute  # bench/soak/samples.py
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENT_ID = "azure.workload.identity/client-id"
 API_HOST, API_PORT = "10.242.0.1", 6443  # scripts/cluster.sh's node address
@@ -75,23 +77,6 @@ def wait_for(predicate, seconds, what):
             pass
         time.sleep(0.2)
     raise SystemExit(f"soak: {what} within {seconds} s")
-
-
-def slope_per_minute(samples):
-    """Least-squares slope of (t, v) in v per minute."""
-    n = len(samples)
-    if n < 2:
-        return 0.0
-    mt = sum(t for t, _ in samples) / n
-    mv = sum(v for _, v in samples) / n
-    var = sum((t - mt) ** 2 for t, _ in samples)
-    return 60.0 * sum((t - mt) * (v - mv) for t, v in samples) / var if var else 0.0
-
-
-def proc_sample(pid):
-    with open(f"/proc/{pid}/status") as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def enter_netns(path):
