@@ -4,8 +4,17 @@ rate for --minutes while ServiceAccounts are created, annotated, re-annotated an
 schedule, the API server restarts (gracefully and as a crash) and the webhook's connections to it are cut; at the
 end the webhook's view is compared with the server's, and its memory and descriptors are judged by their slope.
 
-Usage: bench/soak/webhook_soak.py [--minutes 10] [--rate 200] [--no-faults] [--webhook build/install/bin/azwi-webhook]
-       [--out FILE]   (--no-faults: the same load without the schedule, as a reference)
+Usage: bench/soak/webhook_soak.py [--minutes 10] [--rate 200] [--cycles 1] [--background 0] [--no-faults]
+       [--webhook build/install/bin/azwi-webhook] [--out FILE]
+  --no-faults: the same load without the schedule, as a reference
+  --cycles N: the schedule below N times over, each in 1/N of the run: memory that only reaches a high-water mark
+              ends each cycle at the same figure, a leak ends each higher
+  --background N: N more annotated ServiceAccounts in a namespace of their own, alive through the run, so that each
+              list after a restart carries them (a cluster's weight, not the churn's)
+
+Memory is judged by two figures sampled every 5 s: the resident set (/proc) and the heap in use, the bytes the
+webhook has allocated and not freed (its azwi_heap_in_use_bytes metric, malloc's own count). Allocator memory kept
+for reuse after a burst raises the first and not the second; a leak raises both.
 
 The webhook runs as a process of this machine inside the cluster's network namespace (the API server's only
 address, 10.242.0.1, is there), with a kubeconfig as the cluster admin whose server is a TCP relay of this script
@@ -17,7 +26,7 @@ fault under test, not a rescheduling of the webhook.
 The cluster named by AZWI_CLUSTER_NAME (default azwisoak) is used when it is up, else brought up and taken down at
 the end. Needs root. Every wait and loop is bounded; network traffic stays in the cluster's namespace.
 
-The schedule, in shares of the run (one fault at a time: a fault due while another lasts waits for it): connections
+The schedule, in shares of the run (of a cycle; one fault at a time: a fault due while another lasts waits for it): connections
 reset at 0.08, 0.30, 0.62 and 0.93; the API server restarted with SIGTERM (its graceful shutdown holds open watches
 up to 60 s) at 0.15 and 0.70, with SIGKILL (5 s down) at 0.40 and 0.85; the relay refusing connections for 0.07 of
 the run (42 s of 10 minutes: longer than the webhook's 30 s backoff ceiling) at 0.50 while the writes go on. A
@@ -291,6 +300,23 @@ class Admitter:
         return "error", "unreachable"
 
 
+def create_background(api, ns, count):
+    status, body = api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                            "metadata": {"name": ns}})
+    if status != 201:
+        raise SystemExit(f"soak: cannot create namespace {ns}: {status} {body}")
+    t0 = time.monotonic()
+    for i in range(count):
+        status, body = api.call("POST", f"/api/v1/namespaces/{ns}/serviceaccounts",
+                                {"apiVersion": "v1", "kind": "ServiceAccount",
+                                 "metadata": {"name": f"app-{i}", "labels": {"app": f"app-{i % 50}"},
+                                              "annotations": {CLIENT_ID: str(uuid.uuid4()),
+                                                              "azure.workload.identity/tenant-id": str(uuid.uuid4())}}})
+        if status != 201:
+            raise SystemExit(f"soak: cannot create background account {i}: {status} {body}")
+    log(f"{count} background accounts created in {ns} in {time.monotonic() - t0:.0f} s")
+
+
 def metrics(port):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     c.request("GET", "/metrics")
@@ -312,9 +338,14 @@ def main():
     ap.add_argument("--stable", type=int, default=100, help="accounts that live through the run (re-annotated)")
     ap.add_argument("--churned", type=int, default=150, help="churned accounts alive at a time")
     ap.add_argument("--no-faults", action="store_true", help="the same load without the schedule (a reference)")
+    ap.add_argument("--cycles", type=int, default=1, help="the fault schedule this many times over the run")
+    ap.add_argument("--background", type=int, default=0,
+                    help="annotated accounts in a namespace of their own, alive through the run")
     ap.add_argument("--webhook", default="build/install/bin/azwi-webhook")
     ap.add_argument("--out", default="bench/results/webhook-soak.md")
     a = ap.parse_args()
+    if a.cycles < 1 or a.background < 0:
+        ap.error("--cycles must be at least 1 and --background at least 0")
     if os.geteuid() != 0:
         raise SystemExit("soak: needs root (the cluster, its network namespace)")
     duration = a.minutes * 60
@@ -342,6 +373,14 @@ def main():
             subprocess.run([cluster_sh, "down"], check=False)
 
 
+def heap_in_use(port):
+    """The webhook's azwi_heap_in_use_bytes, None when the scrape fails."""
+    try:
+        return metrics(port).get("azwi_heap_in_use_bytes")
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+
+
 def run(a, duration, cluster_sh, state, name, webhook_bin, scratch, procs):
     enter_netns(f"/run/netns/{name}-node")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -365,6 +404,9 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
                                                             "metadata": {"name": ns}})
     if status != 201:
         raise SystemExit(f"soak: cannot create namespace {ns}: {status} {body}")
+    background_ns = f"{ns}-background"
+    if a.background:
+        create_background(api, background_ns, a.background)
     book = Book()
     for i in range(a.stable):
         sa, cid = f"stable-{i}", str(uuid.uuid4())
@@ -519,7 +561,8 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
             raise SystemExit(f"soak: restart-apiserver failed: {out.stderr}")
         return f"API server down and back in {time.monotonic() - t0:.0f} s"
 
-    refuse_for = round(0.07 * duration)
+    cycle = duration / a.cycles
+    refuse_for = round(0.07 * cycle)
     schedule = [(0.08, "connections reset", lambda: f"{relay.reset()} connections"),
                 (0.15, "API server restart, SIGTERM", lambda: restart()),
                 (0.30, "connections reset", lambda: f"{relay.reset()} connections"),
@@ -532,8 +575,9 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
                 (0.93, "connections reset", lambda: f"{relay.reset()} connections")]
 
     def faults():
-        for share, what, act in ([] if a.no_faults else schedule):
-            while time.monotonic() - start < share * duration:
+        for at, what, act in ([] if a.no_faults else [(k * cycle + share * cycle, what, act)
+                                                        for k in range(a.cycles) for share, what, act in schedule]):
+            while time.monotonic() - start < at:
                 if stop.wait(0.5):
                     return
             t = time.monotonic() - start
@@ -549,7 +593,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     while time.monotonic() - start < duration:
         if webhook.poll() is not None:
             raise SystemExit(f"soak: the webhook exited ({webhook.returncode}); its log: {scratch}/webhook.log")
-        samples.append((time.monotonic() - start, proc_sample(webhook.pid)))
+        samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
         time.sleep(5)
     stop.set()
     for t in threads:
@@ -579,10 +623,12 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     settled_after = time.monotonic() - settle_start
     m = metrics(mport)
     cache_size = m.get("azwi_webhook_serviceaccount_cache_size")
-    samples.append((time.monotonic() - start, proc_sample(webhook.pid)))
+    samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
     webhook.send_signal(signal.SIGTERM)
     webhook.wait(15)
     api.call("DELETE", f"/api/v1/namespaces/{ns}")  # its accounts go with it: the next run starts from as many
+    if a.background:
+        api.call("DELETE", f"/api/v1/namespaces/{background_ns}")
     kube_lines = collections.Counter()
     with open(f"{scratch}/webhook.log") as f:
         for line in f:
@@ -595,9 +641,13 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
 
     lat = sorted(latencies)
     pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else 0
-    settled = [(t, s) for t, s in samples if t >= WARMUP] or samples
-    rss = [(t, s[0]) for t, s in settled]
-    fds = [(t, s[1]) for t, s in settled]
+    settled = [(t, s, h) for t, s, h in samples if t >= WARMUP] or samples
+    rss = [(t, s[0]) for t, s, _ in settled]
+    fds = [(t, s[1]) for t, s, _ in settled]
+    heap = [(t, h / 1024) for t, _, h in settled if h is not None]
+    heap_second_half = [(t, v) for t, v in heap if t >= duration / 2]
+    at_cycle_ends = [max((i for i, (t, _, _) in enumerate(samples) if t <= (k + 1) * cycle), default=0)
+                     for k in range(a.cycles)]
     second_half = [(t, v) for t, v in rss if t >= duration / 2]
     quarters = [next((v for t, v in rss if t >= q * duration), rss[-1][1]) for q in (0.25, 0.5, 0.75)]
     restarts = {k.split('"')[1]: int(v) for k, v in m.items()
@@ -606,11 +656,12 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     failed = sum(failures.values())
     report = f"""# azwi-webhook soak
 
-`bench/soak/webhook_soak.py --minutes {a.minutes:g} --rate {a.rate}{' --no-faults' if a.no_faults else ''}`: {duration:.0f} s of AdmissionReviews at {a.rate}/s over
+`bench/soak/webhook_soak.py --minutes {a.minutes:g} --rate {a.rate}{f' --cycles {a.cycles}' if a.cycles > 1 else ''}{f' --background {a.background}' if a.background else ''}{' --no-faults' if a.no_faults else ''}`: {duration:.0f} s of AdmissionReviews at {a.rate}/s over
 4 keep-alive TLS connections to the webhook (a process in the cluster's network namespace, the cluster admin's
 kubeconfig through a TCP relay that can cut its connections) against the real kube-apiserver of
 `scripts/cluster.sh`, while {a.stable} stable ServiceAccounts were re-annotated and up to {a.churned} others created, annotated,
-re-annotated and deleted, {a.churn_rate:g} writes/s. Faults: {'; '.join(events) or 'none'}.
+re-annotated and deleted, {a.churn_rate:g} writes/s{f', with {a.background} more annotated accounts in a namespace of their own' if a.background else ''}.
+Faults{f' (the schedule {a.cycles} times, once every {cycle:.0f} s)' if a.cycles > 1 else ''}: {'; '.join(events) or 'none'}.
 Machine: {os.cpu_count()} cores shared with other work; {time.strftime('%Y-%m-%d')}.
 
 | measure | value |
@@ -630,7 +681,11 @@ Machine: {os.cpu_count()} cores shared with other work; {time.strftime('%Y-%m-%d
 | RSS at 1/4, 1/2, 3/4 of the run | {' / '.join(str(v) for v in quarters)} KiB |
 | RSS slope after {WARMUP} s / over the second half | {slope_per_minute(rss):+.2f} / {slope_per_minute(second_half):+.2f} KiB/min |
 | accounts in the webhook's cache at the start / at the end | {cache_at_start:.0f} / {cache_size:.0f} |
-| RSS every minute | {' '.join(str(s[0]) for t, s in samples[::12])} KiB |
+| RSS every minute | {' '.join(str(s[0]) for t, s, _ in samples[::12])} KiB |
+| heap in use after {WARMUP} s / at the end | {heap[0][1] if heap else 0:.0f} / {heap[-1][1] if heap else 0:.0f} KiB |
+| heap in use slope after {WARMUP} s / over the second half | {slope_per_minute(heap):+.2f} / {slope_per_minute(heap_second_half):+.2f} KiB/min |
+| heap in use every minute | {' '.join(f'{h / 1024:.0f}' for t, s, h in samples[::12] if h is not None)} KiB |
+| RSS / heap in use at the end of each cycle | {' · '.join(f'{samples[i][1][0]} / {(samples[i][2] or 0) / 1024:.0f}' for i in at_cycle_ends)} KiB |
 | open descriptors after {WARMUP} s / at the end | {fds[0][1]} / {fds[-1][1]} |
 | descriptor slope after {WARMUP} s | {slope_per_minute(fds):+.3f} /min |
 """

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "common/log.hpp"
+
 namespace azwi::metrics {
 namespace {
 std::string label_text(const std::vector<std::string>& names, const std::string_view* values) {
@@ -144,10 +146,44 @@ Metric& Family<Metric>::labels(const std::string_view* values, std::size_t n) {
 }
 
 template <class Metric>
+void Family<Metric>::bound(std::string name, std::size_t max_label_sets,
+                           std::vector<std::optional<std::string>> overflow) {
+  if (overflow.size() != label_names_.size())
+    throw std::invalid_argument("metric family with " + std::to_string(label_names_.size()) + " labels given " +
+                                std::to_string(overflow.size()) + " overflow values");
+  std::lock_guard lock(mutex_);
+  name_ = std::move(name);
+  max_label_sets_ = max_label_sets;
+  overflow_ = std::move(overflow);
+}
+
+template <class Metric>
 Metric& Family<Metric>::add(const std::string_view* values, std::size_t n, std::size_t hash) {
   std::lock_guard lock(mutex_);
   Table* table = table_.load(std::memory_order_relaxed);  // only changed under the mutex
   if (Node* node = table->find(values, n, hash)) return *node->metric;  // another thread added it meanwhile
+  bool is_overflow_set = !overflow_.empty();
+  for (std::size_t i = 0; i < overflow_.size() && is_overflow_set; ++i)
+    is_overflow_set = !overflow_[i] || *overflow_[i] == values[i];
+  if (!is_overflow_set && bounded_ >= max_label_sets_) {
+    std::vector<std::string_view> folded(values, values + n);
+    for (std::size_t i = 0; i < n; ++i)
+      if (overflow_[i]) folded[i] = *overflow_[i];
+    std::size_t folded_hash = hash_values(folded.data(), n);
+    if (Node* node = table->find(folded.data(), n, folded_hash)) return *node->metric;
+    if (bounded_ == max_label_sets_) {
+      ++bounded_;  // past the bound: warned once
+      log::Logger("metrics").warn("metric label sets reached their bound; new label values are counted together",
+                                  {{"metric", name_}, {"label_sets", max_label_sets_}});
+    }
+    return insert(folded.data(), n, folded_hash, table);
+  }
+  if (!is_overflow_set) ++bounded_;
+  return insert(values, n, hash, table);
+}
+
+template <class Metric>
+Metric& Family<Metric>::insert(const std::string_view* values, std::size_t n, std::size_t hash, Table* table) {
   auto node = std::make_unique<Node>(Node{hash, std::vector<std::string>(values, values + n),
                                           label_text(label_names_, values), make_()});
   if ((nodes_.size() + 1) * 2 > table->mask + 1) {

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,13 +92,24 @@ class Family final : public FamilyBase {
   Metric& labels(const std::vector<std::string>& values);
   void render(std::string& out, const std::string& name) const override;
 
+  // At most `max_label_sets` label sets of outside values (a namespace from a request): a new set beyond that is
+  // counted under its overflow set, each label replaced by its overflow value or, where that is nullopt, kept (a
+  // label whose values the program chooses). Overflow sets do not count against the bound. The first overflow is
+  // logged once as a warning naming `name`. Memory stays bounded whatever values arrive.
+  void bound(std::string name, std::size_t max_label_sets, std::vector<std::optional<std::string>> overflow);
+
  private:
   struct Node;
   struct Table;
   Metric& labels(const std::string_view* values, std::size_t n);
   Metric& add(const std::string_view* values, std::size_t n, std::size_t hash);
+  Metric& insert(const std::string_view* values, std::size_t n, std::size_t hash, Table* table);  // mutex held
 
   std::function<std::unique_ptr<Metric>()> make_;
+  std::string name_;                                     // for the overflow warning
+  std::size_t max_label_sets_ = SIZE_MAX;                // counted in bounded_
+  std::vector<std::optional<std::string>> overflow_;
+  std::size_t bounded_ = 0;                              // label sets that are not overflow sets
   std::atomic<Table*> table_;
   mutable std::mutex mutex_;                    // writers, and render
   std::vector<std::unique_ptr<Node>> nodes_;    // every metric, in the order added

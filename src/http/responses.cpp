@@ -1,5 +1,7 @@
 #include "http/responses.hpp"
 
+#include "common/process_metrics.hpp"
+
 namespace azwi::http {
 namespace bhttp = boost::beast::http;
 
@@ -17,6 +19,7 @@ Handler metrics_handler(metrics::Registry& registry) {
     Response res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() = registry.render();
+    metrics::render_process_metrics(res.body());
     respond(std::move(res));
   };
 }

@@ -60,7 +60,9 @@ struct AdmissionService::Impl {
         lookups(r.counter("azwi_webhook_serviceaccount_lookups_total",
                           "Service accounts read from the API server because they were not in the cache")),
         requests(r.counter_family("azwi_webhook_admission_requests_total",
-                                  "AdmissionReviews answered, by namespace and result", {"namespace", "result"})) {}
+                                  "AdmissionReviews answered, by namespace and result", {"namespace", "result"})) {
+    requests.bound("azwi_webhook_admission_requests_total", o.max_admission_label_sets, {"_other", std::nullopt});
+  }
 
   Config config;
   kube::ServiceAccountSource& accounts;

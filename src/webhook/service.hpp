@@ -20,6 +20,9 @@ namespace azwi::webhook {
 struct ServiceOptions {
   int lookup_threads = 2;
   std::size_t max_pending_lookups = 256;  // beyond this a miss is answered 500 at once rather than queued
+  // Label sets of azwi_webhook_admission_requests_total before further namespaces are counted as namespace="_other":
+  // the namespace comes from the request, and anyone who can reach the port can send any, so this bounds memory.
+  std::size_t max_admission_label_sets = 10000;
 };
 
 class AdmissionService {

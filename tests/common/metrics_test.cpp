@@ -107,3 +107,27 @@ TEST(Metrics, CountsFromManyThreadsAreAllKeptWhileTheFamilyGrows) {
                             std::to_string(kThreads * kRounds / kNamespaces) + "\n"),
             std::string::npos);
 }
+
+// A bounded family: label sets past the bound are folded into the overflow set (each bounded label replaced, the kept
+// ones kept), the overflow sets themselves never count against the bound, and sets added before stay their own.
+TEST(Metrics, ABoundedFamilyFoldsNewLabelSetsPastItsBoundIntoTheOverflowSet) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"tenant", "code"});
+  family.bound("req_total", 2, {"_other", std::nullopt});
+  family.labels({"_other", "200"}).inc();  // an overflow set sent as a value: not one of the 2
+  family.labels({"a", "200"}).inc();
+  family.labels({"b", "200"}).inc();
+  family.labels({"c", "200"}).inc();
+  family.labels({"d", "500"}).inc();
+  family.labels({"e", "500"}).inc();
+  family.labels({"a", "500"}).inc();  // a new set even for a known tenant: past the bound, folded
+  family.labels({"b", "200"}).inc();
+  EXPECT_EQ(r.render(),
+            "# HELP req_total Requests.\n"
+            "# TYPE req_total counter\n"
+            "req_total{tenant=\"_other\",code=\"200\"} 2\n"
+            "req_total{tenant=\"_other\",code=\"500\"} 3\n"
+            "req_total{tenant=\"a\",code=\"200\"} 1\n"
+            "req_total{tenant=\"b\",code=\"200\"} 2\n");
+  EXPECT_THROW(family.bound("req_total", 2, {"_other"}), std::invalid_argument);
+}

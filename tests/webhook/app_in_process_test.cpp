@@ -92,6 +92,9 @@ TEST_F(WebhookAppInProcess, AnswersAnAdmissionReviewOverTlsWithThePatchAndCounts
   EXPECT_NE(metrics.response.body.find(R"(azwi_webhook_admission_requests_total{namespace="ns1",result="mutated"} 1)"),
             std::string::npos)
       << metrics.response.body;
+  // The process collector's figures next to the webhook's own, as the upstream webhook's endpoint serves them.
+  EXPECT_NE(metrics.response.body.find("\nprocess_resident_memory_bytes "), std::string::npos) << metrics.response.body;
+  EXPECT_NE(metrics.response.body.find("\nazwi_heap_in_use_bytes "), std::string::npos) << metrics.response.body;
 }
 
 }  // namespace

@@ -39,21 +39,21 @@ struct Accounts : kube::ServiceAccountSource {
   }
 };
 
-http::Request review_request() {
+http::Request review_request(const std::string& ns = "ns") {
   http::Request req{bhttp::verb::post, "/mutate-v1-pod", 11};
   req.set(bhttp::field::content_type, "application/json");
   req.body() = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"the-uid",
-    "kind":{"kind":"Pod"},"operation":"CREATE","namespace":"ns",
+    "kind":{"kind":"Pod"},"operation":"CREATE","namespace":")" + ns + R"(",
     "object":{"metadata":{"name":"p","labels":{"azure.workload.identity/use":"true"}},
       "spec":{"serviceAccountName":"sa","containers":[{"name":"c","image":"i"}]}}}})";
   return req;
 }
 
 // The answer the service gives, waited for up to 5 s (a lookup answers from the pool).
-http::Response answer(webhook::AdmissionService& service) {
+http::Response answer(webhook::AdmissionService& service, const std::string& ns = "ns") {
   auto promise = std::make_shared<std::promise<http::Response>>();
   auto future = promise->get_future();
-  service.handle(review_request(), [promise](http::Response res) { promise->set_value(std::move(res)); });
+  service.handle(review_request(ns), [promise](http::Response res) { promise->set_value(std::move(res)); });
   if (future.wait_for(5s) != std::future_status::ready) throw std::runtime_error("no answer within 5 s");
   return future.get();
 }
@@ -63,6 +63,7 @@ boost::json::object response_of(const http::Response& res) {
 }
 
 struct Fixture {
+  explicit Fixture(webhook::ServiceOptions options = {}) : service{config, accounts, version(), registry, options} {}
   Accounts accounts;
   bool version_throws = false;
   metrics::Registry registry;
@@ -72,12 +73,13 @@ struct Fixture {
     c.authority_host = "https://login.microsoftonline.com/";
     return c;
   }();
-  webhook::AdmissionService service{config, accounts,
-                                    [this] {
-                                      if (version_throws) throw std::logic_error("no version for you");
-                                      return webhook::ClusterVersion{1, 33};
-                                    },
-                                    registry};
+  std::function<webhook::ClusterVersion()> version() {
+    return [this] {
+      if (version_throws) throw std::logic_error("no version for you");
+      return webhook::ClusterVersion{1, 33};
+    };
+  }
+  webhook::AdmissionService service;
 };
 
 }  // namespace
@@ -129,4 +131,24 @@ TEST(AdmissionServiceMetrics, AnAnswerIsCountedBeforeItIsHandedOver) {
     std::string metrics = future.get();
     EXPECT_NE(metrics.find(expected), std::string::npos) << in_cache << "\n" << metrics;
   }
+}
+
+// The namespace label comes from the request: a caller sending reviews for ever new namespaces must not grow the
+// metrics (and the memory under them) without end. Past the bound they are counted together, and nothing is lost.
+TEST(AdmissionServiceMetrics, NamespacesPastTheBoundAreCountedAsOtherAndTheTextStopsGrowing) {
+  webhook::ServiceOptions options;
+  options.max_admission_label_sets = 5;
+  Fixture f(options);
+  for (int i = 0; i < 5; ++i) answer(f.service, "ns-" + std::to_string(i));
+  std::size_t size_at_bound = f.registry.render().size();
+  for (int i = 5; i < 2000; ++i) answer(f.service, "ns-" + std::to_string(i));
+  std::string metrics = f.registry.render();
+  EXPECT_NE(metrics.find(R"(azwi_webhook_admission_requests_total{namespace="ns-4",result="mutated"} 1)"),
+            std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find(R"(namespace="ns-5")"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(azwi_webhook_admission_requests_total{namespace="_other",result="mutated"} 1995)"),
+            std::string::npos) << metrics;
+  EXPECT_LT(metrics.size(), size_at_bound + 200);  // one more label set, whatever came after
+  answer(f.service, "ns-0");  // a namespace counted before the bound keeps its own series
+  EXPECT_NE(f.registry.render().find(R"({namespace="ns-0",result="mutated"} 2)"), std::string::npos);
 }
