@@ -72,10 +72,23 @@ std::optional<ProcessStat> parse_proc_stat(std::string_view text, long ticks_per
     if (ec != std::errc() || end != f.data() + f.size()) return std::nullopt;
     return v;
   };
-  auto utime = number(14), stime = number(15), start = number(22), vsize = number(23), rss = number(24);
-  if (!utime || !stime || !start || !vsize || !rss) return std::nullopt;
+  auto utime = number(14), stime = number(15), start = number(22);
+  if (!utime || !stime || !start) return std::nullopt;
   double tick = 1.0 / static_cast<double>(ticks_per_second);
-  return ProcessStat{static_cast<double>(*utime + *stime) * tick, static_cast<double>(*start) * tick, *vsize, *rss};
+  return ProcessStat{static_cast<double>(*utime + *stime) * tick, static_cast<double>(*start) * tick};
+}
+
+std::optional<ProcessMemory> parse_proc_statm(std::string_view text) {
+  ProcessMemory m;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  for (std::uint64_t* field : {&m.virtual_pages, &m.resident_pages}) {
+    while (p < end && *p == ' ') ++p;
+    auto [next, ec] = std::from_chars(p, end, *field);
+    if (ec != std::errc() || (next < end && *next != ' ' && *next != '\n')) return std::nullopt;
+    p = next;
+  }
+  return m;
 }
 
 void render_process_metrics(std::string& out) {
@@ -83,13 +96,18 @@ void render_process_metrics(std::string& out) {
     if (auto stat = parse_proc_stat(*text, sysconf(_SC_CLK_TCK))) {
       family(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
              stat->cpu_seconds);
-      family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-             static_cast<double>(stat->resident_pages) * static_cast<double>(sysconf(_SC_PAGESIZE)));
-      family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-             static_cast<double>(stat->virtual_bytes));
       if (auto boot = boot_time())
         family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
                *boot + stat->start_seconds_after_boot);
+    }
+  }
+  if (auto text = read_file("/proc/self/statm")) {
+    if (auto memory = parse_proc_statm(*text)) {
+      auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
+      family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+             static_cast<double>(memory->resident_pages) * page);
+      family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+             static_cast<double>(memory->virtual_pages) * page);
     }
   }
   if (auto fds = open_descriptors())

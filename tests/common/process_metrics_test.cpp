@@ -29,15 +29,23 @@ std::string rendered() {
 }  // namespace
 
 TEST(ProcessStat, FieldsAreCountedFromTheLastParenthesisOfTheCommandName) {
-  // utime 250 and stime 50 ticks, start 1000 ticks after boot, 8 MiB virtual, 300 pages resident.
+  // utime 250 and stime 50 ticks, start 1000 ticks after boot.
   std::string text = "4242 (odd) name (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1000 8388608 300 "
                      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
   auto stat = metrics::parse_proc_stat(text, 100);
   ASSERT_TRUE(stat);
   EXPECT_DOUBLE_EQ(stat->cpu_seconds, 3.0);
   EXPECT_DOUBLE_EQ(stat->start_seconds_after_boot, 10.0);
-  EXPECT_EQ(stat->virtual_bytes, 8388608u);
-  EXPECT_EQ(stat->resident_pages, 300u);
+}
+
+TEST(ProcessStat, StatmGivesVirtualAndResidentPages) {
+  auto memory = metrics::parse_proc_statm("2048 300 150 100 0 500 0\n");
+  ASSERT_TRUE(memory);
+  EXPECT_EQ(memory->virtual_pages, 2048u);
+  EXPECT_EQ(memory->resident_pages, 300u);
+  EXPECT_FALSE(metrics::parse_proc_statm(""));
+  EXPECT_FALSE(metrics::parse_proc_statm("2048"));
+  EXPECT_FALSE(metrics::parse_proc_statm("2048 x300 1"));
 }
 
 TEST(ProcessStat, TextOfAnotherShapeIsRefused) {
