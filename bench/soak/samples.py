@@ -19,3 +19,15 @@ def proc_sample(pid):
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_parts(pid):
+    """(RssAnon, RssFile) in KiB: memory the process wrote, and pages of its binary and libraries it has run or read.
+    The second grows the first time a code path runs (an error path during a fault) and is bounded by the files."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                parts[key] = int(value.split()[0])
+    return parts.get("RssAnon", 0), parts.get("RssFile", 0)

@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 
-from samples import proc_sample, slope_per_minute  # bench/soak/samples.py
+from samples import proc_sample, rss_parts, slope_per_minute  # bench/soak/samples.py
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENT_ID = "azure.workload.identity/client-id"
@@ -590,10 +590,13 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     for t in threads:
         t.start()
     samples = []
+    parts_after_warmup = None
     while time.monotonic() - start < duration:
         if webhook.poll() is not None:
             raise SystemExit(f"soak: the webhook exited ({webhook.returncode}); its log: {scratch}/webhook.log")
         samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
+        if parts_after_warmup is None and samples[-1][0] >= WARMUP:
+            parts_after_warmup = rss_parts(webhook.pid)
         time.sleep(5)
     stop.set()
     for t in threads:
@@ -624,6 +627,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     m = metrics(mport)
     cache_size = m.get("azwi_webhook_serviceaccount_cache_size")
     samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
+    parts_at_end = rss_parts(webhook.pid)
     webhook.send_signal(signal.SIGTERM)
     webhook.wait(15)
     api.call("DELETE", f"/api/v1/namespaces/{ns}")  # its accounts go with it: the next run starts from as many
@@ -678,6 +682,7 @@ Machine: {os.cpu_count()} cores shared with other work; {time.strftime('%Y-%m-%d
 | end: names compared / differing from the server | {len(book.ever)} / {len(mismatches)} ({first_mismatches} at the first comparison; answers equal the server's after {settled_after:.1f} s{'' if not mismatches else ': NOT within ' + str(SETTLE_LIMIT) + ' s'}) |
 | end: accounts on the server / in the webhook's cache | {len(server)} / {cache_size:.0f} |
 | RSS after {WARMUP} s / at the end | {rss[0][1]} / {rss[-1][1]} KiB |
+| RSS anonymous / file-backed after {WARMUP} s, at the end | {' / '.join(map(str, parts_after_warmup or (0, 0)))}, {' / '.join(map(str, parts_at_end))} KiB |
 | RSS at 1/4, 1/2, 3/4 of the run | {' / '.join(str(v) for v in quarters)} KiB |
 | RSS slope after {WARMUP} s / over the second half | {slope_per_minute(rss):+.2f} / {slope_per_minute(second_half):+.2f} KiB/min |
 | accounts in the webhook's cache at the start / at the end | {cache_at_start:.0f} / {cache_size:.0f} |
