@@ -373,10 +373,13 @@ def main():
             subprocess.run([cluster_sh, "down"], check=False)
 
 
-def heap_in_use(port):
-    """The webhook's azwi_heap_in_use_bytes, None when the scrape fails."""
+def heap_and_cache(port):
+    """The webhook's azwi_heap_in_use_bytes and the number of accounts in its cache (what the heap holds grows with
+    it: the churn keeps up to --churned more alive), None when the scrape fails."""
     try:
-        return metrics(port).get("azwi_heap_in_use_bytes")
+        m = metrics(port)
+        heap, cached = m.get("azwi_heap_in_use_bytes"), m.get("azwi_webhook_serviceaccount_cache_size")
+        return (heap, cached) if heap is not None and cached is not None else None
     except (OSError, http.client.HTTPException, ValueError):
         return None
 
@@ -594,7 +597,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     while time.monotonic() - start < duration:
         if webhook.poll() is not None:
             raise SystemExit(f"soak: the webhook exited ({webhook.returncode}); its log: {scratch}/webhook.log")
-        samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
+        samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_and_cache(mport)))
         if parts_after_warmup is None and samples[-1][0] >= WARMUP:
             parts_after_warmup = rss_parts(webhook.pid)
         time.sleep(5)
@@ -626,7 +629,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     settled_after = time.monotonic() - settle_start
     m = metrics(mport)
     cache_size = m.get("azwi_webhook_serviceaccount_cache_size")
-    samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_in_use(mport)))
+    samples.append((time.monotonic() - start, proc_sample(webhook.pid), heap_and_cache(mport)))
     parts_at_end = rss_parts(webhook.pid)
     webhook.send_signal(signal.SIGTERM)
     webhook.wait(15)
@@ -648,7 +651,7 @@ users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", clie
     settled = [(t, s, h) for t, s, h in samples if t >= WARMUP] or samples
     rss = [(t, s[0]) for t, s, _ in settled]
     fds = [(t, s[1]) for t, s, _ in settled]
-    heap = [(t, h / 1024) for t, _, h in settled if h is not None]
+    heap = [(t, h[0] / 1024) for t, _, h in settled if h is not None]
     heap_second_half = [(t, v) for t, v in heap if t >= duration / 2]
     at_cycle_ends = [max((i for i, (t, _, _) in enumerate(samples) if t <= (k + 1) * cycle), default=0)
                      for k in range(a.cycles)]
@@ -689,8 +692,8 @@ Machine: {os.cpu_count()} cores shared with other work; {time.strftime('%Y-%m-%d
 | RSS every minute | {' '.join(str(s[0]) for t, s, _ in samples[::12])} KiB |
 | heap in use after {WARMUP} s / at the end | {heap[0][1] if heap else 0:.0f} / {heap[-1][1] if heap else 0:.0f} KiB |
 | heap in use slope after {WARMUP} s / over the second half | {slope_per_minute(heap):+.2f} / {slope_per_minute(heap_second_half):+.2f} KiB/min |
-| heap in use every minute | {' '.join(f'{h / 1024:.0f}' for t, s, h in samples[::12] if h is not None)} KiB |
-| RSS / heap in use at the end of each cycle | {' · '.join(f'{samples[i][1][0]} / {(samples[i][2] or 0) / 1024:.0f}' for i in at_cycle_ends)} KiB |
+| heap in use every minute | {' '.join(f'{h[0] / 1024:.0f}' for t, s, h in samples[::12] if h is not None)} KiB |
+| RSS KiB / heap in use KiB / accounts cached, at the end of each cycle | {' · '.join(f'{samples[i][1][0]} / {(samples[i][2] or (0, 0))[0] / 1024:.0f} / {(samples[i][2] or (0, 0))[1]:.0f}' for i in at_cycle_ends)} |
 | open descriptors after {WARMUP} s / at the end | {fds[0][1]} / {fds[-1][1]} |
 | descriptor slope after {WARMUP} s | {slope_per_minute(fds):+.3f} /min |
 """
