@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -142,7 +143,22 @@ Metric& Family<Metric>::labels(const std::string_view* values, std::size_t n) {
                                 std::to_string(n) + " values");
   std::size_t hash = hash_values(values, n);
   if (Node* node = table_.load(std::memory_order_acquire)->find(values, n, hash)) return *node->metric;
+  if (overflowing_.load(std::memory_order_acquire))
+    if (const Node* node = find_folded(values, n)) return *node->metric;
   return add(values, n, hash);
+}
+
+template <class Metric>
+const typename Family<Metric>::Node* Family<Metric>::find_folded(const std::string_view* values, std::size_t n) const {
+  std::string_view small[8];  // no allocation on the request path for the families this program has
+  std::vector<std::string_view> large;
+  std::string_view* folded = small;
+  if (n > std::size(small)) {
+    large.resize(n);
+    folded = large.data();
+  }
+  for (std::size_t i = 0; i < n; ++i) folded[i] = overflow_[i] ? std::string_view(*overflow_[i]) : values[i];
+  return table_.load(std::memory_order_acquire)->find(folded, n, hash_values(folded, n));
 }
 
 template <class Metric>
@@ -166,16 +182,17 @@ Metric& Family<Metric>::add(const std::string_view* values, std::size_t n, std::
   for (std::size_t i = 0; i < overflow_.size() && is_overflow_set; ++i)
     is_overflow_set = !overflow_[i] || *overflow_[i] == values[i];
   if (!is_overflow_set && bounded_ >= max_label_sets_) {
+    if (!warned_) {
+      warned_ = true;
+      log::Logger("metrics").warn("metric label sets reached their bound; new label values are counted together",
+                                  {{"metric", name_}, {"label_sets", max_label_sets_}});
+    }
+    overflowing_.store(true, std::memory_order_release);
     std::vector<std::string_view> folded(values, values + n);
     for (std::size_t i = 0; i < n; ++i)
       if (overflow_[i]) folded[i] = *overflow_[i];
     std::size_t folded_hash = hash_values(folded.data(), n);
     if (Node* node = table->find(folded.data(), n, folded_hash)) return *node->metric;
-    if (bounded_ == max_label_sets_) {
-      ++bounded_;  // past the bound: warned once
-      log::Logger("metrics").warn("metric label sets reached their bound; new label values are counted together",
-                                  {{"metric", name_}, {"label_sets", max_label_sets_}});
-    }
     return insert(folded.data(), n, folded_hash, table);
   }
   if (!is_overflow_set) ++bounded_;

@@ -95,7 +95,8 @@ class Family final : public FamilyBase {
   // At most `max_label_sets` label sets of outside values (a namespace from a request): a new set beyond that is
   // counted under its overflow set, each label replaced by its overflow value or, where that is nullopt, kept (a
   // label whose values the program chooses). Overflow sets do not count against the bound. The first overflow is
-  // logged once as a warning naming `name`. Memory stays bounded whatever values arrive.
+  // logged once as a warning naming `name`. Memory stays bounded whatever values arrive, and a folded set is found
+  // without the lock, as any other. Call it once, before the family's first use.
   void bound(std::string name, std::size_t max_label_sets, std::vector<std::optional<std::string>> overflow);
 
  private:
@@ -108,8 +109,11 @@ class Family final : public FamilyBase {
   std::function<std::unique_ptr<Metric>()> make_;
   std::string name_;                                     // for the overflow warning
   std::size_t max_label_sets_ = SIZE_MAX;                // counted in bounded_
-  std::vector<std::optional<std::string>> overflow_;
+  std::vector<std::optional<std::string>> overflow_;     // set by bound() before any lookup, then read-only
   std::size_t bounded_ = 0;                              // label sets that are not overflow sets
+  bool warned_ = false;
+  std::atomic<bool> overflowing_{false};                 // a set has been folded: lookups try the folded set too
+  const Node* find_folded(const std::string_view* values, std::size_t n) const;
   std::atomic<Table*> table_;
   mutable std::mutex mutex_;                    // writers, and render
   std::vector<std::unique_ptr<Node>> nodes_;    // every metric, in the order added

@@ -6,16 +6,19 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstdio>
 #include <vector>
 
 #include "common/files.hpp"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if defined(__SANITIZE_ADDRESS__)  // g++ -fsanitize=address
 #define AZWI_SANITIZER_ALLOCATOR 1
-#include <sanitizer/allocator_interface.h>
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang
+#define AZWI_SANITIZER_ALLOCATOR 1
 #endif
+#endif
+#ifdef AZWI_SANITIZER_ALLOCATOR
+#include <sanitizer/allocator_interface.h>
 #endif
 
 namespace azwi::metrics {
@@ -23,8 +26,10 @@ namespace {
 
 void family(std::string& out, const char* name, const char* type, const char* help, double value) {
   char number[64];
-  std::snprintf(number, sizeof number, "%.17g", value);
-  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + number + "\n";
+  auto end = std::to_chars(number, number + sizeof number, value).ptr;  // the shortest text that reads back exactly
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " ";
+  out.append(number, end);
+  out += '\n';
 }
 
 std::optional<std::size_t> open_descriptors() {
@@ -34,10 +39,10 @@ std::optional<std::size_t> open_descriptors() {
   while (dirent* e = readdir(dir))
     if (e->d_name[0] != '.') ++n;
   closedir(dir);
-  return n - 1;  // the directory stream's own descriptor
+  return n ? n - 1 : 0;  // the directory stream's own descriptor
 }
 
-std::optional<double> boot_time() {
+std::optional<double> read_boot_time() {
   auto text = read_file("/proc/stat");
   if (!text) return std::nullopt;
   auto at = text->find("\nbtime ");
@@ -46,6 +51,12 @@ std::optional<double> boot_time() {
   std::uint64_t seconds = 0;
   if (std::from_chars(begin, text->data() + text->size(), seconds).ec != std::errc()) return std::nullopt;
   return static_cast<double>(seconds);
+}
+
+// Read once: /proc/stat is long on a machine with many CPUs, and the boot time does not change.
+const std::optional<double>& boot_time() {
+  static const std::optional<double> seconds = read_boot_time();
+  return seconds;
 }
 
 }  // namespace
@@ -74,8 +85,8 @@ std::optional<ProcessStat> parse_proc_stat(std::string_view text, long ticks_per
   };
   auto utime = number(14), stime = number(15), start = number(22);
   if (!utime || !stime || !start) return std::nullopt;
-  double tick = 1.0 / static_cast<double>(ticks_per_second);
-  return ProcessStat{static_cast<double>(*utime + *stime) * tick, static_cast<double>(*start) * tick};
+  auto ticks = static_cast<double>(ticks_per_second);
+  return ProcessStat{static_cast<double>(*utime + *stime) / ticks, static_cast<double>(*start) / ticks};
 }
 
 std::optional<ProcessMemory> parse_proc_statm(std::string_view text) {
@@ -96,7 +107,7 @@ void render_process_metrics(std::string& out) {
     if (auto stat = parse_proc_stat(*text, sysconf(_SC_CLK_TCK))) {
       family(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
              stat->cpu_seconds);
-      if (auto boot = boot_time())
+      if (const auto& boot = boot_time())
         family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
                *boot + stat->start_seconds_after_boot);
     }
@@ -126,9 +137,10 @@ void render_process_metrics(std::string& out) {
   double free_bytes = static_cast<double>(heap.fordblks);
 #endif
   family(out, "azwi_heap_in_use_bytes", "gauge",
-         "Bytes the program has allocated and not freed (malloc's count, mmap-ed blocks included).", in_use);
+         "Bytes of heap in use as malloc counts them (allocated and not yet returned to its arenas; mmap-ed blocks "
+         "included).", in_use);
   family(out, "azwi_heap_free_bytes", "gauge",
-         "Bytes malloc holds free for reuse: resident memory that is neither in use nor leaked.", free_bytes);
+         "Bytes malloc holds free in its arenas for reuse, resident or not: neither in use nor leaked.", free_bytes);
 }
 
 }  // namespace azwi::metrics

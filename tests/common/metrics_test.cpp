@@ -2,6 +2,8 @@
 // threads at once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -130,4 +132,41 @@ TEST(Metrics, ABoundedFamilyFoldsNewLabelSetsPastItsBoundIntoTheOverflowSet) {
             "req_total{tenant=\"a\",code=\"200\"} 1\n"
             "req_total{tenant=\"b\",code=\"200\"} 2\n");
   EXPECT_THROW(family.bound("req_total", 2, {"_other"}), std::invalid_argument);
+}
+
+// Past the bound, requests for ever new values from many threads: every count lands in the overflow set, the family
+// holds no more sets than the bound allows, and the warning is written once.
+TEST(Metrics, FoldedLabelSetsFromManyThreadsAreAllCountedAndWarnedOnce) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"tenant", "code"});
+  family.bound("req_total", 3, {"_other", std::nullopt});
+  for (const char* t : {"a", "b", "c"}) family.labels({t, "200"}).inc();
+  testing::internal::CaptureStderr();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&family, t] {
+      for (int i = 0; i < 1000; ++i) family.labels({"t" + std::to_string(t) + "-" + std::to_string(i), "200"}).inc();
+    });
+  for (auto& th : threads) th.join();
+  std::string warnings = testing::internal::GetCapturedStderr();
+  std::string text = r.render();
+  EXPECT_NE(text.find("req_total{tenant=\"_other\",code=\"200\"} 4000\n"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 + 4);  // HELP, TYPE, a, b, c, _other
+  EXPECT_EQ(&family.labels({"t0-1", "200"}), &family.labels({"_other", "200"}));
+  std::size_t first = warnings.find("metric label sets reached their bound");
+  ASSERT_NE(first, std::string::npos) << warnings;
+  EXPECT_EQ(warnings.find("metric label sets reached their bound", first + 1), std::string::npos) << warnings;
+}
+
+// The warning comes with the first fold even when the overflow set was already there (a caller sent its values).
+TEST(Metrics, TheFirstFoldIsWarnedEvenIntoAnOverflowSetThatExisted) {
+  metrics::Registry r;
+  auto& family = r.counter_family("req_total", "Requests.", {"tenant"});
+  family.bound("req_total", 1, {"_other"});
+  family.labels({"_other"}).inc();
+  family.labels({"a"}).inc();
+  testing::internal::CaptureStderr();
+  family.labels({"b"}).inc();
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("metric label sets reached their bound"), std::string::npos);
+  EXPECT_NE(r.render().find("req_total{tenant=\"_other\"} 2\n"), std::string::npos) << r.render();
 }

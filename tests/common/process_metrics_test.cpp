@@ -66,6 +66,11 @@ TEST(ProcessMetrics, EveryFamilyHasHelpTypeAndAValue) {
   }
   EXPECT_GT(sample(text, "process_resident_memory_bytes"), 1 << 20);
   EXPECT_GT(sample(text, "process_start_time_seconds"), 1.6e9);  // after 2020: the boot time was added
+  // Numbers as the Prometheus clients write them: the shortest form, no binary-fraction noise (0.07, not
+  // 0.070000000000000007).
+  auto at = text.find("\nprocess_cpu_seconds_total ");
+  std::string cpu = text.substr(at + 27, text.find('\n', at + 1) - at - 27);
+  EXPECT_LE(cpu.size(), 8u) << cpu;
 }
 
 TEST(ProcessMetrics, OpenDescriptorsCountWhatTheProcessOpened) {
