@@ -108,7 +108,10 @@ TEST(DeployImages, ProxyHotCodeListStillNamesTheCodeTheLinkHas) {
   }
   if (!matched) unmatched.push_back(pattern);
   std::string first;
-  for (std::size_t i = 0; i < unmatched.size() && i < 5; ++i) first += "\n" + unmatched[i].substr(0, 160);
+  for (std::size_t i = 0; i < unmatched.size() && i < 5; ++i) {
+    first += '\n';
+    first.append(unmatched[i], 0, 160);
+  }
   EXPECT_GT(patterns, 500u);
   EXPECT_LE(unmatched.size() * 50, patterns)  // at most 2 %: a compiler's clone names may drift a little
       << unmatched.size() << " of " << patterns << " lines of cmd/azwi-proxy/hot-text.ld match nothing the link has; "
