@@ -9,7 +9,8 @@ The webhook runs under heaptrack against the stand-in API server (tests/kube/fak
 warm-up round, each round does what a soak does to the webhook: /metrics scrapes and /readyz probes (a connection
 each), 3000 admissions on one keep-alive TLS connection and 100 on a connection each, 100 ServiceAccounts created and
 deleted (watch events), 100 admissions naming accounts that do not exist (a GET each, answered 404), 3 watches broken
-off and 2 compactions (410 Gone: a relist). After the last round the webhook is killed (SIGKILL, so that nothing is
+off and 2 compactions (410 Gone: a relist); the webhook asks for watches that the server ends after 10 s, so that
+watches also end as the API server's timeout ends them. After the last round the webhook is killed (SIGKILL, so that nothing is
 freed at exit): heaptrack's "memory leaked" is then what the program held at that moment. Run it twice, with
 --rounds 1 and --rounds 5: equal figures mean the rounds leave nothing behind. Needs heaptrack (Debian: heaptrack).
 Every wait is bounded; traffic stays on 127.0.0.1.
@@ -135,7 +136,7 @@ users: [{{name: soak, user: {{token: soak}}}}]
         hook = subprocess.Popen(["heaptrack", "-o", trace, webhook, "--disable-cert-rotation", "--kubeconfig",
                                  f"{scratch}/kubeconfig", "--webhook-cert-dir", f"{scratch}/certs",
                                  "--webhook-addr", f"127.0.0.1:{port}", "--health-addr", f"127.0.0.1:{hport}",
-                                 "--metrics-addr", f"127.0.0.1:{mport}"],
+                                 "--metrics-addr", f"127.0.0.1:{mport}", "--watch-timeout-seconds", "10"],
                                 env=dict(os.environ, AZURE_TENANT_ID="heap"),
                                 stdout=open(f"{scratch}/webhook.log", "w"), stderr=subprocess.STDOUT)
         procs.append(hook)
