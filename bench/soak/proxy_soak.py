@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,16 +22,11 @@ import tempfile
 import threading
 import time
 
+from fixture import free_port  # bench/soak/fixture.py
 from samples import proc_sample, slope_per_minute  # bench/soak/samples.py
 
 TENANT, CLIENT = "soak-tenant", "soak-client"
 QUERY = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, seconds, what):

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,13 +29,9 @@ import tempfile
 import time
 import uuid
 
+from fixture import free_port, webhook_certificate  # bench/soak/fixture.py
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Probe:
@@ -108,12 +103,7 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"webhook_heap: {tool} is missing (apt-get install heaptrack openssl)")
     scratch = tempfile.mkdtemp(prefix="azwi-webhook-heap-")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{scratch}/tls.key", "-out", f"{scratch}/tls.crt", "-days", "1", "-subj", "/CN=heap",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    os.makedirs(f"{scratch}/certs")
-    for f in ("tls.crt", "tls.key"):
-        shutil.copy(f"{scratch}/{f}", f"{scratch}/certs/{f}")
+    webhook_certificate(scratch, "heap")
     api_port, port, hport, mport = free_port(), free_port(), free_port(), free_port()
     procs = []
     try:

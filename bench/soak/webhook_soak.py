@@ -57,6 +57,7 @@ import threading
 import time
 import uuid
 
+from fixture import free_port, webhook_certificate  # bench/soak/fixture.py
 from samples import proc_sample, rss_parts, slope_per_minute  # bench/soak/samples.py
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -68,12 +69,6 @@ SETTLE_LIMIT = 120
 
 def log(*a):
     print("soak:", *a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, seconds, what):
@@ -386,12 +381,7 @@ def heap_and_cache(port):
 
 def run(a, duration, cluster_sh, state, name, webhook_bin, scratch, procs):
     enter_netns(f"/run/netns/{name}-node")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", f"{scratch}/tls.key", "-out", f"{scratch}/tls.crt", "-days", "1", "-subj", "/CN=soak",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    os.makedirs(f"{scratch}/certs")
-    for f in ("tls.crt", "tls.key"):
-        os.link(f"{scratch}/{f}", f"{scratch}/certs/{f}")
+    webhook_certificate(scratch, "soak")
     relay = Relay()
     with open(f"{scratch}/kubeconfig", "w") as f:
         f.write(f"""apiVersion: v1
