@@ -24,19 +24,24 @@ TokenFile read_token_file(const std::string& path) {
 }
 
 namespace {
+// A lifetime in seconds, nullopt when absent, not a number, or beyond a year: Entra's are hours, and a time point
+// that far on (200,000,000,099 s, found by fuzzing) overflows the clock's nanoseconds.
 std::optional<std::chrono::seconds> seconds_field(const json::object& o, std::string_view name) {
+  constexpr long long kLongest = 366LL * 24 * 3600;
   auto it = o.find(name);
   if (it == o.end()) return std::nullopt;
   const json::value& v = it->value();
-  if (v.is_int64()) return std::chrono::seconds(v.get_int64());
-  if (v.is_uint64()) return std::chrono::seconds(static_cast<long long>(v.get_uint64()));
+  std::optional<long long> n;
+  if (v.is_int64()) n = v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(kLongest)) n = static_cast<long long>(v.get_uint64());
   if (v.is_string()) {  // the v1 endpoint writes numbers as strings
-    long long n = 0;
+    long long parsed = 0;
     auto s = v.get_string();
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (ec == std::errc() && p == s.data() + s.size()) return std::chrono::seconds(n);
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+    if (ec == std::errc() && p == s.data() + s.size()) n = parsed;
   }
-  return std::nullopt;
+  if (!n || *n < -kLongest || *n > kLongest) return std::nullopt;
+  return std::chrono::seconds(*n);
 }
 
 std::string string_field(const json::object& o, std::string_view name) {
@@ -130,7 +135,7 @@ EntraExchanger::Attempt EntraExchanger::attempt(const TokenKey& key, const std::
     auto expires_in = obj ? seconds_field(*obj, "expires_in") : std::nullopt;
     if (token.empty() || !expires_in || *expires_in <= 0s) {
       a.result = TokenError{TokenError::Kind::unavailable, "invalid_response",
-                            config_.endpoint_name + " answered 200 without an access token and a positive expires_in",
+                            config_.endpoint_name + " answered 200 without an access token and an expires_in of 1 s to a year",
                             std::nullopt};
       return a;
     }

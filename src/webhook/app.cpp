@@ -20,8 +20,8 @@ struct App::Impl {
         api(options.cluster),
         accounts(api, &registry, options.service_accounts),
         versions(api),
-        service(options.config, accounts, [this] { return cluster_version(); }, registry),
-        group(options.threads) {
+        group(options.threads),
+        service(options.config, accounts, [this] { return cluster_version(); }, registry) {
     if (options.rotation) rotator = std::make_unique<CertRotator>(api, *options.rotation, clock);
   }
 
@@ -47,9 +47,11 @@ struct App::Impl {
   kube::ApiClient api;
   kube::ServiceAccountCache accounts;
   kube::VersionTracker versions;
+  // Before the service: destroyed after it. The service's destructor waits for its lookups, whose answers release
+  // connections (and their timers) that must still find the servers' io_contexts alive.
+  http::ServerGroup group;
   AdmissionService service;
   std::unique_ptr<CertRotator> rotator;
-  http::ServerGroup group;
   std::unique_ptr<asio::signal_set> signals;
   std::uint16_t webhook_port = 0;
   const http::Server* health = nullptr;

@@ -186,6 +186,22 @@ TEST_F(ExchangerTest, A200WithoutATokenIsAnError) {
   EXPECT_EQ(std::get<TokenError>(r).kind, TokenError::Kind::unavailable);
 }
 
+// Found by fuzzing: a lifetime of 6,300 years overflowed the clock's nanoseconds (undefined behaviour).
+TEST_F(ExchangerTest, ALifetimeBeyondAYearIsAnInvalidAnswerNotAnOverflow) {
+  for (const char* expires_in : {"200000000099", "\"200000000099\"", "18446744073709551615", "31708800"}) {
+    transport.answers = {ScriptedTransport::answer(
+        200, std::string(R"({"token_type":"Bearer","access_token":"AT","expires_in":)") + expires_in + "}")};
+    auto r = make().exchange(kKey);
+    ASSERT_TRUE(std::holds_alternative<TokenError>(r)) << expires_in;
+    EXPECT_EQ(std::get<TokenError>(r).error, "invalid_response") << expires_in;
+    EXPECT_NE(std::get<TokenError>(r).description.find("an expires_in of 1 s to a year"), std::string::npos);
+  }
+  transport.answers = {ScriptedTransport::answer(  // a year is still a lifetime; an absurd ext_expires_in is ignored
+      200, R"({"token_type":"Bearer","access_token":"AT","expires_in":31536000,"ext_expires_in":99999999999999})")};
+  auto t = std::get<AccessToken>(make().exchange(kKey));
+  EXPECT_EQ(t.expires_on - t.issued_at, 31536000s);
+}
+
 TEST_F(ExchangerTest, V1StyleStringNumbersAndRefreshInAreUnderstood) {
   transport.answers = {ScriptedTransport::answer(
       200, R"({"token_type":"Bearer","expires_in":"86399","ext_expires_in":"86399","refresh_in":43199,"access_token":"AT"})")};
