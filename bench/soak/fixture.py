@@ -1,4 +1,4 @@
-"""What the soaks set up alike: a free loopback port, and the webhook's serving certificate."""
+"""What the soaks set up alike: a free loopback port, the webhook's serving certificate and its kubeconfig."""
 import os
 import socket
 import subprocess
@@ -20,3 +20,15 @@ def webhook_certificate(scratch, common_name):
     os.makedirs(f"{scratch}/certs")
     for f in ("tls.crt", "tls.key"):
         os.link(f"{scratch}/{f}", f"{scratch}/certs/{f}")
+
+
+def write_kubeconfig(path, server, ca_file, user):
+    """A kubeconfig of one cluster, user and context; `user` is its user entry in flow style, e.g. "{token: x}"."""
+    with open(path, "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+current-context: soak
+contexts: [{{name: soak, context: {{cluster: soak, user: soak}}}}]
+clusters: [{{name: soak, cluster: {{server: "{server}", certificate-authority: "{ca_file}"}}}}]
+users: [{{name: soak, user: {user}}}]
+""")

@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 
-from fixture import free_port, webhook_certificate  # bench/soak/fixture.py
+from fixture import free_port, webhook_certificate, write_kubeconfig  # bench/soak/fixture.py
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -113,14 +113,7 @@ def main():
                                text=True)
         procs.append(api)
         api.stdout.readline()  # "listening on PORT"
-        with open(f"{scratch}/kubeconfig", "w") as f:
-            f.write(f"""apiVersion: v1
-kind: Config
-current-context: heap
-contexts: [{{name: heap, context: {{cluster: heap, user: soak}}}}]
-clusters: [{{name: heap, cluster: {{server: "https://127.0.0.1:{api_port}", certificate-authority: "{scratch}/tls.crt"}}}}]
-users: [{{name: soak, user: {{token: soak}}}}]
-""")
+        write_kubeconfig(f"{scratch}/kubeconfig", f"https://127.0.0.1:{api_port}", f"{scratch}/tls.crt", "{token: soak}")
         webhook = os.path.abspath(a.webhook)
         trace = f"{scratch}/heaptrack"
         hook = subprocess.Popen(["heaptrack", "-o", trace, webhook, "--disable-cert-rotation", "--kubeconfig",

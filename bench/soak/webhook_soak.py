@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 
-from fixture import free_port, webhook_certificate  # bench/soak/fixture.py
+from fixture import free_port, webhook_certificate, write_kubeconfig  # bench/soak/fixture.py
 from samples import proc_sample, rss_parts, slope_per_minute  # bench/soak/samples.py
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -383,14 +383,8 @@ def run(a, duration, cluster_sh, state, name, webhook_bin, scratch, procs):
     enter_netns(f"/run/netns/{name}-node")
     webhook_certificate(scratch, "soak")
     relay = Relay()
-    with open(f"{scratch}/kubeconfig", "w") as f:
-        f.write(f"""apiVersion: v1
-kind: Config
-current-context: soak
-contexts: [{{name: soak, context: {{cluster: soak, user: admin}}}}]
-clusters: [{{name: soak, cluster: {{server: "https://127.0.0.1:{relay.port}", certificate-authority: "{state}/pki/ca.crt"}}}}]
-users: [{{name: admin, user: {{client-certificate: "{state}/pki/admin.crt", client-key: "{state}/pki/admin.key"}}}}]
-""")
+    write_kubeconfig(f"{scratch}/kubeconfig", f"https://127.0.0.1:{relay.port}", f"{state}/pki/ca.crt",
+                     f'{{client-certificate: "{state}/pki/admin.crt", client-key: "{state}/pki/admin.key"}}')
     api = Api(state)
     ns = f"soak-{int(time.time())}"
     status, body = api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",

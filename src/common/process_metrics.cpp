@@ -26,7 +26,9 @@ namespace {
 
 void family(std::string& out, const char* name, const char* type, const char* help, double value) {
   char number[64];
-  auto end = std::to_chars(number, number + sizeof number, value).ptr;  // the shortest text that reads back exactly
+  // The shortest text that reads back exactly: byte counts past 10 digits stay exact, which the registry's
+  // %.10g (enough for its counters and latencies) would round.
+  auto end = std::to_chars(number, number + sizeof number, value).ptr;
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " ";
   out.append(number, end);
   out += '\n';
