@@ -157,8 +157,13 @@ const typename Family<Metric>::Node* Family<Metric>::find_folded(const std::stri
     large.resize(n);
     folded = large.data();
   }
-  for (std::size_t i = 0; i < n; ++i) folded[i] = overflow_[i] ? std::string_view(*overflow_[i]) : values[i];
+  fold(values, n, folded);
   return table_.load(std::memory_order_acquire)->find(folded, n, hash_values(folded, n));
+}
+
+template <class Metric>
+void Family<Metric>::fold(const std::string_view* values, std::size_t n, std::string_view* out) const {
+  for (std::size_t i = 0; i < n; ++i) out[i] = overflow_[i] ? std::string_view(*overflow_[i]) : values[i];
 }
 
 template <class Metric>
@@ -188,9 +193,8 @@ Metric& Family<Metric>::add(const std::string_view* values, std::size_t n, std::
                                   {{"metric", name_}, {"label_sets", max_label_sets_}});
     }
     overflowing_.store(true, std::memory_order_release);
-    std::vector<std::string_view> folded(values, values + n);
-    for (std::size_t i = 0; i < n; ++i)
-      if (overflow_[i]) folded[i] = *overflow_[i];
+    std::vector<std::string_view> folded(n);
+    fold(values, n, folded.data());
     std::size_t folded_hash = hash_values(folded.data(), n);
     if (Node* node = table->find(folded.data(), n, folded_hash)) return *node->metric;
     return insert(folded.data(), n, folded_hash, table);

@@ -114,6 +114,7 @@ class Family final : public FamilyBase {
   bool warned_ = false;
   std::atomic<bool> overflowing_{false};                 // a set has been folded: lookups try the folded set too
   const Node* find_folded(const std::string_view* values, std::size_t n) const;
+  void fold(const std::string_view* values, std::size_t n, std::string_view* out) const;  // the overflow set's values
   std::atomic<Table*> table_;
   mutable std::mutex mutex_;                    // writers, and render
   std::vector<std::unique_ptr<Node>> nodes_;    // every metric, in the order added
